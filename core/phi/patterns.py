@@ -1,0 +1,175 @@
+"""Regular-expression rules for PHI that has a shape: dates, phone numbers, ages over 89, IDs, addresses.
+
+Each rule marks the named group ``phi`` (or the whole match) and may carry a veto: a pattern of the
+words just before the match that shows it is clinical (``PEEP 10/5``, ``pain 4/10``). Rules are
+written for nursing notes: ALL CAPS, lower case and telegraphic style all occur.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import regex
+
+MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_MM = r"(?:0?[1-9]|1[0-2])"
+_DD = r"(?:0?[1-9]|[12]\d|3[01])"
+_YEAR = r"(?:(?:18|19|20)\d{2}|'?\d{2})"
+_ORD = r"(?:st|nd|rd|th)"
+
+
+@dataclass(frozen=True)
+class Rule:
+    entity: str
+    pattern: regex.Pattern
+    score: float
+    name: str
+    veto_before: regex.Pattern | None = None  # tested on the 24 characters before the match
+    veto_after: regex.Pattern | None = None  # tested on the 16 characters after the match
+    validator: Callable[[str, int, int], bool] | None = None  # (text, start, end) -> keep?
+
+
+def _rule(entity, name, pattern, score=0.85, veto_before=None, veto_after=None, validator=None) -> Rule:
+    flags = regex.IGNORECASE | regex.VERSION1
+    return Rule(
+        entity=entity,
+        pattern=regex.compile(pattern, flags),
+        score=score,
+        name=name,
+        veto_before=regex.compile(veto_before + r"\s*$", flags) if veto_before else None,
+        veto_after=regex.compile(r"^\s*" + veto_after, flags) if veto_after else None,
+        validator=validator,
+    )
+
+
+_FRACTIONS = {"1/2", "1/3", "1/4", "2/3", "3/4", "1/8", "3/8", "5/8", "7/8"}
+_I = regex.IGNORECASE
+_DATE_CUE_BEFORE = regex.compile(r"\b(?:on|since|until|till|dated|admitted|adm|thru|through|from)\s*$", _I)
+_SETTING_BEFORE = regex.compile(
+    r"\b(?:psv|ps|peep|cpap|bipap|bi-pap|ips|ipap|epap|eps|flowby|flow-by|ventilation|vent|settings?|imv|simv|a/c|"
+    r"prvc|pressure\s+support|mask|weaned?|bp|sbp|nbp|abp|map|pap|pas|cvp|strength|str|murmur|grade|ratio|gcs|i/o|"
+    r"motor|power|pupils|rass|riker|x|@|=|~)\W*(?:of|on|to|at|is|are|was|from|down\s+to)?\s*:?\s*$", _I)
+_SETTING_AFTER = regex.compile(r"^\s*(?:%|\d+\s*%|peep|ips|cpap|ps\b|fio2|x\s*\d|mmhg|\.\d)", _I)
+_FRACTION_AFTER = regex.compile(
+    r"^\s*(?:way|up|of\b|str\b|strength|ns\b|amp|dose|nph|bld|blood|cultures?|bottles?|sets?|tabs?|tsp|cup|[a-z]*ns\b)", _I)
+_PAIN_BEFORE = regex.compile(r"(?:pain|cp\b|c/o|discomfort|ache|rated?|rates|score|scale|level|#)", _I)
+
+
+_STREET_SUFFIX_ABBREV = regex.compile(r"(?:st|ave|rd|blvd|dr|ln|ct|pl|ter|pkwy|hwy|cir|sq|way|place|court|square)\.?$", _I)
+
+
+def _street_ok(text: str, start: int, end: int) -> bool:
+    """'19 Clover St.' but not '8 TRACH IN PLACE' or '4 MG SQ': the street name is not clinical or a function word."""
+    from core.phi import lexicon
+
+    words = regex.findall(r"[A-Za-z][A-Za-z'\-]*", text[start:end])
+    name_words = [w for w in words[:-1] if not _STREET_SUFFIX_ABBREV.fullmatch(w) or w is words[0]]
+    for w in words:
+        if _STREET_SUFFIX_ABBREV.fullmatch(w):
+            break
+        if lexicon.is_clinical_term(w) or w.lower() in _FUNCTION_WORDS:
+            return False
+    return bool(name_words)
+
+
+_FUNCTION_WORDS = frozenset("a an the and or of in on at to into for with by per as is was x from up".split())
+
+
+def _slash_date_ok(text: str, start: int, end: int) -> bool:
+    """A month/day pair, unless the words around it make it a setting, a fraction or a pain score."""
+    value = text[start:end]
+    before = text[max(0, start - 30) : start]
+    after = text[end : end + 14]
+    if _SETTING_BEFORE.search(before) or _SETTING_AFTER.match(after):
+        return False
+    if value in _FRACTIONS and (_FRACTION_AFTER.match(after) or not _DATE_CUE_BEFORE.search(before)):
+        return False
+    if value.endswith("/10") and _PAIN_BEFORE.search(before[-25:]):
+        return False
+    return True
+
+
+_UNIT_AFTER = r"(?:cc|ml|mls|mg|mcg|g|gm|kg|units?|u\b|meq|mmol|l\b|%|mm|cm|hrs?|hours?|min|mins|minutes?|secs?|x\b|/)"
+
+RULES: tuple[Rule, ...] = (
+    # --- dates ---
+    _rule("DATE", "date_numeric_full",
+          rf"(?<![\d/.x*])(?P<phi>{_MM}(?:(?P<sep>[/\-]){_DD}[/\-.]|\.{_DD}\.)(?:(?:18|19|20)\d{{2}}|\d{{2}}))(?![\d/%]|\.\d|\s*%)",
+          0.95, validator=lambda text, s, e: not _SETTING_BEFORE.search(text[max(0, s - 30) : s])),
+    _rule("DATE", "date_iso", r"(?<!\d)(?P<phi>(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)", 0.95),
+    _rule("DATE", "date_month_day_slash",
+          rf"(?<![\d/.:+#x*]|\d-)(?P<phi>{_MM}/{_DD})(?![\d/]|\.\d|\s*(?:{_UNIT_AFTER}))",
+          0.7, validator=_slash_date_ok),
+    _rule("DATE", "date_month_year_slash", rf"(?<![\d/.])(?P<phi>{_MM}/(?:3[2-9]|[4-9]\d|(?:19|20)\d{{2}}))(?![\d/]|\.\d)",
+          0.6, validator=_slash_date_ok),
+    _rule("DATE", "date_month_name_day",
+          rf"\b(?P<phi>{MONTH}\s*\d{{1,2}}{_ORD}?(?:\s*,?\s*(?:(?:18|19|20)\d{{2}}|'\d{{2}}))?)(?!\d|\s*(?:{_UNIT_AFTER}))",
+          0.85),
+    _rule("DATE", "date_day_month_name",
+          rf"(?<![\d.])(?P<phi>\d{{1,2}}{_ORD}?(?:\s*(?:-|->|to)\s*\d{{1,2}}{_ORD}?)?\s*(?:of\s+)?{MONTH}(?:\s*,?\s*(?:(?:18|19|20)\d{{2}}|'?\d{{2}}))?)\b",
+          0.85),
+    _rule("DATE", "date_month_name_year", rf"\b(?P<phi>{MONTH}\s*(?:of\s+)?,?\s*(?:(?:18|19|20)\d{{2}}|'\d{{2}}))\b", 0.85),
+    _rule("DATE", "date_full_month_name",
+          r"\b(?P<phi>january|february|march|april|june|july|august|september|october|november|december)\b", 0.5,
+          veto_after=r"(?:of\s+dimes|madness)"),
+    _rule("DATE", "date_ordinal_day",
+          rf"\b(?:on|since|until|till|by|from|the|before|after)\s+(?:the\s+)?(?P<phi>(?:[1-9]|[12]\d|3[01]){_ORD})\b"
+          r"(?=\s*(?:[.,;:)]|$|of\b|at\b|in\s+the\b|\n))",
+          0.6, veto_after=r"(?:dose|day|degree|time|attempt|set|unit|bag|liter|l\b|try|round|cycle|shift|hour|week|month|trimester|rib|icS|intercostal|toe|finger|digit|cranial|nerve|heart|sound|floor|stage|line|of\s+(?:the|this)\s+(?:month|week))"),
+    _rule("DATE", "date_year_context",
+          r"\b(?:in|since|of|from|until|year|yr|circa|dx'?d?|diagnosed|born|dob|d\.o\.b\.?)\s*:?\s+(?P<phi>(?:18|19|20)\d{2}(?:'?s)?)(?!\d|\s*(?:cc|ml|mg|mcg|units?|kcal|cal|g|hrs?|pm|am)\b)",
+          0.8, veto_after=r"(?:to|-|until|till)\s*\d{4}"),
+    _rule("DATE", "date_year_not_time",
+          r"(?<![\d.,/:\-])(?P<phi>(?:18[6-9]\d|19[6-9]\d|20[6-9]\d|19\d0'?s))(?![\d,/:]|\.\d|\s*(?:cc|ml|mg|mcg|units?|kcal|cal|g|hrs?)\b|\s*-\s*\d)",
+          0.6),
+    _rule("DATE", "date_two_digit_year",
+          r"(?<![\w'])'(?P<phi>\d{2})(?![\w'])"
+          r"|\b(?:in|since|of|from|cabg|avr|mvr|x\d+|dx|mi)\s+(?P<phi>\d{2})'(?![\w'])", 0.6),
+    _rule("DATE", "date_keyword",
+          r"\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|admission date|discharge date|date of (?:admission|discharge|death|service|surgery)|dos|dod)\s*[:#]?\s*(?P<phi>[\d/.\-]{6,10}|\d{1,2}\s+\w+\s+\d{2,4})",
+          0.95),
+    # --- ages over 89 ---
+    _rule("AGE", "age_over_89",
+          r"(?<![\d.])(?P<phi>(?:9\d|1[01]\d))\s*(?:-|\s)?\s*(?=(?:yo\b|y/o|y\.o|yr|yrs|year|years|y\s*old|m/o|yom|yof|f\b|m\b))",
+          0.85, veto_before=r"(?:bp|hr|rr|sat|sats|spo2|o2|map|sbp|temp|t|glu|bs|weight|wt|x|@|~|\d/)"),
+    _rule("AGE", "age_over_89_keyword", r"\b(?:age|aged|age:)\s*(?P<phi>(?:9\d|1[01]\d))\b", 0.9),
+    # --- phone, fax and pager numbers ---
+    _rule("PHONE", "phone_us",
+          r"(?<![\d\-/.])(?P<phi>(?:\+?1[\s.\-])?(?:\(\d{3}\)\s*|\d{3}[\s.\-]?)?\d{3}[\s.\-]\d{4})(?![\d\-/]|\.\d)",
+          0.8, veto_before=r"(?:\d[.,]?|x|i/o|ins?|outs?|-|tv|vt|vols?|volumes?|mg|cc|ml)",
+          validator=lambda text, s, e: not regex.fullmatch(r"\d*0[\s\-]\d*00", text[s:e])),
+    _rule("PHONE", "phone_after_keyword",
+          r"\b(?:pager|pgr|pg|page|beeper|bpr|beep|cell|cellular|tel|telephone|phone|fax|mobile|home|work|contact|call(?:\s+back)?\s+(?:at|on)|reached\s+at)\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*(?P<phi>\d[\d\s\-]{2,12}\d)(?!\d|\.\d)",
+          0.9),
+    _rule("PHONE", "phone_area_code", r"(?<![\d\-])(?P<phi>\d{3})(?=[\s\-]+\d{3}[\s\-]\d{4}\b)", 0.8),
+    # --- identifiers ---
+    _rule("SSN", "ssn", r"(?<![\d\-])(?P<phi>\d{3}-\d{2}-\d{4})(?![\d\-])", 0.9),
+    _rule("ID", "id_after_keyword",
+          r"\b(?:mrn|mr#|medical\s+record(?:\s+(?:number|no\.?|#))?|acct|account|encounter|enc|visit|csn|fin|har"
+          r"|member|policy|subscriber|insurance|medicaid|medicare|health\s+plan|plan|license|licence|lic|dl|dea|npi"
+          r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id)"
+          r"\s*(?:number|no\.?|num|#|id|identifier)?\s*[:#=]?\s*(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
+          0.9),
+    _rule("ID", "long_number",
+          r"(?<![\d.,/:\-])(?P<phi>\d{6,})(?![\d.,/]|\s*(?:cc|ml|mg|mcg|units?|u\b|cells|/))", 0.6,
+          veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc)"),
+    _rule("ID", "five_digit_number",
+          r"(?<![\d.,/:\-#])(?P<phi>\d{5})(?![\d.,/]|\s*(?:cc|ml|mls|mg|mcg|units?|u\b|cells|/|k\b|kcal|cal))", 0.5,
+          veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc|\$|heparin|i/o|ins?|outs?|total|los|balance|\+|-)"),
+    # --- street addresses and ZIP codes ---
+    _rule("ADDRESS", "street_address",
+          r"(?<![\w/.])(?P<phi>\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][A-Za-z'\-]+\s+){1,3}"
+          r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
+          r"|parkway|pkwy|highway|hwy|circle|cir|square|sq)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?)",
+          0.85, validator=_street_ok),
+    _rule("ADDRESS", "po_box", r"\b(?P<phi>p\.?\s*o\.?\s*box\s+\d+)\b", 0.9),
+    _rule("ZIP", "zip_after_state",
+          r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"
+          r"|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY),?\s+(?P<phi>\d{5}(?:-\d{4})?)\b",
+          0.9),
+    _rule("ZIP", "zip_keyword", r"\b(?:zip|zip\s*code|postal\s*code)\s*[:#]?\s*(?P<phi>\d{5}(?:-\d{4})?)\b", 0.9),
+)
