@@ -29,6 +29,15 @@ AMBIGUOUS_FIRST_NAMES = frozenset(
 )
 
 
+# Short forms that people use for relatives in notes ("son rob", "daughter pat"); names only after a cue.
+NICKNAMES = frozenset(
+    """pat rob bob jim bill tom joe sue kate liz beth meg jen ben dan sam matt mike dave steve chris tony nick rick
+    rich ron don ken ted ed al hal sal vic vin lou angie annie cathy kathy patty peggy maggie betty bea bev barb deb
+    debbie pam jan fran gerry jerry terry larry harry barry jack jake will bea eve nan flo dot gus walt phil pete
+    tess trish vicky vikki sandy mandy cindy wendy judy trudy""".split()
+)
+
+
 def _read_terms(filename: str) -> frozenset[str]:
     text = resources.files("core.phi").joinpath("lexicons", filename).read_text(encoding="utf-8")
     terms: set[str] = set()

@@ -78,7 +78,7 @@ _TOKEN = regex.compile(r"[A-Za-z0-9](?:[A-Za-z0-9'\-]*[A-Za-z0-9])?|[^\sA-Za-z\d
 
 # "Dr X" is a name whatever X looks like; "MD X", "HO X", "NP X" only when X looks like a name,
 # and "MS" is mental status unless written "Ms" or "Ms.".
-TITLES = frozenset("dr drs dr's doctor doc mr mrs miss mister prof professor".split())
+TITLES = frozenset("dr drs dr's doctor docter doc mr mrs miss mister prof professor".split())
 WEAK_TITLES = frozenset("md ho np ms".split())
 CREDENTIALS = frozenset(
     "rn rrt crt np pa pa-c md lpn cna msw licsw slp rd pharmd crna aprn cnm phd dds facs cns rph bsn msn".split()
@@ -142,10 +142,11 @@ class ContextNameRecognizer(EntityRecognizer):
         lexicon.clinical_terms(), lexicon.first_names(), lexicon.last_names(), lexicon.cities()
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        toks = [_Tok(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        toks = _tokenize(text)
         mixed_case = _is_mixed_case(text)
         found: list[RecognizerResult] = []
         found += self._names(toks, mixed_case)
+        found += self._names_before_cues(toks)
         found += self._places(toks, mixed_case)
         return found
 
@@ -182,11 +183,6 @@ class ContextNameRecognizer(EntityRecognizer):
                 span = self._name_before(toks, i)
                 if span:
                     out.append(_span_result("NAME", toks, span, 0.85, "context:credential"))
-            span = self._name_by_cue_after(toks, i)
-            if span:
-                out.append(_span_result("NAME", toks, span, 0.7, "context:cue_after"))
-                i = span[1]
-                continue
             if tok.is_word and len(tok.text) == 1 and i + 2 < n and toks[i + 1].text == "." and _initial_surname(toks, i):
                 out.append(_span_result("NAME", toks, (i, i + 3), 0.7, "context:initial"))
                 i += 3
@@ -200,27 +196,36 @@ class ContextNameRecognizer(EntityRecognizer):
             i += 1
         return out
 
-    def _name_by_cue_after(self, toks, i) -> tuple[int, int] | None:
+    def _names_before_cues(self, toks) -> list[RecognizerResult]:
         """Names recognised by what follows them: 'BEA TURA AWARE', 'KEEP ROMERO FAMILY AWARE',
-        'URSLA MORETTI (DAUGHTER)'."""
+        'URSLA MORETTI (DAUGHTER)', 'BEA TURA AND DRS JOSEPH'."""
+        out = []
         n = len(toks)
-        k = i
-        while k < n and k < i + 2 and toks[k].is_word and _continues_name(toks[k]) and len(toks[k].text) > 1:
-            k += 1
-        if k == i or k >= n:
-            return None
-        if i > 0 and toks[i - 1].is_word and _continues_name(toks[i - 1]) and len(toks[i - 1].text) > 1:
-            return None  # not the start of the run
-        follower = toks[k].lower
-        run = toks[i:k]
-        if follower == "(" and k + 1 < n and toks[k + 1].lower in RELATIONS:
-            ok = True
-        elif follower in ("aware", "notified", "paged", "informed") or (follower == "family" and k - i == 1):
-            ok = all(not lexicon.is_common_word(t.lower) or t.lower in lexicon.last_names() for t in run)
-            ok = ok and (k - i == 2 or run[0].lower in lexicon.last_names())
-        else:
-            return None
-        return (i, k) if ok else None
+        for k, cue in enumerate(toks):
+            lower = cue.lower
+            if lower == "(" and k + 1 < n and toks[k + 1].lower in RELATIONS:
+                kind = "relation"
+            elif lower in ("aware", "notified", "paged", "informed", "family"):
+                kind = lower
+            elif lower in ("and", "&") and k + 1 < n and toks[k + 1].lower in ("dr", "drs", "dr's"):
+                kind = "coordination"
+            else:
+                continue
+            start = k
+            while start > 0 and k - start < 2 and toks[start - 1].is_word and len(toks[start - 1].text) > 1 and _continues_name(toks[start - 1]):
+                start -= 1
+            run = toks[start:k]
+            if not run:
+                continue
+            if kind == "family" and len(run) == 2:
+                run, start = run[1:], start + 1
+            if kind != "relation":
+                if not all(_plausible_name(t) for t in run):
+                    continue
+                if len(run) == 1 and run[0].lower not in lexicon.last_names():
+                    continue
+            out.append(_span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
+        return out
 
     def _name_run(self, toks, j, strong: bool, relation: bool = False) -> tuple[int, int] | None:
         """The longest run of up to three name tokens (initials allowed) starting at j."""
@@ -247,16 +252,18 @@ class ContextNameRecognizer(EntityRecognizer):
 
     def _can_start(self, tok: _Tok, strong: bool, relation: bool, toks, j) -> bool:
         lower = tok.lower
-        if lower in STOP:
-            return False
-        if strong and len(tok.text) > 1:
-            return True
-        if lexicon.is_clinical_term(lower) and lower not in lexicon.first_names():
-            return False
         if len(tok.text) == 1:
             # an initial: "Dr. L. Ruuska", "K. ABRAMS PA"
             return j + 2 < len(toks) and toks[j + 1].text == "." and toks[j + 2].is_word and _continues_name(toks[j + 2])
+        if lower in STOP:
+            return False
+        if strong:
+            return True
+        if lexicon.is_clinical_term(lower) and lower not in lexicon.first_names():
+            return False
         if lower in lexicon.first_names() or _is_surname(tok, lenient=not relation):
+            return True
+        if relation and lower in lexicon.NICKNAMES:
             return True
         # "husband Rich Martino": a common word followed by a clear surname
         return relation and j + 1 < len(toks) and toks[j + 1].is_word and _is_surname(toks[j + 1])
@@ -323,7 +330,8 @@ class ContextNameRecognizer(EntityRecognizer):
         nxt = toks[j]
         if mixed_case and not nxt.text[0].isupper():
             return False
-        return _is_surname(nxt) or (nxt.lower in lexicon.first_names() and not lexicon.is_common_word(nxt.lower))
+        in_lists = nxt.lower in lexicon.first_names() or nxt.lower in lexicon.last_names()
+        return _is_surname(nxt) or (in_lists and lexicon.zipf(nxt.lower) < 5.0 and not lexicon.is_clinical(nxt.lower))
 
     # places -----------------------------------------------------------------------------------
     def _places(self, toks: list[_Tok], mixed_case: bool) -> list[RecognizerResult]:
@@ -336,7 +344,8 @@ class ContextNameRecognizer(EntityRecognizer):
             # "St. Agnes", "Sacred Heart", "Holy Cross", "Mount Sinai"
             if lower in SAINT_PREFIXES or (lower == "st" and i + 1 < n and toks[i + 1].text == "."):
                 j = _skip_punct(toks, i + 1, ".")
-                if j < n and toks[j].is_word and toks[j].lower not in STOP and (
+                is_initial = len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n and toks[j + 1].text == "." if j < n else False
+                if j < n and toks[j].is_word and (toks[j].lower not in STOP or is_initial) and (
                     toks[j].lower in lexicon.first_names() or toks[j].lower in lexicon.last_names()
                     or lower in ("sacred", "holy", "saint")
                     or (len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n and toks[j + 1].text == ".")
@@ -363,7 +372,7 @@ class ContextNameRecognizer(EntityRecognizer):
                 if j < n and toks[j].is_word and toks[j].lower in lexicon.us_states():
                     out.append(_span_result("FACILITY", toks, (i, j + 1), 0.8, "context:university"))
             # "transferred to GH", "came into GH", "on QUARTERMAIN 6"
-            if lower in PLACE_CUES and i + 1 < n:
+            if (lower in PLACE_CUES or lower in ("transfer", "transferred", "transfered", "tx")) and i + 1 < n:
                 out += self._after_place_cue(toks, i, mixed_case)
             # "Annapolis, MD", "hampton,ma"
             if i + 2 < n and toks[i + 1].text == "," and _is_state(toks[i + 2]) and tok.lower not in STOP:
@@ -397,7 +406,8 @@ class ContextNameRecognizer(EntityRecognizer):
         # a ward or building with a number: "quartermain 2", "to Farr 5"
         if (j + 1 < n and toks[j + 1].text.isdigit() and len(toks[j + 1].text) <= 2 and not lexicon.is_common_word(lower)
                 and not _UNIT_NAME.search(lower) and not (j + 2 < n and (toks[j + 2].lower in _AFTER_NUMBER_NOT_WARD))
-                and toks[i].lower in ("to", "from", "on", "per", "at", "into")):
+                and not (j + 3 < n and toks[j + 2].text == "." and toks[j + 3].text[0].isdigit())
+                and toks[i].lower in ("to", "from", "on", "per", "at", "into", "transfer", "transferred", "transfered", "tx")):
             return [_span_result("FACILITY", toks, (j, j + 1), 0.7, "context:ward")]
         if regex.fullmatch(r"[A-Za-z]{4,}\d", cand.text) and not lexicon.is_common_word(cand.text[:-1]):
             return [_span_result("FACILITY", toks, (j, j + 1), 0.7, "context:ward")]
@@ -406,7 +416,9 @@ class ContextNameRecognizer(EntityRecognizer):
             if not lexicon.is_common_word(lower) and not regex.match(r"q\d", lower):
                 return [_span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
         # "lives in Lansdowne", "lives alone in white marsh"
-        if toks[i].lower in ("in", "at", "near") and any(t.lower in RESIDENCE_VERBS for t in toks[max(0, i - 3) : i]):
+        after_address = i > 0 and toks[i - 1].lower in ("st", "street", "ave", "avenue", "rd", "road", "blvd", "dr", "ln", "lane") or (
+            i > 1 and toks[i - 1].text == "." and toks[i - 2].lower in ("st", "ave", "rd", "blvd", "dr", "ln"))
+        if toks[i].lower in ("in", "at", "near") and (after_address or any(t.lower in RESIDENCE_VERBS for t in toks[max(0, i - 3) : i])):
             end = j
             while end < n and end < j + 2 and toks[end].is_word and toks[end].lower not in STOP and not lexicon.is_clinical(toks[end].lower):
                 end += 1
@@ -448,11 +460,30 @@ class ContextNameRecognizer(EntityRecognizer):
 
 
 _AFTER_NUMBER_NOT_WARD = frozenset(
-    "- . / bag bags mg mcg cc ml units u l amp amps tab tabs puffs times x hours hrs hr min mins days % ".split()
+    "- / bag bags mg mcg cc ml units u l amp amps tab tabs puffs times x hours hrs hr min mins days % ".split()
 )
 
 # Hospital unit names are clinical, not identifying: MICU, CSICU, VICU, 7 North ICU...
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    """Words, numbers and punctuation. A hyphenated word stays whole ("Forman-Lyons") unless a part
+    of it is clinical or ordinary English ("VA-INTUBATED", "LA-10/3")."""
+    toks = []
+    for m in _TOKEN.finditer(text):
+        word = m.group()
+        if "-" in word and any(
+            p and (lexicon.is_clinical(p) or lexicon.is_common_word(p) or p[0].isdigit()) for p in word.split("-")
+        ):
+            offset = m.start()
+            for part in word.split("-"):
+                if part:
+                    toks.append(_Tok(part, offset, offset + len(part)))
+                offset += len(part) + 1
+        else:
+            toks.append(_Tok(word, m.start(), m.end()))
+    return toks
 
 
 def _span_result(entity, toks, span, score, detector) -> RecognizerResult:
@@ -464,6 +495,12 @@ def _skip_punct(toks, j, chars: str) -> int:
     while j < len(toks) and toks[j].text in chars:
         j += 1
     return j
+
+
+def _plausible_name(tok: _Tok) -> bool:
+    lower = tok.lower
+    return (lower in lexicon.first_names() or lower in lexicon.last_names() or lower in lexicon.NICKNAMES
+            or lexicon.zipf(lower) < 4.0) and not lexicon.is_clinical(lower)
 
 
 def _initial_surname(toks, i) -> bool:
