@@ -90,7 +90,8 @@ class PhiEngine:
         if not spacy.util.is_package(self.spacy_model) and not _is_model_dir(self.spacy_model):
             # Presidio would try to download it; we never do.
             raise ConfigurationError(f"spaCy model '{self.spacy_model}' is not installed")
-        nlp = spacy.load(self.spacy_model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        # The NER component of this model carries its own tok2vec, so the shared one goes too.
+        nlp = spacy.load(self.spacy_model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
         if "ner" not in nlp.pipe_names:
             raise ConfigurationError(f"spaCy model '{self.spacy_model}' has no named-entity recognizer")
 

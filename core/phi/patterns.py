@@ -160,6 +160,7 @@ RULES: tuple[Rule, ...] = (
     _rule("ID", "five_digit_number",
           r"(?<![\d.,/:\-#])(?P<phi>\d{5})(?![\d.,/]|\s*(?:cc|ml|mls|mg|mcg|units?|u\b|cells|/|k\b|kcal|cal))", 0.5,
           veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc|\$|heparin|i/o|ins?|outs?|total|los|balance|\+|-)"),
+    _rule("URL", "url", r"(?P<phi>\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]+[^\s<>\"')\].,;:])", 0.9),
     # --- street addresses and ZIP codes ---
     _rule("ADDRESS", "street_address",
           r"(?<![\w/.])(?P<phi>\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][A-Za-z'\-]+\s+){1,3}"

@@ -1,0 +1,105 @@
+"""The command line: ``casenotes run`` and ``casenotes demo``. It drives the same core as the window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from core.errors import CasenotesError
+
+
+def _offline() -> None:
+    # Nothing may reach a model hub; set before transformers or huggingface_hub is imported.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casenotes", description="De-identify and annotate spreadsheets of case notes, offline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="process one or more spreadsheets")
+    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=".xlsx, .xlsm, .csv or .tsv files")
+    run.add_argument("-o", "--output-dir", type=Path, help="folder for the outputs (default: beside each input)")
+    run.add_argument("--sheet", help="sheet name (default: the first sheet)")
+    run.add_argument("--text-column", help="the note column (default: detected)")
+    run.add_argument("--id-column", help="the patient or row ID column (default: detected)")
+    run.add_argument("--mode", choices=["tags", "surrogates"], default="tags", help="replacement mode (default: tags)")
+    run.add_argument("--jsonl", action="store_true", help="also write a JSON Lines export")
+    run.add_argument("--review", action="store_true", help="also write an in-house review workbook (CONTAINS PHI)")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    run.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
+    run.add_argument("--keep-original", action="store_true", help="keep the original note column in the results (PHI!)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--batch-size", type=int, default=64)
+    run.add_argument("--workers", type=int, default=0, help="PHI worker processes (default: automatic)")
+    demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
+    demo.add_argument("-o", "--output-dir", type=Path, help="where to write (default: ./casenotes-demo)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _offline()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
+    from core.pipeline import RunOptions
+
+    if args.command == "demo":
+        from core.demo import demo_spreadsheet
+
+        out = args.output_dir or Path.cwd() / "casenotes-demo"
+        options = RunOptions(output_dir=out, jsonl=True, review=True, overwrite=True)
+        results = _run_with_progress([demo_spreadsheet()], options)
+        if results and results[0].status == "done":
+            print(f"Demo output: {results[0].outputs['workbook']}")
+            print(f"Review workbook (contains the demo's made-up PHI): {results[0].outputs['review']}")
+        return 0 if all(r.status == "done" for r in results) else 1
+
+    options = RunOptions(
+        output_dir=args.output_dir, sheet=args.sheet, text_column=args.text_column, id_column=args.id_column,
+        mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
+        include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
+    )
+    results = _run_with_progress(args.inputs, options)
+    return 0 if results and all(r.status == "done" for r in results) else 1
+
+
+def _run_with_progress(inputs, options):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from core.pipeline import RunState, run
+
+    console = Console(stderr=True)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+               TextColumn("{task.fields[rate]:>7.1f} rows/s"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(p):
+            if p.file not in tasks:
+                tasks[p.file] = bar.add_task(p.file, total=p.rows_total, rate=0.0)
+            bar.update(tasks[p.file], completed=p.rows_done, total=p.rows_total, rate=p.rows_per_s)
+
+        state = RunState(on_progress)
+        try:
+            results = run(inputs, options, state)
+        except CasenotesError as exc:
+            console.print(f"casenotes: error: {exc}")
+            return []
+        except KeyboardInterrupt:
+            state.cancel()
+            console.print("casenotes: interrupted; run again with --resume to continue")
+            return []
+    for r in results:
+        if r.status == "done":
+            console.print(f"[green]done[/] {r.input.name}: {r.rows} rows, {r.rows_needing_review} to review -> {r.outputs['workbook']}")
+        else:
+            console.print(f"[red]{r.status}[/] {r.error}")
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

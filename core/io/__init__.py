@@ -1,0 +1,1 @@
+"""Reading spreadsheets of notes and writing the annotated outputs."""

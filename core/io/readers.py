@@ -1,0 +1,196 @@
+"""Read a spreadsheet export of case notes into a table of strings, or fail with a one-line reason.
+
+Supported: .xlsx/.xlsm (openpyxl: cached formula values, merged cells filled, Excel dates as ISO
+dates), .csv and .tsv (UTF-8, UTF-8 with BOM, cp1252 / latin-1 detected). Every row between the
+header and the last non-empty row is kept, in order, blank ones included.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import InputError
+
+SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm")
+TEXT_EXTENSIONS = (".csv", ".tsv")
+SUPPORTED_EXTENSIONS = SPREADSHEET_EXTENSIONS + TEXT_EXTENSIONS
+
+
+@dataclass
+class Table:
+    """The cells of one sheet as strings ('' for empty), in the original row and column order."""
+
+    frame: pd.DataFrame
+    sheet: str | None
+    encoding: str | None = None
+
+
+def list_sheets(path: Path) -> list[str]:
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() not in SPREADSHEET_EXTENSIONS:
+        return []
+    workbook = _open_workbook(path, read_only=True)
+    try:
+        return list(workbook.sheetnames)
+    finally:
+        workbook.close()
+
+
+def read_table(path: Path, sheet: str | None = None) -> Table:
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix in SPREADSHEET_EXTENSIONS:
+        return _read_workbook(path, sheet)
+    return _read_delimited(path, "\t" if suffix == ".tsv" else None)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path.name}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path.name}: is a folder, not a spreadsheet")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path.name}: file is empty")
+    suffix = path.suffix.lower()
+    if suffix in (".xls", ".xlsb", ".ods", ".numbers"):
+        head = path.read_bytes()[:512].lstrip().lower()
+        if head.startswith((b"<", b"\xef\xbb\xbf<")):
+            raise InputError(f"{path.name}: is a web page (HTML) saved with a {suffix} name; open it in Excel and save as .xlsx")
+        raise InputError(f"{path.name}: {suffix} files are not supported; save the sheet as .xlsx or .csv")
+    if suffix not in SUPPORTED_EXTENSIONS:
+        raise InputError(f"{path.name}: unsupported file type '{suffix or 'none'}' (use .xlsx, .xlsm, .csv or .tsv)")
+
+
+def _open_workbook(path: Path, read_only: bool):
+    import openpyxl
+
+    if not zipfile.is_zipfile(path):
+        if _is_encrypted_office_file(path):
+            raise InputError(f"{path.name}: workbook is password-protected; remove the password in Excel and try again")
+        if path.read_bytes()[:512].lstrip().lower().startswith(b"<"):
+            raise InputError(f"{path.name}: is a web page (HTML), not an Excel workbook")
+        raise InputError(f"{path.name}: is not a valid Excel workbook (the file is damaged or not .xlsx)")
+    try:
+        return openpyxl.load_workbook(path, read_only=read_only, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        raise InputError(f"{path.name}: could not be read as an Excel workbook ({type(exc).__name__})") from None
+
+
+def _is_encrypted_office_file(path: Path) -> bool:
+    try:
+        import msoffcrypto
+
+        with path.open("rb") as handle:
+            return bool(msoffcrypto.OfficeFile(handle).is_encrypted())
+    except Exception:
+        return False
+
+
+def _read_workbook(path: Path, sheet: str | None) -> Table:
+    workbook = _open_workbook(path, read_only=False)  # merged-cell ranges are not available in read-only mode
+    try:
+        if sheet is None:
+            worksheet = workbook.worksheets[0]
+        elif sheet in workbook.sheetnames:
+            worksheet = workbook[sheet]
+        else:
+            raise InputError(f"{path.name}: has no sheet named '{sheet}' (sheets: {', '.join(workbook.sheetnames)})")
+        merged = [(r.min_row, r.min_col, r.max_row, r.max_col) for r in worksheet.merged_cells.ranges]
+        rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+        for min_row, min_col, max_row, max_col in merged:
+            value = rows[min_row - 1][min_col - 1] if min_row - 1 < len(rows) else ""
+            for r in range(min_row - 1, min(max_row, len(rows))):
+                for c in range(min_col - 1, max_col):
+                    if c < len(rows[r]):
+                        rows[r][c] = value
+        return Table(_to_frame(path, rows), worksheet.title)
+    finally:
+        workbook.close()
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_delimited(path: Path, delimiter: str | None) -> Table:
+    raw = path.read_bytes()
+    text, encoding = _decode(path, raw)
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise InputError(f"{path.name}: is not a readable {path.suffix} file ({exc})") from None
+    return Table(_to_frame(path, rows), None, encoding)
+
+
+def _decode(path: Path, raw: bytes) -> tuple[str, str]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in raw[:4096]:
+        raise InputError(f"{path.name}: is not a text file (binary content); cannot read it as {path.suffix}")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw, cp_isolation=["cp1252", "latin_1", "iso8859_15", "cp850", "mac_roman"]).best()
+    if best is None:
+        raise InputError(f"{path.name}: text encoding could not be recognised; save it as UTF-8 CSV")
+    encoding = best.encoding
+    # cp1252 is a superset of latin-1 for printable text and is what Excel on Windows writes.
+    if encoding in ("latin_1", "iso8859_15"):
+        try:
+            return raw.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return str(best), encoding
+
+
+def _to_frame(path: Path, rows: list[list[str]]) -> pd.DataFrame:
+    # The header is the first non-empty row; data runs to the last non-empty row.
+    while rows and not any(str(v).strip() for v in rows[0]):
+        rows.pop(0)
+    while rows and not any(str(v).strip() for v in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise InputError(f"{path.name}: has no rows")
+    header = [str(h).strip() for h in rows[0]]
+    width = max(len(r) for r in rows)
+    header += [""] * (width - len(header))
+    names, seen = [], {}
+    for i, name in enumerate(header):
+        name = name or f"Column {i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        names.append(name)
+    data = [[str(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
+    if not data:
+        raise InputError(f"{path.name}: has a header row but no data rows")
+    return pd.DataFrame(data, columns=names, dtype=object)

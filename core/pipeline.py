@@ -1,0 +1,337 @@
+"""The batch pipeline: ``run(paths, options, state)`` reads, de-identifies and writes each file.
+
+No Qt here. Progress goes to ``state.report`` (the CLI draws a terminal bar from it, the GUI turns
+it into signals); cancellation is checked between batches; each batch is checkpointed, so a killed
+or cancelled run continues with ``resume=True``. One bad file is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from core import __version__
+from core.checkpoint import Checkpoint, record_from_json
+from core.errors import Cancelled, CasenotesError, OutputError
+from core.io.columns import ColumnPlan, plan_columns
+from core.io.readers import Table, read_table
+from core.io.writers import EXCEL_CELL_LIMIT, write_jsonl, write_results_workbook, write_review_workbook
+from core.keys import KeyRing
+from core.phi.replace import Replacer
+from core.steps import DeidentifyStep, NoteRecord, Step, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    output_dir: Path | None = None  # default: beside each input
+    sheet: str | None = None
+    text_column: str | None = None
+    id_column: str | None = None
+    mode: str = "tags"  # or "surrogates"
+    jsonl: bool = False
+    review: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    include_original: bool = False
+    device: str = "auto"
+    batch_size: int = 64
+    workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
+
+
+@dataclass
+class Progress:
+    file: str
+    file_index: int
+    files_total: int
+    rows_done: int
+    rows_total: int
+    elapsed_s: float
+    stage: str = "processing"
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass
+class FileResult:
+    input: Path
+    status: str  # "done", "failed", "cancelled"
+    outputs: dict[str, Path] = field(default_factory=dict)
+    error: str | None = None
+    rows: int = 0
+    rows_failed: int = 0
+    rows_needing_review: int = 0
+
+
+class RunState:
+    """Progress reporting and cancellation, shared by the caller and the pipeline thread."""
+
+    def __init__(self, on_progress: Callable[[Progress], None] | None = None):
+        self._on_progress = on_progress
+        self._cancel = threading.Event()
+
+    def report(self, progress: Progress) -> None:
+        if self._on_progress is not None:
+            self._on_progress(progress)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+def output_paths(input_path: Path, options: RunOptions) -> dict[str, Path]:
+    folder = Path(options.output_dir) if options.output_dir else input_path.parent
+    stem = input_path.stem
+    return {
+        "workbook": folder / f"{stem}.casenotes.xlsx",
+        "jsonl": folder / f"{stem}.casenotes.jsonl",
+        "review": folder / f"{stem}.REVIEW-CONTAINS-PHI.casenotes.xlsx",
+        "checkpoint": folder / f".{stem}.casenotes-checkpoint",
+    }
+
+
+def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = None,
+        keys: KeyRing | None = None, extra_steps: Sequence[Step] = ()) -> list[FileResult]:
+    """Process every file; a failure in one is recorded in its result and the rest continue."""
+    state = state or RunState()
+    keys = keys or KeyRing.load_or_create()
+    replacer = Replacer(options.mode, keys)
+    deid = DeidentifyStep(replacer, workers=1)
+    results: list[FileResult] = []
+    try:
+        for index, path in enumerate(paths):
+            path = Path(path)
+            if state.cancelled:
+                results.append(FileResult(path, "cancelled", error="cancelled before start"))
+                continue
+            try:
+                results.append(process_file(path, options, state, keys, deid, list(extra_steps), index, len(paths)))
+            except Cancelled:
+                results.append(FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options)["checkpoint"]},
+                                          error="cancelled; run again with resume to continue"))
+            except CasenotesError as exc:
+                log.warning("file %d of %d failed: %s", index + 1, len(paths), exc)
+                results.append(FileResult(path, "failed", error=str(exc)))
+            except Exception as exc:  # a bug must not stop the other files, nor show note text
+                # No traceback: exception messages can quote cell contents.
+                log.error("unexpected error in file %d of %d (%s)", index + 1, len(paths), type(exc).__name__)
+                results.append(FileResult(path, "failed", error=f"{path.name}: internal error ({type(exc).__name__})"))
+    finally:
+        deid.close()
+    return results
+
+
+def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing, deid: DeidentifyStep,
+                 extra_steps: list[Step], file_index: int = 0, files_total: int = 1) -> FileResult:
+    started = time.perf_counter()
+    outputs = output_paths(path, options)
+    input_bytes = path.read_bytes() if path.is_file() else b""
+    table = read_table(path, options.sheet)  # raises InputError with a one-line reason
+    plan = plan_columns(table.frame, options.text_column, options.id_column, source=path.name)
+    sha256 = hashlib.sha256(input_bytes).hexdigest()
+    checkpoint = Checkpoint(outputs["checkpoint"])
+    _check_outputs(path, outputs, options, checkpoint)
+    device = resolve_device(options.device)
+
+    frame = table.frame
+    total = len(frame)
+    texts = [str(v) for v in frame[plan.text_column]]
+    key_map: dict[str, str] = {}
+    patient_keys = []
+    for i in range(total):
+        raw_id = str(frame[plan.id_column].iloc[i]).strip() if plan.id_column else ""
+        key = keys.pseudonym(raw_id, "PT") if raw_id else None
+        if key:
+            key_map[key] = raw_id
+        patient_keys.append(key)
+
+    meta = {"input_sha256": sha256, "sheet": table.sheet, "text_column": plan.text_column, "id_column": plan.id_column,
+            "mode": options.mode, "rows": total, "steps": ["deidentify"] + [s.name for s in extra_steps]}
+    done: dict[int, tuple[dict, dict]] = {}
+    if options.resume and checkpoint.exists():
+        old = checkpoint.meta()
+        if old.get("input_sha256") != sha256:
+            raise OutputError(f"{path.name}: the input changed since the interrupted run; start again without resume")
+        if {k: old.get(k) for k in meta} != meta:
+            raise OutputError(f"{path.name}: the interrupted run used other settings; start again without resume")
+        done = checkpoint.load_rows()
+    else:
+        checkpoint.start(meta)
+
+    records: dict[int, NoteRecord] = {}
+    cells: dict[int, dict[str, str]] = {}
+    for row, (item, row_cells) in done.items():
+        records[row] = record_from_json(item, texts[row - 1])
+        cells[row] = row_cells
+    todo = [i for i in range(1, total + 1) if i not in records]
+
+    workers = _worker_count(options, len(todo))
+    if workers != deid.workers:
+        deid.close()
+        deid.workers = workers
+    steps: list[Step] = [deid, *extra_steps]
+    for step in steps:
+        step.load()
+
+    def report(stage="processing"):
+        state.report(Progress(path.name, file_index, files_total, len(records), total, time.perf_counter() - started, stage))
+
+    report()
+    for start in range(0, len(todo), options.batch_size):
+        if state.cancelled:
+            raise Cancelled(f"{path.name}: cancelled")
+        rows = todo[start : start + options.batch_size]
+        batch = [NoteRecord(row=r, text=texts[r - 1], patient_key=patient_keys[r - 1]) for r in rows]
+        _run_steps(steps, batch)
+        batch_cells = {r.row: _deidentify_cells(frame, plan, r, deid.replacer) for r in batch}
+        for r in batch:
+            if len(r.deidentified_text) > EXCEL_CELL_LIMIT:
+                r.review_reasons.append("note longer than an Excel cell: full text in the JSON Lines export")
+        checkpoint.append(batch, batch_cells)
+        records.update({r.row: r for r in batch})
+        cells.update(batch_cells)
+        report()
+
+    ordered = [records[i] for i in range(1, total + 1)]
+    report("writing")
+    elapsed = time.perf_counter() - started
+    info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed)
+    extra_columns = [(c, k) for step in extra_steps for c, k in getattr(step, "result_columns", ())]
+    write_results_workbook(outputs["workbook"], frame, plan, ordered, cells, info, options.include_original, extra_columns)
+    written = {"workbook": outputs["workbook"]}
+    long_notes = any(len(r.deidentified_text) > EXCEL_CELL_LIMIT for r in ordered)
+    if options.jsonl or long_notes:
+        write_jsonl(outputs["jsonl"], ordered)
+        written["jsonl"] = outputs["jsonl"]
+    if options.review:
+        write_review_workbook(outputs["review"], ordered, key_map, plan.id_column, info)
+        written["review"] = outputs["review"]
+    checkpoint.remove()
+    report("done")
+    return FileResult(path, "done", written, rows=total, rows_failed=sum(r.failed for r in ordered),
+                      rows_needing_review=sum(r.needs_review for r in ordered))
+
+
+def _check_outputs(path: Path, outputs: dict[str, Path], options: RunOptions, checkpoint: Checkpoint) -> None:
+    if outputs["workbook"].resolve() == path.resolve():
+        raise OutputError(f"{path.name}: the output would overwrite the input")
+    if checkpoint.exists() and not options.resume and not options.overwrite:
+        raise OutputError(f"{path.name}: an interrupted run exists; use resume to continue it or overwrite to start again")
+    if not options.resume and not options.overwrite:
+        for kind in ("workbook", "jsonl", "review"):
+            if outputs[kind].exists():
+                raise OutputError(f"{path.name}: {outputs[kind].name} already exists; use overwrite to replace it")
+    try:
+        outputs["workbook"].parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path.name}: cannot create the output folder ({exc.strerror})") from None
+
+
+def _worker_count(options: RunOptions, rows: int) -> int:
+    if options.workers:
+        return options.workers
+    # Starting a worker loads its own spaCy model (a few seconds): worth it for long files only.
+    return min(os.cpu_count() or 1, 4) if rows >= 400 else 1
+
+
+def _run_steps(steps: list[Step], batch: list[NoteRecord]) -> None:
+    """Run each step over the batch; if a batch fails, retry row by row so one bad row cannot sink it."""
+    for step in steps:
+        try:
+            step.process(batch)
+        except Exception as exc:
+            log.warning("step %s failed on a batch (%s); retrying row by row", step.name, type(exc).__name__)
+            for record in batch:
+                if record.failed:
+                    continue
+                try:
+                    step.process([record])
+                except Exception as row_exc:
+                    log.warning("step %s failed on row %d (%s)", step.name, record.row, type(row_exc).__name__)
+                    if step.name == "deidentify":
+                        # Never let un-de-identified text through: the row keeps no note text at all.
+                        record.failed = True
+                        record.deidentified_text = ""
+                        record.phi = []
+                        record.replacements = ()
+                    record.review_reasons.append(f"{step.name} failed on this row")
+
+
+def _deidentify_cells(frame, plan: ColumnPlan, record: NoteRecord, replacer: Replacer) -> dict[str, str]:
+    """Replacement values for the row's identifier columns; the ID column becomes the patient key."""
+    cells = {}
+    for column, kind in plan.identifier_columns.items():
+        value = str(frame[column].iloc[record.row - 1])
+        if not value.strip():
+            cells[column] = value
+        elif column == plan.id_column:
+            cells[column] = record.patient_key or ""
+        elif kind == "ID":
+            cells[column] = replacer.keys.pseudonym(value, "ID")
+        else:
+            cells[column] = replacer.replace_value(kind, value, record.patient_key)
+    return cells
+
+
+def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: RunOptions,
+              records: list[NoteRecord], steps: list[Step], device: str, elapsed: float) -> list[tuple[str, str]]:
+    import platform
+
+    import openpyxl
+    import pandas
+    import presidio_analyzer
+    import spacy
+
+    empty = sum(1 for r in records if not r.text.strip())
+    info = [
+        ("Input file", path.name),
+        ("Input SHA-256", sha256),
+        ("Sheet", table.sheet or "(text file)"),
+        ("Text encoding", table.encoding or "(workbook)"),
+        ("Note column", plan.text_column),
+        ("ID column", plan.id_column or "(none)"),
+        ("Other identifier columns", ", ".join(f"{c} ({k})" for c, k in plan.identifier_columns.items()
+                                               if c != plan.id_column) or "(none)"),
+        ("Rows in", str(len(records))),
+        ("Rows out", str(len(records))),
+        ("Rows with an empty note", str(empty)),
+        ("Rows failed", str(sum(r.failed for r in records))),
+        ("Rows needing review", str(sum(r.needs_review for r in records))),
+        ("PHI detections", str(sum(len(r.phi) for r in records))),
+        ("Original note column included", "yes (this file contains PHI)" if options.include_original else "no"),
+        ("Settings", ", ".join(f"{k}={v}" for k, v in asdict(options).items() if k not in ("output_dir",))),
+        ("Device", device),
+        ("Processing time (s)", f"{elapsed:.1f}"),
+        ("Rows per second", f"{len(records) / elapsed:.1f}" if elapsed else "-"),
+        ("casenotes", __version__),
+        ("Python", platform.python_version()),
+        ("presidio-analyzer", presidio_analyzer.__version__ if hasattr(presidio_analyzer, "__version__") else _dist_version("presidio-analyzer")),
+        ("presidio-anonymizer", _dist_version("presidio-anonymizer")),
+        ("spaCy", spacy.__version__),
+        ("pandas", pandas.__version__),
+        ("openpyxl", openpyxl.__version__),
+    ]
+    for step in steps:
+        info += [(f"{step.name}: {k}", v) for k, v in step.describe().items()]
+    return info
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
