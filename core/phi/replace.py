@@ -150,14 +150,18 @@ def shift_date(value: str, days: int) -> str | None:
         if (m := _MONTH_DAY.match(text)) and m[1][:3].lower() in _MONTHS:
             year = int(m[4]) if m[4] else 2001
             d = dt.date(year, _MONTHS.index(m[1][:3].lower()) + 1, int(m[2])) + dt.timedelta(days=days)
-            return _month_name(d, m[1]) + f" {d.day}" + (m[3] or "") + (f", {d.year}" if m[4] else "")
+            return _month_name(d, m[1]) + f" {d.day}" + (_ordinal(d.day) if m[3] else "") + (f", {d.year}" if m[4] else "")
         if (m := _DAY_MONTH.match(text)) and m[3][:3].lower() in _MONTHS:
             year = int(m[4]) if m[4] else 2001
             d = dt.date(year, _MONTHS.index(m[3][:3].lower()) + 1, int(m[1])) + dt.timedelta(days=days)
-            return f"{d.day}{m[2] or ''} " + _month_name(d, m[3]) + (f", {d.year}" if m[4] else "")
+            return f"{d.day}{_ordinal(d.day) if m[2] else ''} " + _month_name(d, m[3]) + (f", {d.year}" if m[4] else "")
     except ValueError:
         return None
     return None
+
+
+def _ordinal(day: int) -> str:
+    return "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
 
 
 def _full_year(text: str) -> int:

@@ -1,0 +1,162 @@
+"""End to end through the batch pipeline: outputs, order, resume, formula safety, no PHI leaks, offline."""
+
+import json
+import logging
+import socket
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from core.demo import demo_spreadsheet
+from core.pipeline import RunOptions, RunState, run
+
+PLANTED = ["Zebulon Quortney", "Xanthippe", "Frobisher-Vane", "617-555-0917", "zq.frob@example.org", "4471-ZQ-9920"]
+NOTES = [
+    f"Dr. Frobisher-Vane saw pt. Daughter Xanthippe called from 617-555-0917, email zq.frob@example.org. Stable, BP 120/80.",
+    "",
+    "=1+1 pt comfortable on 2L NC, sats 96%. Plan to continue lasix 40 mg daily and monitor for 2 days.",
+    f"Mr. Zebulon Quortney insurance member id 4471-ZQ-9920. Follow up in 2 weeks with cardiology clinic.",
+] * 3
+
+
+def _input(tmp_path, notes=NOTES):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["MRN", "Note"])
+    for i, note in enumerate(notes):
+        ws.append([f"M{i // 2:04d}", note])
+        ws.cell(ws.max_row, 2).data_type = "s"  # a note that starts with "=" is text, not a formula
+    path = tmp_path / "in.xlsx"
+    wb.save(path)
+    return path
+
+
+def test_run_writes_all_rows_in_order_and_no_phi(tmp_path):
+    src = _input(tmp_path)
+    before = src.read_bytes()
+    [result] = run([src], RunOptions(output_dir=tmp_path / "out", jsonl=True, review=True, batch_size=3))
+    assert result.status == "done", result.error
+    assert src.read_bytes() == before  # the input is never modified
+    lines = [json.loads(x) for x in result.outputs["jsonl"].read_text(encoding="utf-8").splitlines()]
+    assert [x["row"] for x in lines] == list(range(1, len(NOTES) + 1))
+    assert set(lines[0]) == {"row", "id", "deidentified_text", "phi", "needs_review"}
+    assert lines[1]["deidentified_text"] == ""
+    assert lines[0]["id"] == lines[1]["id"] != "M0000"  # same MRN -> same key
+    wb = load_workbook(result.outputs["workbook"])
+    assert wb.sheetnames == ["Results", "PHI findings", "Run info"]
+    results = wb["Results"]
+    assert results.max_row == len(NOTES) + 1
+    assert [c.value for c in results[1]][:2] == ["MRN", "De-identified note"]
+    formula_cell = results.cell(4, 2)
+    assert formula_cell.data_type in ("s", "inlineStr") and str(formula_cell.value).startswith("=1+1")
+    shareable = result.outputs["workbook"].read_bytes() + result.outputs["jsonl"].read_bytes()
+    text = _xlsx_text(result.outputs["workbook"]) + result.outputs["jsonl"].read_text(encoding="utf-8")
+    for secret in PLANTED + ["M0000"]:
+        assert secret not in text
+    review = _xlsx_text(result.outputs["review"])
+    assert "Xanthippe" in review and "M0000" in review  # the review workbook does hold the PHI
+    assert shareable
+
+
+def _xlsx_text(path):
+    wb = load_workbook(path)
+    return "\n".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value is not None)
+
+
+def test_existing_output_is_not_overwritten(tmp_path):
+    src = _input(tmp_path, NOTES[:2])
+    opts = RunOptions(output_dir=tmp_path)
+    assert run([src], opts)[0].status == "done"
+    again = run([src], opts)[0]
+    assert again.status == "failed" and "already exists" in again.error
+    opts.overwrite = True
+    assert run([src], opts)[0].status == "done"
+
+
+def test_cancel_then_resume_loses_and_repeats_nothing(tmp_path):
+    src = _input(tmp_path)
+    batches = []
+
+    def on_progress(p):
+        batches.append(p.rows_done)
+        if p.rows_done >= 4:
+            state.cancel()
+
+    state = RunState(on_progress)
+    [first] = run([src], RunOptions(output_dir=tmp_path / "o", batch_size=2, jsonl=True), state)
+    assert first.status == "cancelled"
+    assert first.outputs["checkpoint"].exists()
+    [second] = run([src], RunOptions(output_dir=tmp_path / "o", batch_size=2, jsonl=True, resume=True))
+    assert second.status == "done", second.error
+    rows = [json.loads(x)["row"] for x in second.outputs["jsonl"].read_text(encoding="utf-8").splitlines()]
+    assert rows == list(range(1, len(NOTES) + 1))
+    assert not first.outputs["checkpoint"].exists()
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path):
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"garbage")
+    good = _input(tmp_path, NOTES[:2])
+    results = run([bad, good], RunOptions(output_dir=tmp_path / "o"))
+    assert [r.status for r in results] == ["failed", "done"]
+    assert "not a valid Excel workbook" in results[0].error
+
+
+def test_no_phi_in_logs_or_errors_even_when_a_run_fails_halfway(tmp_path, caplog, capsys, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    src = _input(tmp_path)
+    import core.steps
+
+    calls = {"n": 0}
+    original = core.steps.DeidentifyStep.process
+
+    def failing(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("boom while handling " + batch[0].text)  # a careless message that quotes PHI
+        return original(self, batch)
+
+    monkeypatch.setattr(core.steps.DeidentifyStep, "process", failing)
+    [result] = run([src], RunOptions(output_dir=tmp_path / "o", batch_size=4, jsonl=True))
+    captured = capsys.readouterr()
+    everything = caplog.text + captured.out + captured.err + str(result.error)
+    for path in (tmp_path / "o").rglob("*"):
+        if path.is_file() and "REVIEW" not in path.name:
+            everything += path.read_bytes().decode("utf-8", errors="ignore")
+    for secret in PLANTED:
+        assert secret not in everything
+
+
+def test_whole_job_runs_with_sockets_disabled(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    [result] = run([demo_spreadsheet()], RunOptions(output_dir=tmp_path, jsonl=True, mode="surrogates"))
+    assert result.status == "done", result.error
+
+
+def test_cli_demo_and_bad_input_exit_codes(tmp_path, capsys):
+    from core.cli import main
+
+    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+    assert (tmp_path / "demo" / "demo_case_notes.casenotes.xlsx").exists()
+    missing = tmp_path / "nope.xlsx"
+    assert main(["run", str(missing), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "nope.xlsx: file not found" in err
+
+
+def test_core_never_imports_qt():
+    """The import-linter contract in pyproject.toml."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "importlinter.cli", "--config", str(root / "pyproject.toml")]
+                          if False else ["lint-imports", "--config", str(root / "pyproject.toml")],
+                          cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

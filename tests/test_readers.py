@@ -1,0 +1,125 @@
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+
+from core.errors import InputError
+from core.io.columns import plan_columns
+from core.io.readers import list_sheets, read_table
+
+NOTE = "Patient seen today for follow up of hypertension, doing well on lisinopril."
+
+
+def _xlsx(path, rows, title="Notes"):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+def test_csv_utf8_bom_and_embedded_newlines(tmp_path):
+    p = tmp_path / "n.csv"
+    p.write_bytes(b'\xef\xbb\xbfMRN,Note\n1,"line one\nline two, still the same note with words"\n2,\n')
+    table = read_table(p)
+    assert list(table.frame.columns) == ["MRN", "Note"]
+    assert table.frame["Note"][0] == "line one\nline two, still the same note with words"
+    assert table.frame["Note"][1] == ""  # an empty note is still a row
+
+
+def test_cp1252_is_detected_without_mojibake(tmp_path):
+    p = tmp_path / "n.csv"
+    p.write_bytes("MRN,Note\n1,Café patient – seen by nurse; “stable” after 2 days\n".encode("cp1252"))
+    table = read_table(p)
+    assert table.frame["Note"][0] == "Café patient – seen by nurse; “stable” after 2 days"
+
+
+def test_tsv(tmp_path):
+    p = tmp_path / "n.tsv"
+    p.write_text("id\tnote\n7\t" + NOTE + "\n", encoding="utf-8")
+    assert read_table(p).frame["note"][0] == NOTE
+
+
+def test_xlsx_sheets_merged_cells_dates_formulas_and_blank_rows(tmp_path):
+    import datetime as dt
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Other"
+    notes = wb.create_sheet("Notes")
+    notes.append(["MRN", "Date", "Note"])
+    notes.append(["A1", dt.datetime(2024, 7, 22), NOTE])
+    notes.append([None, None, None])
+    notes.append(["A1", dt.datetime(2024, 7, 23), NOTE + " again"])
+    notes.merge_cells("A2:A4")
+    p = tmp_path / "w.xlsx"
+    wb.save(p)
+    assert list_sheets(p) == ["Other", "Notes"]
+    frame = read_table(p, "Notes").frame
+    assert len(frame) == 3  # the blank row in the middle is kept
+    assert list(frame["MRN"]) == ["A1", "A1", "A1"]  # merged range filled
+    assert frame["Date"][0] == "2024-07-22"
+    with pytest.raises(InputError, match="no sheet named"):
+        read_table(p, "Missing")
+
+
+def test_column_detection(tmp_path):
+    p = _xlsx(tmp_path / "w.xlsx", [["Encounter", "MRN", "Patient Name", "Note text"], ["E1", "123", "Jo Bloggs", NOTE]])
+    plan = plan_columns(read_table(p).frame)
+    assert plan.text_column == "Note text"
+    assert plan.id_column == "MRN"
+    assert plan.identifier_columns["Patient Name"] == "NAME"
+    assert plan.identifier_columns["Encounter"] == "ID"
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.csv", None, "file not found"),
+        ("empty.csv", b"", "file is empty"),
+        ("notes.pdf", b"%PDF-1.4", "unsupported file type"),
+        ("corrupt.xlsx", b"this is not a zip file at all", "not a valid Excel workbook"),
+        ("page.xls", b"<html><body><table><tr><td>x</td></tr></table></body></html>", "web page"),
+        ("binary.csv", b"\x00\x01\x02\xff\xfe\x00" * 50, "binary"),
+    ],
+)
+def test_bad_input_gives_one_line_error(tmp_path, name, content, message):
+    p = tmp_path / name
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        read_table(p)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_broken_zip_named_xlsx(tmp_path):
+    p = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("hello.txt", "not a workbook")
+    with pytest.raises(InputError, match="could not be read as an Excel workbook"):
+        read_table(p)
+
+
+def test_password_protected_workbook(tmp_path):
+    import io
+
+    import msoffcrypto
+
+    plain = _xlsx(tmp_path / "plain.xlsx", [["Note"], [NOTE]])
+    encrypted = tmp_path / "locked.xlsx"
+    out = io.BytesIO()
+    with plain.open("rb") as f:
+        office = msoffcrypto.OfficeFile(f)
+        office.encrypt("secret", out)
+    encrypted.write_bytes(out.getvalue())
+    with pytest.raises(InputError, match="password-protected"):
+        read_table(encrypted)
+
+
+def test_no_text_column(tmp_path):
+    p = _xlsx(tmp_path / "w.xlsx", [["MRN", "Code"], ["1", "A"], ["2", "B"]])
+    with pytest.raises(InputError, match="no column of free text"):
+        plan_columns(read_table(p).frame, source="w.xlsx")
