@@ -588,7 +588,8 @@ class MixedCaseSpacyRecognizer(SpacyRecognizer):
                 w.lower() in lexicon.first_names() or w.lower() in lexicon.last_names() for w in words
             ):
                 continue
-            if entity == "LOCATION" and " ".join(words).lower() not in lexicon.cities() | lexicon.countries():
+            place = " ".join(words).lower()
+            if entity == "LOCATION" and place not in lexicon.cities() and place not in lexicon.countries():
                 continue
             if entity == "LOCATION" and len(words) == 1 and words[0].lower() in lexicon.us_states():
                 continue  # a state on its own is not a Safe Harbor identifier
