@@ -82,10 +82,11 @@ class PhiEngine:
         _make_tldextract_offline()
         import spacy
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        from presidio_analyzer.nlp_engine import NerModelConfiguration
         from presidio_analyzer import predefined_recognizers as builtin
 
         from core.phi.recognizers import ContextNameRecognizer, MixedCaseSpacyRecognizer, ShapeRecognizer
+        from core.phi.spacy_engine import NerWhereItCountsEngine
 
         if not spacy.util.is_package(self.spacy_model) and not _is_model_dir(self.spacy_model):
             # Presidio would try to download it; we never do.
@@ -99,8 +100,8 @@ class PhiEngine:
             model_to_presidio_entity_mapping={"PERSON": "PERSON", "GPE": "GPE", "LOC": "LOC", "FAC": "FAC"},
             labels_to_ignore=[label for label in nlp.get_pipe("ner").labels if label not in ("PERSON", "GPE", "LOC", "FAC")],
         )
-        nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": self.spacy_model}],
-                                    ner_model_configuration=ner_config)
+        nlp_engine = NerWhereItCountsEngine(models=[{"lang_code": "en", "model_name": self.spacy_model}],
+                                             ner_model_configuration=ner_config)
         nlp_engine.nlp = {"en": nlp}  # loaded above without the unused components; never downloaded
 
         registry = RecognizerRegistry(supported_languages=["en"])

@@ -167,6 +167,12 @@ RULES: tuple[Rule, ...] = (
           r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
           r"|parkway|pkwy|highway|hwy|circle|cir|square|sq)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?)",
           0.85, validator=_street_ok),
+    _rule("ADDRESS", "unit_number", r"\b(?P<phi>(?:apt|apartment|suite|ste)\.?\s*#?\s*\d+[A-Z]?)\b", 0.8),
+    # Street before house number, as written across Europe and Latin America.
+    _rule("ADDRESS", "street_address_international",
+          r"(?P<phi>\b(?-i:\p{Lu})[\p{L}\-]*(?:stra(?:ss|ß)e|str\.|weg|straat|laan|gasse|platz|tie|katu|gatan|vej|vägen)\s+\d{1,5}[a-z]?"
+          r"|\b(?:rue|calle|avenida|avda\.|rua|ul\.|ulica|plac|piazza|piazzetta|largo|travessa)\s+"
+          r"(?:[\p{L}'\-]+\s+){1,4}\d{1,5}[a-z]?)(?![\d.,/]|\s*(?:mg|ml|cc|%))", 0.8),
     _rule("ADDRESS", "po_box", r"\b(?P<phi>p\.?\s*o\.?\s*box\s+\d+)\b", 0.9),
     _rule("ZIP", "zip_after_state",
           r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"

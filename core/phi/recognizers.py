@@ -143,7 +143,7 @@ class ContextNameRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         toks = _tokenize(text)
-        mixed_case = _is_mixed_case(text)
+        mixed_case = is_mixed_case(text)
         found: list[RecognizerResult] = []
         found += self._names(toks, mixed_case)
         found += self._names_before_cues(toks)
@@ -509,7 +509,7 @@ def _initial_surname(toks, i) -> bool:
     if before not in ("to", "by", "per", "with", "and", "(", ",", "dr", "drs", "md", "np"):
         return False
     surname = toks[i + 2]
-    if _is_mixed_case(" ".join(t.text for t in toks[max(0, i - 20) : i + 20])) and not surname.text[0].isupper():
+    if is_mixed_case(" ".join(t.text for t in toks[max(0, i - 20) : i + 20])) and not surname.text[0].isupper():
         return False
     return surname.is_word and len(surname.text) > 2 and _is_surname(surname, lenient=True)
 
@@ -554,7 +554,7 @@ def _is_credential_after_name(toks, i) -> bool:
     return i + 1 >= len(toks) or not toks[i + 1].is_word or toks[i + 1].text == ":"
 
 
-def _is_mixed_case(text: str) -> bool:
+def is_mixed_case(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     if len(letters) < 20:
         return False
@@ -572,7 +572,7 @@ class MixedCaseSpacyRecognizer(SpacyRecognizer):
         self.name = "SpacyRecognizer"
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        if nlp_artifacts is None or not _is_mixed_case(text):
+        if nlp_artifacts is None or not is_mixed_case(text):
             return []
         results = []
         for ent in nlp_artifacts.entities:
@@ -584,8 +584,11 @@ class MixedCaseSpacyRecognizer(SpacyRecognizer):
                 continue
             if not all(w[0].isupper() for w in words) or all(w.isupper() for w in words):
                 continue
-            if entity == "NAME" and not any(
-                w.lower() in lexicon.first_names() or w.lower() in lexicon.last_names() for w in words
+            if entity == "NAME" and not (
+                any(w.lower() in lexicon.first_names() or w.lower() in lexicon.last_names() for w in words)
+                # A full name from outside the name lists: two or more words, all alphabetic and rare in
+                # English. A single rare word is too often a misspelling or a brand name to trust.
+                or (len(words) >= 2 and all(w.isalpha() and len(w) > 2 and not lexicon.is_common_word(w) for w in words))
             ):
                 continue
             place = " ".join(words).lower()
