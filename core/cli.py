@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--batch-size", type=int, default=64)
     run.add_argument("--workers", type=int, default=0, help="PHI worker processes (default: automatic)")
+    run.add_argument("--summarize", action="store_true", help="add a summary of each note (embedded extractive default)")
+    run.add_argument("--summarizer", type=Path, metavar="PATH",
+                     help="summarize with this local Hugging Face model folder (implies --summarize)")
+    run.add_argument("--summary-sentences", type=int, default=3, help="extractive summaries: most sentences (default 3)")
+    run.add_argument("--summary-max-tokens", type=int, default=128, help="model summaries: most tokens (default 128)")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
     demo.add_argument("-o", "--output-dir", type=Path, help="where to write (default: ./casenotes-demo)")
     return parser
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         output_dir=args.output_dir, sheet=args.sheet, text_column=args.text_column, id_column=args.id_column,
         mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
         include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
+        summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
+        summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1

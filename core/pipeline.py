@@ -44,6 +44,10 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 64
     workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
+    summarize: bool = False
+    summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
+    summary_sentences: int = 3  # extractive default: most sentences in a summary
+    summary_max_tokens: int = 128  # generative models: most tokens in a summary
 
 
 @dataclass
@@ -109,6 +113,7 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
     keys = keys or KeyRing.load_or_create()
     replacer = Replacer(options.mode, keys)
     deid = DeidentifyStep(replacer, workers=1)
+    model_steps = [*_model_steps(options, deid, keys), *extra_steps]
     results: list[FileResult] = []
     try:
         for index, path in enumerate(paths):
@@ -117,7 +122,7 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
                 results.append(FileResult(path, "cancelled", error="cancelled before start"))
                 continue
             try:
-                results.append(process_file(path, options, state, keys, deid, list(extra_steps), index, len(paths)))
+                results.append(process_file(path, options, state, keys, deid, model_steps, index, len(paths)))
             except Cancelled:
                 results.append(FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options)["checkpoint"]},
                                           error="cancelled; run again with resume to continue"))
@@ -222,6 +227,18 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     report("done")
     return FileResult(path, "done", written, rows=total, rows_failed=sum(r.failed for r in ordered),
                       rows_needing_review=sum(r.needs_review for r in ordered))
+
+
+def _model_steps(options: RunOptions, deid: DeidentifyStep, keys: KeyRing) -> list[Step]:
+    """The optional steps after de-identification, built once per run so their models load once."""
+    steps: list[Step] = []
+    if options.summarize or options.summarizer:
+        from core.summarize.step import SummarizeStep, make_summarizer
+
+        device = resolve_device(options.device)
+        summarizer = make_summarizer(options.summarizer, device, options.summary_sentences, options.summary_max_tokens)
+        steps.append(SummarizeStep(summarizer, deid.engine, Replacer("tags", keys)))
+    return steps
 
 
 def _check_outputs(path: Path, outputs: dict[str, Path], options: RunOptions, checkpoint: Checkpoint) -> None:

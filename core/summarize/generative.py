@@ -1,0 +1,233 @@
+"""Summaries from a local Hugging Face model: seq2seq (BART, T5, LED, Pegasus) or a causal chat model.
+
+The kind is read from the folder's config: ``is_encoder_decoder`` models are seq2seq; causal
+language models need a chat template (an instruction model) so the prompt is the one the model
+was trained with. Notes are sorted by token length and generated in batches; a note longer than
+the model's input window is split at sentence boundaries into chunks that are summarized
+separately and then summarized together (map, then reduce), so nothing is silently cut off.
+Decoding is greedy (or beam search) and therefore deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from core import hf
+from core.errors import ConfigurationError
+from core.summarize.sections import note_sentences
+
+log = logging.getLogger(__name__)
+
+INSTRUCTION = (
+    "Summarize this de-identified clinical note in two or three sentences for the medical record: the main "
+    "problem, the key findings and the plan. Use only facts stated in the note. Keep placeholders such as "
+    "[NAME] or [DATE] as they are.\n\nNote:\n"
+)
+_T5_FAMILY = ("t5", "mt5", "umt5", "longt5")
+# Input windows above this cost more memory than a workstation GPU has for a batch; longer notes are chunked.
+MAX_INPUT_CAP = 4096
+
+
+class GenerativeSummarizer:
+    kind = "generative"
+
+    def __init__(self, folder: Path, device: str = "cpu", max_new_tokens: int = 128, batch_size: int = 8,
+                 num_beams: int = 1, max_input_tokens: int | None = None, min_new_tokens: int = 0):
+        self.folder = Path(folder)
+        self.device = device
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = max(1, batch_size)
+        self.num_beams = max(1, num_beams)
+        self.min_new_tokens = min_new_tokens
+        self._requested_input_tokens = max_input_tokens
+        self.max_input_tokens = 0
+        self.is_seq2seq = False
+        self._model = None
+        self._tokenizer = None
+        self._config: dict = {}
+
+    @property
+    def model_name(self) -> str:
+        arch = (self._config.get("architectures") or [self._config.get("model_type", "?")])[0]
+        return f"{self.folder.name} ({arch}, local)"
+
+    def settings(self) -> dict[str, str]:
+        return {"max new tokens": str(self.max_new_tokens), "batch size": str(self.batch_size),
+                "beams": str(self.num_beams), "input window (tokens)": str(self.max_input_tokens),
+                "decoding": "greedy" if self.num_beams == 1 else "beam search", "device": hf.device_label(self.device)}
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        hf.offline()
+        self._config = hf.read_config(self.folder, "Summarizer")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.is_seq2seq = bool(self._config.get("is_encoder_decoder"))
+        architectures = self._config.get("architectures") or []
+        if not self.is_seq2seq and architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+            raise ConfigurationError(
+                f"Summarizer model folder '{self.folder.name}' holds a {architectures[0]}, "
+                "which is neither a seq2seq nor a causal language model"
+            )
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"Summarizer model folder '{self.folder.name}': the tokenizer does not load "
+                                     f"({type(exc).__name__})") from None
+        if not self.is_seq2seq and not getattr(tokenizer, "chat_template", None):
+            raise ConfigurationError(f"Summarizer model folder '{self.folder.name}' is a causal model without a chat "
+                                     "template: use an instruction (chat) model or a seq2seq summarizer")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if not self.is_seq2seq:
+            tokenizer.padding_side = "left"  # generation continues from the right end of every row
+        loader = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
+        try:
+            model = loader.from_pretrained(self.folder, local_files_only=True, dtype=hf.torch_dtype(self.device))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigurationError(f"Summarizer model folder '{self.folder.name}': the weights do not load "
+                                     f"({type(exc).__name__})") from None
+        model.to(self.device).eval()
+        if model.generation_config.pad_token_id is None:
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
+        self._tokenizer, self._model = tokenizer, model
+        self.max_input_tokens = self._input_window()
+        log.info("summarizer loaded on %s (%s)", self.device, "seq2seq" if self.is_seq2seq else "causal")
+        torch.set_grad_enabled(False)
+
+    def _input_window(self) -> int:
+        """Tokens of note text per generation call: the model's limit less the prompt and the answer."""
+        if self._requested_input_tokens:
+            return self._requested_input_tokens
+        c = self._config
+        limits = [c.get(k) for k in ("max_encoder_position_embeddings", "max_position_embeddings", "n_positions")]
+        limits = [v for v in limits if isinstance(v, int) and v > 0][:1]
+        model_max = getattr(self._tokenizer, "model_max_length", 0)
+        if 0 < model_max < 1_000_000:
+            limits.append(model_max)
+        window = min(limits) if limits else 512
+        window -= self._prompt_overhead + (0 if self.is_seq2seq else self.max_new_tokens)
+        return max(16, min(window, MAX_INPUT_CAP))
+
+    @property
+    def _prompt_overhead(self) -> int:
+        """Tokens the chat template and instruction add around a note (causal models), or special tokens."""
+        if self.is_seq2seq:
+            return 2
+        return len(self._tokenizer(self._prompts([""])[0], add_special_tokens=False)["input_ids"]) + 2
+
+    # --- public API --------------------------------------------------------------------------
+
+    def summarize(self, texts: list[str]) -> list[str]:
+        self.load()
+        out = ["" for _ in texts]
+        todo = {i: t for i, t in enumerate(texts) if t and t.strip()}
+        for _round in range(4):  # each reduce round shortens the text; four rounds cover any real note
+            chunks: list[tuple[int, str]] = [(i, c) for i, t in todo.items() for c in self.chunk(t)]
+            partial = self.generate([c for _, c in chunks])
+            joined: dict[int, list[str]] = {}
+            for (i, _), summary in zip(chunks, partial):
+                joined.setdefault(i, []).append(summary.strip())
+            todo = {}
+            for i, parts in joined.items():
+                if len(parts) == 1:
+                    out[i] = parts[0]
+                else:
+                    todo[i] = " ".join(parts)  # summarize the chunk summaries together
+            if not todo:
+                break
+        for i, t in todo.items():  # still too long after four rounds: keep the last round's summaries
+            out[i] = t
+        return out
+
+    def chunk(self, text: str) -> list[str]:
+        """Pieces of at most ``max_input_tokens`` tokens, cut between sentences where possible."""
+        if len(self._token_ids(text)) <= self.max_input_tokens:
+            return [text]
+        pieces: list[str] = []
+        current, current_len = [], 0
+        for sentence in note_sentences(text) or []:
+            n = len(self._token_ids(sentence.text)) + 1
+            if n > self.max_input_tokens:
+                pieces += self._flush(current)
+                current, current_len = [], 0
+                pieces += self._split_by_tokens(sentence.text)
+                continue
+            if current_len + n > self.max_input_tokens:
+                pieces += self._flush(current)
+                current, current_len = [], 0
+            current.append(sentence.text)
+            current_len += n
+        pieces += self._flush(current)
+        return pieces or self._split_by_tokens(text)
+
+    def generate(self, texts: list[str]) -> list[str]:
+        """One output per input (each must fit the window), generated in length-sorted batches."""
+        if not texts:
+            return []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = [""] * len(texts)
+        size = self.batch_size
+        start = 0
+        while start < len(order):
+            batch = order[start : start + size]
+            try:
+                results = self._generate_batch([texts[i] for i in batch])
+            except RuntimeError as exc:
+                if "out of memory" not in str(exc).lower() or size == 1:
+                    raise
+                self._free_gpu_memory()
+                size = max(1, size // 2)  # a batch of long notes did not fit: retry smaller
+                log.warning("GPU memory full; summarizer batch size lowered to %d", size)
+                continue
+            for i, summary in zip(batch, results):
+                out[i] = summary
+            start += len(batch)
+        return out
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _generate_batch(self, texts: list[str]) -> list[str]:
+        import torch
+
+        tok = self._tokenizer
+        # Chunking keeps every text inside the window; truncation is only a guard against a tokenizer
+        # that counts a piece differently once it sits inside the prompt.
+        encoded = tok(self._prompts(texts), return_tensors="pt", padding=True, truncation=True,
+                      max_length=self.max_input_tokens + self._prompt_overhead, add_special_tokens=self.is_seq2seq)
+        encoded = {k: v.to(self.device) for k, v in encoded.items()}
+        with torch.inference_mode():
+            generated = self._model.generate(
+                **encoded, max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,
+                num_beams=self.num_beams, do_sample=False,
+            )
+        if not self.is_seq2seq:
+            generated = generated[:, encoded["input_ids"].shape[1] :]
+        return [t.strip() for t in tok.batch_decode(generated, skip_special_tokens=True)]
+
+    def _prompts(self, texts: list[str]) -> list[str]:
+        if self.is_seq2seq:
+            prefix = "summarize: " if self._config.get("model_type") in _T5_FAMILY else ""
+            return [prefix + t for t in texts]
+        return [self._tokenizer.apply_chat_template([{"role": "user", "content": INSTRUCTION + t}], tokenize=False,
+                                                    add_generation_prompt=True) for t in texts]
+
+    def _token_ids(self, text: str) -> list[int]:
+        return self._tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _flush(self, sentences: list[str]) -> list[str]:
+        return [" ".join(sentences)] if sentences else []
+
+    def _split_by_tokens(self, text: str) -> list[str]:
+        ids = self._token_ids(text)
+        step = self.max_input_tokens
+        return [self._tokenizer.decode(ids[i : i + step], skip_special_tokens=True) for i in range(0, len(ids), step)]
+
+    def _free_gpu_memory(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

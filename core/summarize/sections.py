@@ -1,0 +1,127 @@
+"""Note sections and sentences.
+
+Clinical notes are written in headed sections (``CHIEF COMPLAINT:``, ``HPI:``, ``IMPRESSION:``...),
+and what belongs in a summary depends on the section: the assessment and plan matter more than
+the social history or the technique of an X-ray. Headers are matched from a list of the ones
+EHRs and transcription services use; any other ALL-CAPS label before a colon starts an "other"
+section. Sentences are split with care for clinical abbreviations ("Dr.", "s/p", "q.d.") and for
+numbered lists, which transcriptions often run together on one line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Section kind -> header phrases (lower case). Order matters where one phrase contains another.
+SECTION_HEADERS: dict[str, tuple[str, ...]] = {
+    "assessment": ("assessment and plan", "assessment/plan", "a/p", "assessment", "impression", "impressions",
+                   "diagnosis", "diagnoses", "final diagnosis", "discharge diagnosis", "discharge diagnoses",
+                   "preoperative diagnosis", "preoperative diagnoses", "postoperative diagnosis",
+                   "postoperative diagnoses", "conclusion", "conclusions", "summary", "opinion", "problem list",
+                   "problems", "clinical impression", "working diagnosis", "differential diagnosis"),
+    "complaint": ("chief complaint", "cc", "reason for visit", "reason for consultation", "reason for admission",
+                  "presenting complaint", "indication", "indications", "reason for exam", "reason for referral"),
+    "history": ("history of present illness", "hpi", "history", "brief history", "interval history",
+                "clinical history", "history of the present illness", "subjective", "hospital course",
+                "brief hospital course", "course"),
+    "findings": ("findings", "abnormal findings", "operative findings", "intraoperative findings", "objective",
+                 "physical examination", "physical exam", "exam", "examination", "results", "laboratory data",
+                 "labs", "imaging", "studies", "pathology", "echocardiogram", "ekg", "ecg"),
+    "procedure": ("procedure", "procedures", "procedure performed", "procedures performed", "operation",
+                  "operation performed", "operations", "name of operation", "title of operation",
+                  "description of procedure", "procedure in detail", "description of operation",
+                  "operative procedure", "procedure detail", "procedure note", "operative note"),
+    "plan": ("plan", "recommendation", "recommendations", "disposition", "follow-up", "follow up",
+             "discharge instructions", "discharge plan", "treatment plan"),
+    "background": ("past medical history", "pmh", "past surgical history", "psh", "family history", "fh",
+                   "social history", "sh", "medications", "current medications", "meds", "allergies",
+                   "review of systems", "ros", "vital signs", "vitals", "anesthesia", "estimated blood loss",
+                   "blood loss", "fluids", "fluids received", "urine output", "drains", "tubes and drains",
+                   "specimen", "specimens", "complications", "counts", "condition", "technique", "comparison",
+                   "heent", "neck", "lungs", "heart", "chest", "abdomen", "extremities", "skin", "neurologic",
+                   "cardiovascular", "musculoskeletal", "genitourinary", "general", "psychiatric", "immunizations"),
+}
+_KIND_BY_HEADER = {phrase: kind for kind, phrases in SECTION_HEADERS.items() for phrase in phrases}
+_KNOWN = "|".join(sorted((re.escape(p) for p in _KIND_BY_HEADER), key=len, reverse=True))
+# A header starts a line, or follows the end of a sentence or a transcription's ", ," line break.
+_HEADER = re.compile(
+    rf"(?:^|(?<=\n)|(?<=[.,;]\s)|(?<=[.,;]))\s*(?P<name>(?i:{_KNOWN})|[A-Z][A-Z0-9 /&\-]{{2,40}})\s*:",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int  # offsets into the note
+    end: int
+    section: str  # a key of SECTION_HEADERS, or "other"
+    index: int  # position in the note, 0-based
+
+
+def section_kind(header: str) -> str:
+    return _KIND_BY_HEADER.get(" ".join(header.lower().split()), "other")
+
+
+def sections(text: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of each section body, in order; text before the first header is "other"."""
+    spans: list[tuple[str, int, int]] = []
+    last_kind, last_start = "other", 0
+    for m in _HEADER.finditer(text):
+        if m.start("name") > last_start or not spans:
+            spans.append((last_kind, last_start, m.start("name")))
+        last_kind, last_start = section_kind(m.group("name")), m.end()
+    spans.append((last_kind, last_start, len(text)))
+    return [(k, s, e) for k, s, e in spans if text[s:e].strip(" ,.;:\n\t")]
+
+
+# Words whose trailing period does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    "dr mr mrs ms prof st vs approx appt e.g i.e etc fig no nos pt pts q.d b.i.d t.i.d q.i.d p.r.n p.o q.h "
+    "mg mcg ml cc hr hrs min sec yr yrs wk wks mo mos b.i.d. a.m p.m am pm inc co ltd jr sr dept univ".split()
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s+|,\s*,|$)|[.!?],(?=\d{1,2}\.\s)|\n\s*\n|(?<=\S)\s*,\s*,\s*|;(?=\s+\d+\.\s)|(?=\s\d{1,2}\.\s+[A-Z])")
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None, section: str = "other") -> list[Sentence]:
+    end = len(text) if end is None else end
+    out: list[Sentence] = []
+    cursor = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        mark = m.group()
+        if mark == "." and _is_abbreviation(text, cursor, m.start()):
+            continue
+        _add(out, text, cursor, m.start() + 1 if mark[:1] in (".", "!", "?") else m.start(), section)
+        cursor = m.end()
+    _add(out, text, cursor, end, section)
+    return out
+
+
+def note_sentences(text: str) -> list[Sentence]:
+    sentences: list[Sentence] = []
+    for kind, start, end in sections(text):
+        sentences += split_sentences(text, start, end, kind)
+    return [Sentence(s.text, s.start, s.end, s.section, i) for i, s in enumerate(sentences)]
+
+
+def _is_abbreviation(text: str, start: int, dot: int) -> bool:
+    word = re.search(r"([A-Za-z.]+)$", text[start:dot])
+    if not word:
+        # "3.5" never reaches here (the period is followed by a digit); "1." in a list does.
+        return bool(re.search(r"(?:^|\s)\d{1,2}$", text[start:dot]))
+    w = word.group(1).lower()
+    return w in _ABBREVIATIONS or (len(w) == 1 and w.isalpha())
+
+
+def _add(out: list[Sentence], text: str, start: int, end: int, section: str) -> None:
+    # Strip list numbering and stray separators but keep offsets exact.
+    while start < end and (text[start] in " \t\n,;:" or text[start] == "."):
+        start += 1
+    m = re.match(r"\d{1,2}\.\s+", text[start:end])
+    if m:
+        start += m.end()
+    while end > start and text[end - 1] in " \t\n,;:":
+        end -= 1
+    if sum(c.isalpha() for c in text[start:end]) >= 2:
+        out.append(Sentence(text[start:end], start, end, section, len(out)))
