@@ -134,7 +134,7 @@ def test_whole_job_runs_with_sockets_disabled(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    [result] = run([demo_spreadsheet()], RunOptions(output_dir=tmp_path, jsonl=True, mode="surrogates"))
+    [result] = run([demo_spreadsheet()], RunOptions(output_dir=tmp_path, jsonl=True, mode="surrogates", summarize=True))
     assert result.status == "done", result.error
 
 
@@ -147,6 +147,9 @@ def test_cli_demo_and_bad_input_exit_codes(tmp_path, capsys):
     assert main(["run", str(missing), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "nope.xlsx: file not found" in err
+    assert main(["run", str(demo_spreadsheet()), "--summarize", "--jsonl", "-o", str(tmp_path / "s")]) == 0
+    rows = (tmp_path / "s" / "demo_case_notes.casenotes.jsonl").read_text().splitlines()
+    assert all('"summary"' in line for line in rows)
 
 
 def test_core_never_imports_qt():
