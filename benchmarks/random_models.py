@@ -22,6 +22,8 @@ ARCHITECTURES = {
     "tiny-bart": ("seq2seq", dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                                   decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
                                   max_position_embeddings=64)),
+    "tiny-classifier": ("classifier", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                           num_attention_heads=2, max_position_embeddings=128)),
     "tiny-causal": ("causal", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                                    num_key_value_heads=1, max_position_embeddings=256)),
     # Full size, as published: BART-large and Qwen2.5-0.5B.
@@ -64,10 +66,14 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int = 800):
                                    unk_token="<unk>", mask_token="<mask>")
 
 
-def build(folder: Path, architecture: str = "tiny-bart", corpus: Iterable[str] | None = None, seed: int = 0) -> Path:
-    """Save a random-weight model of the named architecture and a locally trained tokenizer to folder."""
+def build(folder: Path, architecture: str = "tiny-bart", corpus: Iterable[str] | None = None, seed: int = 0,
+          labels: list[str] | None = None) -> Path:
+    """Save a random-weight model of the named architecture and a locally trained tokenizer to folder.
+
+    A classifier gets ``labels`` (ICD-10-CM codes) as its multi-label output classes."""
     import torch
-    from transformers import BartConfig, BartForConditionalGeneration, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertForSequenceClassification,
+                              Qwen2Config, Qwen2ForCausalLM)
 
     kind, kwargs = ARCHITECTURES[architecture]
     tokenizer = train_tokenizer(corpus or default_corpus())
@@ -77,6 +83,12 @@ def build(folder: Path, architecture: str = "tiny-bart", corpus: Iterable[str] |
     if kind == "seq2seq":
         model = BartForConditionalGeneration(BartConfig(**kwargs, **ids, decoder_start_token_id=tokenizer.eos_token_id,
                                                         forced_eos_token_id=tokenizer.eos_token_id))
+    elif kind == "classifier":
+        labels = labels or ["I10", "E11.9", "J18.9"]
+        tokenizer.model_max_length = kwargs["max_position_embeddings"]
+        model = BertForSequenceClassification(BertConfig(
+            **kwargs, pad_token_id=tokenizer.pad_token_id, num_labels=len(labels), problem_type="multi_label_classification",
+            id2label=dict(enumerate(labels)), label2id={c: i for i, c in enumerate(labels)}))
     else:
         tokenizer.chat_template = CHAT_TEMPLATE
         model = Qwen2ForCausalLM(Qwen2Config(**kwargs, **ids))

@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="summarize with this local Hugging Face model folder (implies --summarize)")
     run.add_argument("--summary-sentences", type=int, default=3, help="extractive summaries: most sentences (default 3)")
     run.add_argument("--summary-max-tokens", type=int, default=128, help="model summaries: most tokens (default 128)")
+    run.add_argument("--code", action="store_true", help="suggest ICD-10-CM codes (embedded default coder)")
+    run.add_argument("--coder", type=Path, metavar="PATH",
+                     help="also rank codes with this local fine-tuned classifier folder (implies --code)")
+    run.add_argument("--code-threshold", type=float, default=0.5, help="confidence for a code to be listed (default 0.5)")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
     demo.add_argument("-o", "--output-dir", type=Path, help="where to write (default: ./casenotes-demo)")
     return parser
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
         summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
+        code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1

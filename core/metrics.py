@@ -1,13 +1,17 @@
-"""Token-level binary PHI scoring, the measure used by the i2b2 / PhysioNet de-identification work.
+"""Scores against reference data, shared by the benchmarks, the tests and ``casenotes evaluate``.
 
+PHI: token-level binary scoring, the measure of the i2b2 / PhysioNet de-identification work.
 Tokens are runs of letters or digits. A token is gold PHI when it overlaps a gold span and predicted
 PHI when it overlaps a predicted span; the PHI type is ignored.
+
+Codes: recall@k and mean average precision of ranked suggestions, and micro precision, recall and
+F1 of the suggestions above the threshold.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
@@ -58,4 +62,65 @@ def score_tokens(text: str, gold: Sequence[tuple[int, int]], predicted: Sequence
             score.fp += 1
         elif is_gold:
             score.fn += 1
+    return score
+
+
+@dataclass
+class CodingScore:
+    """Ranked and thresholded scores of code suggestions against reference codes, over documents."""
+
+    documents: int = 0
+    recall_at: dict[int, float] = field(default_factory=dict)  # k -> mean recall@k
+    map: float = 0.0  # mean average precision
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict:
+        return {"documents": self.documents, **{f"recall@{k}": round(v, 4) for k, v in self.recall_at.items()},
+                "MAP": round(self.map, 4), "micro_precision": round(self.precision, 4),
+                "micro_recall": round(self.recall, 4), "micro_f1": round(self.f1, 4),
+                "tp": self.tp, "fp": self.fp, "fn": self.fn}
+
+
+def score_codes(gold: list[set[str]], ranked: list[list[str]], chosen: list[set[str]] | None = None,
+                ks: tuple[int, ...] = (5, 10)) -> CodingScore:
+    """recall@k and MAP from each document's ranked codes; micro P/R/F1 from the chosen (thresholded) ones.
+
+    Documents without reference codes are skipped for the ranked measures (their recall is undefined).
+    """
+    chosen = chosen if chosen is not None else [set(r) for r in ranked]
+    score = CodingScore()
+    recalls = {k: [] for k in ks}
+    aps = []
+    for g, r, c in zip(gold, ranked, chosen):
+        score.tp += len(g & c)
+        score.fp += len(c - g)
+        score.fn += len(g - c)
+        if not g:
+            continue
+        score.documents += 1
+        for k in ks:
+            recalls[k].append(len(g & set(r[:k])) / len(g))
+        hits, precisions = 0, []
+        for i, code in enumerate(r, start=1):
+            if code in g:
+                hits += 1
+                precisions.append(hits / i)
+        aps.append(sum(precisions) / len(g))
+    score.recall_at = {k: sum(v) / len(v) if v else 0.0 for k, v in recalls.items()}
+    score.map = sum(aps) / len(aps) if aps else 0.0
     return score

@@ -48,6 +48,9 @@ class RunOptions:
     summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
     summary_sentences: int = 3  # extractive default: most sentences in a summary
     summary_max_tokens: int = 128  # generative models: most tokens in a summary
+    code: bool = False
+    coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
+    code_threshold: float = 0.5
 
 
 @dataclass
@@ -187,11 +190,14 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
         deid.close()
         deid.workers = workers
     steps: list[Step] = [deid, *extra_steps]
-    for step in steps:
-        step.load()
 
     def report(stage="processing"):
         state.report(Progress(path.name, file_index, files_total, len(records), total, time.perf_counter() - started, stage))
+
+    for step in steps:
+        if hasattr(step, "load_progress"):  # a one-time build (the ICD-10-CM index) shows its progress
+            step.load_progress = lambda done, of: report(f"building the ICD-10-CM index (first run only): {100 * done // of}%")
+        step.load()
 
     report()
     for start in range(0, len(todo), options.batch_size):
@@ -214,7 +220,9 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     elapsed = time.perf_counter() - started
     info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed)
     extra_columns = [(c, k) for step in extra_steps for c, k in getattr(step, "result_columns", ())]
-    write_results_workbook(outputs["workbook"], frame, plan, ordered, cells, info, options.include_original, extra_columns)
+    extra_sheets = [step.sheet(ordered) for step in extra_steps if hasattr(step, "sheet")]
+    write_results_workbook(outputs["workbook"], frame, plan, ordered, cells, info, options.include_original,
+                           extra_columns, extra_sheets)
     written = {"workbook": outputs["workbook"]}
     long_notes = any(len(r.deidentified_text) > EXCEL_CELL_LIMIT for r in ordered)
     if options.jsonl or long_notes:
@@ -238,6 +246,10 @@ def _model_steps(options: RunOptions, deid: DeidentifyStep, keys: KeyRing) -> li
         device = resolve_device(options.device)
         summarizer = make_summarizer(options.summarizer, device, options.summary_sentences, options.summary_max_tokens)
         steps.append(SummarizeStep(summarizer, deid.engine, Replacer("tags", keys)))
+    if options.code or options.coder:
+        from core.coding.step import CodingStep, make_coder
+
+        steps.append(CodingStep(make_coder(options.coder, resolve_device(options.device)), options.code_threshold))
     return steps
 
 

@@ -107,8 +107,9 @@ def _column_width(header: str, values: list[str]) -> float:
 
 def write_results_workbook(path: Path, table_frame, plan, records: list[NoteRecord],
                            cells: dict[int, dict[str, str]], run_info: list[tuple[str, str]],
-                           include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = ()) -> None:
-    """The shareable workbook: Results, PHI findings and Run info sheets."""
+                           include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = (),
+                           extra_sheets: Iterable[tuple[str, list[str], list[list]]] = ()) -> None:
+    """The shareable workbook: Results, PHI findings, any step's own sheets (Codes), and Run info."""
     wb = Workbook()
     ws = wb.active
     ws.title = "Results"
@@ -156,6 +157,19 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
             if column in plan.identifier_columns:
                 findings.append([row, column, plan.identifier_columns[column], None, None, 1.0, "column"])
     _style_sheet(findings, {1: 8, 2: 24, 3: 14, 4: 8, 5: 8, 6: 8, 7: 28}, set())
+
+    for title, sheet_headers, rows in extra_sheets:
+        sheet = wb.create_sheet(title)
+        sheet.append(sheet_headers)
+        for values in rows:
+            out_row = sheet.max_row + 1
+            for col, value in enumerate(values, start=1):
+                if isinstance(value, str):
+                    set_text(sheet.cell(out_row, col), value)
+                else:
+                    sheet.cell(out_row, col, value)
+        sheet_widths = {i: _column_width(h, [str(r[i - 1]) for r in rows[:200]]) for i, h in enumerate(sheet_headers, 1)}
+        _style_sheet(sheet, sheet_widths, {i for i, w in sheet_widths.items() if w >= 60})
 
     _write_run_info(wb.create_sheet("Run info"), run_info)
     with atomic_path(path) as tmp:

@@ -1,0 +1,148 @@
+"""A fine-tuned multi-label classifier from a local Hugging Face folder (labels are ICD-10-CM codes).
+
+A department's own model (``casenotes train-coder`` makes one) ranks codes for the whole note; long
+notes are read in windows and each code takes its best window. The classifier says which codes,
+not where: the evidence for each code is the note's clause closest to the code's description in
+the MiniLM space, and that clause's context gives the code its traits.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from core import embeddings, hf
+from core.coding import icd10
+from core.coding.default_coder import CodeSuggestion, DefaultCoder, Mention
+from core.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+
+class ClassifierCoder:
+    kind = "classifier"
+
+    def __init__(self, folder: Path, device: str = "cpu", batch_size: int = 16, top: int = 30, evidence_from=None):
+        self.folder = Path(folder)
+        self.device = device
+        self.batch_size = batch_size
+        self.top = top
+        self.evidence_from = evidence_from or DefaultCoder(device)  # finds clauses and their context
+        self._model = None
+        self._tokenizer = None
+        self.labels: list[str | None] = []
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.folder.name} (fine-tuned classifier, {sum(1 for x in self.labels if x)} codes, local)"
+
+    def settings(self) -> dict[str, str]:
+        return {"device": hf.device_label(self.device), "batch size": str(self.batch_size)}
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        hf.offline()
+        config = hf.read_config(self.folder, "Coder")
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        id2label = config.get("id2label") or {}
+        labels = [id2label.get(str(i)) for i in range(len(id2label))]
+        valid = [lab if lab and icd10.is_billable(lab) else None for lab in labels]
+        if not any(valid):
+            raise ConfigurationError(f"Coder model folder '{self.folder.name}' has no ICD-10-CM billable codes as labels")
+        if sum(1 for v in valid if v) < len(labels):
+            log.warning("coder: %d of %d labels are not billable ICD-10-CM codes and are ignored",
+                        len(labels) - sum(1 for v in valid if v), len(labels))
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(self.folder, local_files_only=True,
+                                                                       dtype=hf.torch_dtype(self.device))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigurationError(f"Coder model folder '{self.folder.name}' does not load ({type(exc).__name__})") from None
+        self._model = model.to(self.device).eval()
+        self.labels = valid
+        self.evidence_from.load()
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """(notes x labels) probabilities; each label takes its best window of the note."""
+        import torch
+
+        self.load()
+        limit = min(getattr(self._tokenizer, "model_max_length", 512) or 512, 512)
+        windows, owner = [], []
+        for i, text in enumerate(texts):
+            ids = self._tokenizer(text or "", add_special_tokens=False)["input_ids"]
+            step = limit - 2
+            for start in range(0, max(1, len(ids)), step):
+                windows.append(self._tokenizer.decode(ids[start : start + step]))
+                owner.append(i)
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k]))
+        for b in range(0, len(order), self.batch_size):
+            chunk = order[b : b + self.batch_size]
+            enc = self._tokenizer([windows[k] for k in chunk], truncation=True, max_length=limit, padding=True,
+                                  return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                p = torch.sigmoid(self._model(**enc).logits.float()).cpu().numpy()
+            for k, row in zip(chunk, p):
+                probs[owner[k]] = np.maximum(probs[owner[k]], row)
+        return probs
+
+    def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
+        probs = self.probabilities(texts)
+        out = []
+        for text, row in zip(texts, probs):
+            best = [j for j in np.argsort(-row)[: self.top] if self.labels[j] and row[j] > 0.05]
+            out.append(self._with_evidence(text, [(self.labels[j], float(row[j])) for j in best]))
+        return out
+
+    def _with_evidence(self, text: str, scored: list[tuple[str, float]]) -> list[CodeSuggestion]:
+        clauses = self.evidence_from._clauses(text)
+        if not scored:
+            return []
+        suggestions = []
+        descriptions = embeddings.embed([icd10.description(c) for c, _ in scored], self.device)
+        clause_vectors = embeddings.embed([c.text for c in clauses], self.device) if clauses else None
+        for (code, p), vector in zip(scored, descriptions):
+            evidence: list[Mention] = []
+            if clause_vectors is not None:
+                evidence = [clauses[int(np.argmax(clause_vectors @ vector))]]
+            traits = sorted(set(evidence[0].traits)) if evidence else []
+            suggestions.append(CodeSuggestion(code, icd10.description(code), p, evidence, traits))
+        return suggestions
+
+
+class CombinedCoder:
+    """The classifier and the default together: a code either finds is kept, with the evidence of both."""
+
+    kind = "combined"
+
+    def __init__(self, classifier: ClassifierCoder, default: DefaultCoder):
+        self.classifier, self.default = classifier, default
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.classifier.model_name} + {self.default.model_name}"
+
+    def settings(self) -> dict[str, str]:
+        return {**self.classifier.settings(), **self.default.settings()}
+
+    def load(self) -> None:
+        self.default.load()
+        self.classifier.load()
+
+    def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
+        out = []
+        for a_list, b_list in zip(self.classifier.code(texts), self.default.code(texts)):
+            merged = {s.code: s for s in b_list}
+            for s in a_list:
+                if s.code in merged:
+                    d = merged[s.code]
+                    d.score = 1 - (1 - d.score) * (1 - s.score)  # noisy-or: two independent signals
+                else:
+                    merged[s.code] = s
+            out.append(sorted(merged.values(), key=lambda s: (not s.active, -s.score, s.code)))
+        return out

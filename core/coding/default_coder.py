@@ -1,0 +1,216 @@
+"""The embedded default coder: dictionary and embedding search over the ICD-10-CM code set.
+
+1. Mentions: the code set's own terms found in the note (longest match first), and the note's
+   clauses that name a problem, searched in the MiniLM index for the nearest code names.
+2. Context: each mention gets its traits (negated, hypothetical, family, history); only mentions
+   without traits support an active diagnosis.
+3. Codes: each candidate's confidence comes from how it was found (an exact term of the code set
+   is strong evidence; an embedding neighbour is as strong as it is close), raised a little when
+   several mentions support it. An unspecified code gives way to a more specific code of the same
+   category found on the same words. Every code carries its evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from core import embeddings
+from core.coding import icd10
+from core.coding.context import HISTORY, traits as mention_traits
+from core.coding.index import MAX_TERM_TOKENS, CodeIndex, load_or_build, tokens
+
+# Abbreviations notes use for problems, spelled out so the dictionary and the embeddings see the words.
+ABBREVIATIONS = {
+    "htn": "hypertension", "dm": "diabetes mellitus", "dm2": "type 2 diabetes mellitus", "t2dm": "type 2 diabetes mellitus",
+    "iddm": "type 1 diabetes mellitus", "niddm": "type 2 diabetes mellitus", "copd": "chronic obstructive pulmonary disease",
+    "chf": "congestive heart failure", "cad": "coronary artery disease", "mi": "myocardial infarction",
+    "nstemi": "non-ST elevation myocardial infarction", "stemi": "ST elevation myocardial infarction",
+    "afib": "atrial fibrillation", "a-fib": "atrial fibrillation", "af": "atrial fibrillation", "dvt": "deep vein thrombosis",
+    "pe": "pulmonary embolism", "uti": "urinary tract infection", "cva": "cerebral infarction", "tia": "transient ischemic attack",
+    "ards": "acute respiratory distress syndrome", "aki": "acute kidney failure", "arf": "acute kidney failure",
+    "ckd": "chronic kidney disease", "esrd": "end stage renal disease", "dka": "diabetic ketoacidosis",
+    "gerd": "gastro-esophageal reflux disease", "osa": "obstructive sleep apnea", "pna": "pneumonia",
+    "hiv": "human immunodeficiency virus disease", "aids": "human immunodeficiency virus disease", "tb": "tuberculosis",
+    "ra": "rheumatoid arthritis", "sle": "systemic lupus erythematosus", "ibd": "inflammatory bowel disease",
+    "bph": "benign prostatic hyperplasia", "hcc": "hepatocellular carcinoma", "sob": "shortness of breath",
+    "loc": "loss of consciousness", "n/v": "nausea with vomiting", "etoh abuse": "alcohol abuse",
+}
+_ABBREVIATION = re.compile(r"(?<![\w/-])(" + "|".join(sorted(map(re.escape, ABBREVIATIONS), key=len, reverse=True))
+                           + r")(?![\w/-])", re.IGNORECASE)
+_CLAUSE = re.compile(r"[^,;:.\n()]+")
+_SOURCE_STRENGTH = {"description": 0.9, "inclusion": 0.88, "common": 0.88, "category": 0.8}
+EXCLUDED_TRAITS = frozenset({"NEGATION", "HYPOTHETICAL", "FAMILY"})
+
+
+@dataclass
+class Mention:
+    start: int
+    end: int
+    text: str
+    traits: list[str]
+    kind: str = "term"  # "term": the code set's own words; "clause": a clause matched by meaning
+
+
+@dataclass
+class CodeSuggestion:
+    code: str
+    description: str
+    score: float
+    evidence: list[Mention] = field(default_factory=list)
+    traits: list[str] = field(default_factory=list)
+    excludes1_with: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return not (set(self.traits) & EXCLUDED_TRAITS)
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "description": self.description, "score": round(self.score, 3),
+                "evidence": [{"start": m.start, "end": m.end, "text": m.text} for m in self.evidence],
+                "traits": list(self.traits), **({"excludes1_with": self.excludes1_with} if self.excludes1_with else {})}
+
+
+class DefaultCoder:
+    kind = "default"
+
+    def __init__(self, device: str = "cpu", embedding_floor: float = 0.62, top_per_clause: int = 3,
+                 progress: Callable[[int, int], None] | None = None):
+        self.device = device
+        self.embedding_floor = embedding_floor
+        self.top_per_clause = top_per_clause
+        self.progress = progress
+        self.index: CodeIndex | None = None
+
+    @property
+    def model_name(self) -> str:
+        return f"embedded dictionary + embedding search over {icd10.CODE_SET}, {embeddings.model_name()}"
+
+    def settings(self) -> dict[str, str]:
+        return {"embedding floor": str(self.embedding_floor), "codes per clause": str(self.top_per_clause)}
+
+    def load(self) -> None:
+        if self.index is None:
+            self.index = load_or_build(self.device, self.progress)
+
+    def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
+        self.load()
+        clauses_per_note = [self._clauses(t) for t in texts]
+        flat = [c for clauses in clauses_per_note for c in clauses]
+        neighbours = self.index.search(embeddings.embed([_expand(c.text) for c in flat], self.device),
+                                       self.top_per_clause) if flat else []
+        out, cursor = [], 0
+        for text, clauses in zip(texts, clauses_per_note):
+            found = self._dictionary_hits(text)
+            for clause, hits in zip(clauses, neighbours[cursor : cursor + len(clauses)]):
+                for entry, cosine in hits:
+                    if cosine >= self.embedding_floor:
+                        confidence = min(0.85, (cosine - 0.45) / 0.45 * 0.85)
+                        found.append((self.index.entries[entry].code, confidence, clause))
+            cursor += len(clauses)
+            out.append(_aggregate(found))
+        return out
+
+    # --- mentions ------------------------------------------------------------------------------
+
+    def _dictionary_hits(self, text: str) -> list[tuple[str, float, Mention]]:
+        toks = tokens(text)
+        hits = []
+        for m in _ABBREVIATION.finditer(text):
+            entries = self.index.terms.get(tuple(t for t, _, _ in tokens(ABBREVIATIONS[m.group().lower()])))
+            if entries:
+                entry = self.index.entries[entries[0]]
+                mention = Mention(m.start(), m.end(), m.group(), mention_traits(text, m.start(), m.end()))
+                hits.append((entry.code, _SOURCE_STRENGTH[entry.source] - 0.05, mention))
+        i = 0
+        while i < len(toks):
+            for n in range(min(MAX_TERM_TOKENS, len(toks) - i), 0, -1):
+                key = tuple(t for t, _, _ in toks[i : i + n])
+                entries = self.index.terms.get(key)
+                if not entries:
+                    continue
+                if n == 1 and (len(key[0]) < 4 or key[0].isdigit()):
+                    break
+                start, end = toks[i][1], toks[i + n - 1][2]
+                mention = Mention(start, end, text[start:end], mention_traits(text, start, end))
+                # Several codes share a term ("Crohn's disease"): the category's plain default wins.
+                best = min(entries, key=lambda e: (-_SOURCE_STRENGTH[self.index.entries[e].source],
+                                                   icd10.default_tier(self.index.entries[e].code),
+                                                   len(self.index.entries[e].text)))
+                entry = self.index.entries[best]
+                hits.append((entry.code, _SOURCE_STRENGTH[entry.source], mention))
+                i += n - 1
+                break
+            i += 1
+        return hits
+
+    def _clauses(self, text: str) -> list[Mention]:
+        from core.phi import lexicon
+
+        out = []
+        for m in _CLAUSE.finditer(text or ""):
+            words = re.findall(r"[A-Za-z][A-Za-z\-]+", m.group())
+            if not 1 <= len(words) <= 14:
+                continue
+            if not any(w.lower() in lexicon.icd10_words() and lexicon.zipf(w.lower()) < 4.5 or w.lower() in ABBREVIATIONS
+                       for w in words):
+                continue
+            start = m.start() + len(m.group()) - len(m.group().lstrip())
+            end = m.end() - (len(m.group()) - len(m.group().rstrip()))
+            # The clause's own words count as context too ("Hx of Cushing syndrome"), so its traits
+            # are those of its last word.
+            out.append(Mention(start, end, text[start:end], mention_traits(text, end, end), kind="clause"))
+        return out
+
+
+def _expand(text: str) -> str:
+    return _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group().lower()], text)
+
+
+def _aggregate(found: list[tuple[str, float, Mention]]) -> list[CodeSuggestion]:
+    by_code: dict[str, CodeSuggestion] = {}
+    for code, confidence, mention in found:
+        s = by_code.get(code)
+        if s is None:
+            s = by_code[code] = CodeSuggestion(code, icd10.description(code), 0.0)
+        if not any(m.start == mention.start and m.end == mention.end for m in s.evidence):
+            s.evidence.append(mention)
+        active = not (set(mention.traits) & EXCLUDED_TRAITS)
+        # Only mentions that can be active raise the score; the others show why the code is not active.
+        if active:
+            s.score = max(s.score, confidence)
+    suggestions = []
+    for s in by_code.values():
+        active_mentions = [m for m in s.evidence if not (set(m.traits) & EXCLUDED_TRAITS)]
+        if active_mentions:
+            s.traits = sorted(set.intersection(*(set(m.traits) for m in active_mentions)))  # HISTORY only if always
+            s.score = min(1.0, s.score + 0.04 * min(3, len(active_mentions) - 1))
+            if HISTORY in s.traits:
+                s.score *= 0.7
+        else:
+            s.traits = sorted(set.intersection(*(set(m.traits) for m in s.evidence)) or
+                              {t for m in s.evidence for t in m.traits if t in EXCLUDED_TRAITS})
+            s.score = max(c for code, c, _ in found if code == s.code) * 0.3
+        s.evidence.sort(key=lambda m: (m.kind != "term", m.start))  # the code set's own words first
+        suggestions.append(s)
+    suggestions = _prefer_specific(suggestions)
+    for a in suggestions:
+        a.excludes1_with = sorted(b.code for b in suggestions
+                                  if b is not a and a.active and b.active and icd10.excludes1_conflict(a.code, b.code))
+    return sorted(suggestions, key=lambda s: (not s.active, -s.score, s.code))
+
+
+def _prefer_specific(suggestions: list[CodeSuggestion]) -> list[CodeSuggestion]:
+    """Drop an unspecified code when a more specific code of its category rests on the same words."""
+    keep = []
+    for s in suggestions:
+        vague = "unspecified" in s.description.lower()
+        shadowed = vague and any(
+            o is not s and o.code[:3] == s.code[:3] and "unspecified" not in o.description.lower() and o.score >= s.score - 0.1
+            and any(a.start < b.end and b.start < a.end for a in s.evidence for b in o.evidence if b.kind == "term")
+            for o in suggestions
+        )
+        if not shadowed:
+            keep.append(s)
+    return keep

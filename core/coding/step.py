@@ -1,0 +1,78 @@
+"""The coding step: reads ``record.deidentified_text``, writes ``record.extra["codes"]``.
+
+Codes are suggestions for a coder to confirm (computer-assisted coding): each has a confidence,
+its evidence in the de-identified note and its traits. The Results sheet lists the active codes at
+or above the threshold; the Codes sheet lists every suggestion with its evidence; a row with a
+low-confidence code or an Excludes1 conflict is marked for review.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.coding import icd10
+from core.coding.default_coder import DefaultCoder
+from core.steps import NoteRecord
+
+DEFAULT_THRESHOLD = 0.5
+LOW_CONFIDENCE = 0.65  # codes between the threshold and this are listed but marked for review
+
+
+def make_coder(folder: Path | None, device: str, combine: bool = True):
+    default = DefaultCoder(device)
+    if not folder:
+        return default
+    from core.coding.classifier import ClassifierCoder, CombinedCoder
+
+    classifier = ClassifierCoder(Path(folder), device, evidence_from=default)
+    return CombinedCoder(classifier, default) if combine else classifier
+
+
+class CodingStep:
+    name = "code"
+    result_columns = (("ICD-10-CM codes", "code_list"),)
+
+    def __init__(self, coder, threshold: float = DEFAULT_THRESHOLD):
+        self.coder = coder
+        self.threshold = threshold
+        self.load_progress = None  # (done, total) while the index is built; set by the pipeline
+
+    def load(self) -> None:
+        default = getattr(self.coder, "default", self.coder)
+        if isinstance(default, DefaultCoder):
+            default.progress = self.load_progress
+        self.coder.load()
+
+    def describe(self) -> dict[str, str]:
+        settings = "; ".join(f"{k} {v}" for k, v in self.coder.settings().items())
+        return {"Coder": self.coder.model_name, "Coder settings": f"{settings}; threshold {self.threshold}",
+                "Code set": icd10.CODE_SET}
+
+    def process(self, batch: list[NoteRecord]) -> None:
+        todo = [r for r in batch if not r.failed]
+        for record, suggestions in zip(todo, self.coder.code([r.deidentified_text for r in todo])):
+            suggestions = [s for s in suggestions if icd10.is_billable(s.code)]  # never an invalid code
+            shown = [s for s in suggestions if s.active and s.score >= self.threshold]
+            record.extra["codes"] = [s.to_json() for s in suggestions if s.score >= self.threshold or not s.active]
+            record.extra["code_list"] = "; ".join(s.code for s in shown)
+            if any(s.score < LOW_CONFIDENCE for s in shown):
+                record.review_reasons.append("low-confidence ICD-10-CM code")
+            if any(s.excludes1_with for s in shown):
+                record.review_reasons.append("ICD-10-CM codes that Excludes1 forbids together")
+
+    @staticmethod
+    def sheet(records: list[NoteRecord]) -> tuple[str, list[str], list[list]]:
+        """The Codes sheet: one row per suggested code, with its evidence."""
+        headers = ["Row", "ID", "Code", "Description", "Confidence", "Active", "Traits", "Evidence", "Start", "End",
+                   "Needs review", "Excludes1 conflict with"]
+        rows = []
+        for r in records:
+            for c in r.extra.get("codes", []):
+                first = c["evidence"][0] if c["evidence"] else {"start": "", "end": "", "text": ""}
+                active = not (set(c["traits"]) & {"NEGATION", "HYPOTHETICAL", "FAMILY"})
+                review = active and (c["score"] < LOW_CONFIDENCE or bool(c.get("excludes1_with")))
+                rows.append([r.row, r.patient_key or "", c["code"], c["description"], c["score"],
+                             "yes" if active else "no", ", ".join(c["traits"]),
+                             " | ".join(e["text"] for e in c["evidence"]), first["start"], first["end"],
+                             "yes" if review else "", ", ".join(c.get("excludes1_with", []))])
+        return "Codes", headers, rows
