@@ -21,5 +21,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/deid_benchmark.py
+	$(BIN)/python benchmarks/summarize_benchmark.py --arch tiny-bart --arch tiny-causal
+	$(BIN)/python benchmarks/coding_benchmark.py
 
-.PHONY: setup demo test bench
+screenshots: setup
+	xvfb-run -a $(BIN)/python -m desktop.screenshots
+
+.PHONY: setup demo test bench screenshots

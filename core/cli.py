@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--coder", type=Path, metavar="PATH",
                      help="also rank codes with this local fine-tuned classifier folder (implies --code)")
     run.add_argument("--code-threshold", type=float, default=0.5, help="confidence for a code to be listed (default 0.5)")
+    gui = sub.add_parser("gui", help="open the desktop window (the same as casenotes-desktop)")
+    gui.add_argument("files", nargs="*", type=Path, help="spreadsheets to queue")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
     demo.add_argument("-o", "--output-dir", type=Path, help="where to write (default: ./casenotes-demo)")
     return parser
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
     from core.pipeline import RunOptions
 
+    if args.command == "gui":
+        return _open_window([str(f) for f in args.files])
     if args.command == "demo":
         from core.demo import demo_spreadsheet
 
@@ -76,6 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1
+
+
+def _open_window(files: list[str]) -> int:
+    """The window is a separate, optional package: found through its entry point, so core never imports Qt."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="console_scripts", name="casenotes-desktop")
+    if not found:
+        print("casenotes: error: the desktop window is not installed", file=sys.stderr)
+        return 1
+    return next(iter(found)).load()(files)
 
 
 def _run_with_progress(inputs, options):

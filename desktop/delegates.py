@@ -1,0 +1,52 @@
+"""Table cell editors and painters: drop-downs that show each column's first values, progress bars."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QComboBox, QStyle, QStyledItemDelegate, QStyleOptionProgressBar
+
+from desktop.queue_model import QueueModel
+
+NO_ID = "(none)"
+
+
+class ChoiceDelegate(QStyledItemDelegate):
+    """Sheet, note column and ID column are chosen from drop-downs; a column shows its first values."""
+
+    def createEditor(self, parent, option, index):
+        model: QueueModel = index.model()
+        item = model.items[index.row()]
+        combo = QComboBox(parent)
+        combo.setToolTip(model.TOOLTIPS[index.column()])
+        if index.column() == QueueModel.SHEET:
+            for sheet in item.summary.sheets:
+                combo.addItem(sheet, sheet)
+        else:
+            if index.column() == QueueModel.ID:
+                combo.addItem(NO_ID, "")
+            for column in item.summary.columns:
+                samples = " | ".join(v for v in item.summary.samples.get(column, []) if v)
+                combo.addItem(f"{column}  —  {samples}" if samples else column, column)
+                combo.setItemData(combo.count() - 1, "\n".join(item.summary.samples.get(column, [])), Qt.ToolTipRole)
+        return combo
+
+    def setEditorData(self, editor: QComboBox, index):
+        value = index.model().data(index, Qt.EditRole) or ""
+        found = editor.findData(value)
+        editor.setCurrentIndex(max(0, found))
+
+    def setModelData(self, editor: QComboBox, model, index):
+        model.setData(index, editor.currentData(), Qt.EditRole)
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    def paint(self, painter, option, index):
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 100
+        bar.progress = int(index.data(Qt.UserRole) or 0)
+        bar.text = f"{bar.progress}%"
+        bar.textVisible = True
+        bar.state = option.state
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.CE_ProgressBar, bar, painter, option.widget)

@@ -1,0 +1,194 @@
+"""The desktop window, driven through its real widgets offscreen (pytest-qt)."""
+
+import csv
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QAbstractItemDelegate, QComboBox, QMessageBox
+
+from core.demo import demo_spreadsheet
+
+pytestmark = pytest.mark.slow
+RUN_TIMEOUT_MS = 240_000
+
+
+@pytest.fixture
+def window(qtbot, qt_settings, tmp_path):
+    from desktop.main_window import MainWindow
+    from desktop.settings import AppSettings
+
+    AppSettings(output_dir=str(tmp_path / "out")).save()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def _drop(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+
+
+def _notes_csv(path: Path, rows: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["MRN", "Visit date", "Note"])
+        for i in range(rows):
+            out.writerow([f"{100000 + i}", "2024-03-01", f"Row {i + 1}: Dr. Okafor saw pt on 7/22. BP 120/80. Plan: continue heparin."])
+    return path
+
+
+def _wait_ready(qtbot, window, count):
+    qtbot.waitUntil(lambda: len(window.model.items) == count and all(i.status != "reading" for i in window.model.items),
+                    timeout=30_000)
+
+
+def test_window_shows_fast_and_refuses_what_it_cannot_read(qtbot, qt_settings, tmp_path):
+    from desktop.main_window import MainWindow
+
+    started = time.perf_counter()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    assert time.perf_counter() - started < 2.0
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    _notes_csv(folder / "ward.csv", 3)
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4")
+    corrupt = tmp_path / "broken.xlsx"
+    corrupt.write_bytes(b"not a zip at all")
+    _drop(w, [folder, tmp_path / "scan.pdf", corrupt, demo_spreadsheet()])
+    assert "scan.pdf (not a spreadsheet" in w.notice.text() and w.notice.isVisible()
+    _wait_ready(qtbot, w, 3)
+    by_name = {i.path.name: i for i in w.model.items}
+    assert by_name["ward.csv"].status == "ready" and by_name["ward.csv"].rows == 3
+    assert by_name["demo_case_notes.xlsx"].text_column == "Note text"
+    bad = by_name["broken.xlsx"]
+    assert bad.status == "failed" and "broken.xlsx" in bad.error
+    # The error is on the file's row and in the details dialog; it never quotes the file's content.
+    w.table.selectRow(w.model.items.index(bad))
+    shown = []
+    qtbot.wait(50)
+    original = QMessageBox.warning
+    QMessageBox.warning = lambda parent, title, text: shown.append(text)
+    try:
+        w.details_action.trigger()
+    finally:
+        QMessageBox.warning = original
+    assert shown and "broken.xlsx" in shown[0] and "not a zip at all" not in shown[0]
+    status = w.model.index(w.model.items.index(bad), w.model.STATUS)
+    assert "failed" in w.model.data(status)
+    w.close()
+
+
+def test_preview_and_changing_the_note_column(qtbot, window, tmp_path):
+    path = tmp_path / "two_columns.csv"
+    path.write_text("MRN,Comment,Nursing note\n1,call back,Daughter Clara Okafor visited on 7/22. Pt stable.\n",
+                    encoding="utf-8")
+    _drop(window, [path])
+    _wait_ready(qtbot, window, 1)
+    window.table.selectRow(0)
+    qtbot.waitUntil(lambda: bool(window.preview.rows), timeout=60_000)
+    row = window.preview.rows[0]
+    assert "Okafor" in row.original and "Okafor" not in row.deidentified and "[NAME]" in row.deidentified
+    assert "background-color" in window.preview.before.toHtml()
+    # Change the note column through the drop-down, as the clerk would.
+    index = window.model.index(0, window.model.NOTE)
+    window.table.edit(index)
+    combo = next(c for c in window.table.viewport().findChildren(QComboBox) if c.isVisible())
+    assert any("Daughter Clara" in combo.itemText(i) for i in range(combo.count()))  # shows the first values
+    combo.setCurrentIndex(combo.findData("Comment"))
+    window.table.commitData(combo)
+    window.table.closeEditor(combo, QAbstractItemDelegate.NoHint)
+    assert window.model.items[0].text_column == "Comment"
+    qtbot.waitUntil(lambda: bool(window.preview.rows) and window.preview.rows[0].original == "call back", timeout=60_000)
+
+
+def test_whole_run_of_the_demo_keeps_the_window_responsive(qtbot, window, tmp_path):
+    from desktop import worker
+
+    _drop(window, [demo_spreadsheet()])
+    _wait_ready(qtbot, window, 1)
+    # The model libraries are imported in the background from start-up; the clerk runs after that.
+    qtbot.waitUntil(worker._libraries_imported.is_set, timeout=120_000)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    qtbot.keyClick(window, Qt.Key_R, Qt.ControlModifier)
+    item = window.model.items[0]
+    qtbot.waitUntil(lambda: item.status in ("done", "failed") and window.run_worker is None, timeout=RUN_TIMEOUT_MS)
+    timer.stop()
+    assert item.status == "done", item.error
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    longest = max(gaps)
+    print(f"longest gap between 10 ms timer ticks during the demo run: {longest * 1000:.0f} ms")
+    assert longest < 0.100
+    wb = openpyxl.load_workbook(item.output)
+    assert wb["Results"].max_row == 10  # header + the demo's 9 rows
+    assert window.open_action.isEnabled() and "9 of 9 rows" in window.overall_label.text()
+
+
+def test_cancel_mid_run_then_resume(qtbot, window, tmp_path):
+    path = _notes_csv(tmp_path / "long.csv", 320)
+    _drop(window, [path])
+    _wait_ready(qtbot, window, 1)
+    item = window.model.items[0]
+    window.start_run()
+    qtbot.waitUntil(lambda: item.rows_done > 0, timeout=RUN_TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key_Escape)
+    qtbot.waitUntil(lambda: window.run_worker is None, timeout=RUN_TIMEOUT_MS)
+    assert item.status == "cancelled" and 0 < item.rows_done < 320
+    assert window.resume_action.isEnabled()
+    qtbot.keyClick(window, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)
+    qtbot.waitUntil(lambda: item.status == "done" and window.run_worker is None, timeout=RUN_TIMEOUT_MS)
+    rows = list(openpyxl.load_workbook(item.output)["Results"].iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 320
+    notes = [next(v for v in r if isinstance(v, str) and v.startswith("Row ")) for r in rows]
+    assert [int(n.split(":")[0][4:]) for n in notes] == list(range(1, 321))  # every row once, in order
+
+
+def test_closing_during_a_run_asks_cancels_and_leaves_no_thread(qtbot, qt_settings, tmp_path, monkeypatch):
+    from desktop.main_window import MainWindow
+    from desktop.settings import AppSettings
+
+    AppSettings(output_dir=str(tmp_path / "out")).save()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    path = _notes_csv(tmp_path / "long.csv", 320)
+    w.add_paths([path])
+    _wait_ready(qtbot, w, 1)
+    w.start_run()
+    qtbot.waitUntil(lambda: w.model.items[0].rows_done > 0, timeout=RUN_TIMEOUT_MS)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.Yes)
+    assert w.close()
+    assert asked and all(not thread.isRunning() for thread, _ in w.workers._running)
+    assert (tmp_path / "out" / ".long.casenotes-checkpoint").exists()  # resumable next time
+
+
+def test_settings_are_saved_between_sessions(qtbot, qt_settings):
+    from desktop.main_window import MainWindow
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.settings_panel.summarize.setChecked(True)
+    first.settings_panel.mode.setCurrentIndex(first.settings_panel.mode.findData("surrogates"))
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.settings_panel.summarize.isChecked() and second.settings.mode == "surrogates"
+    assert second.settings.run_options().summarize and second.settings.run_options().mode == "surrogates"
+    text = Path(qt_settings).rglob("*.ini").__next__().read_text()
+    assert "Okafor" not in text  # settings hold choices, never note text
+    second.close()
