@@ -44,6 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--coder", type=Path, metavar="PATH",
                      help="also rank codes with this local fine-tuned classifier folder (implies --code)")
     run.add_argument("--code-threshold", type=float, default=0.5, help="confidence for a code to be listed (default 0.5)")
+    train = sub.add_parser("train-coder", help="fine-tune an ICD-10-CM classifier on coded notes")
+    train.add_argument("data", nargs="+", type=Path, metavar="DATA", help="spreadsheets of notes with their codes")
+    train.add_argument("--text-column", required=True, help="the note column")
+    train.add_argument("--codes-column", required=True, help="the codes column (codes separated by ; or ,)")
+    train.add_argument("--id-column", help="patient ID column: the held-out split keeps each patient on one side")
+    train.add_argument("--sheet", help="sheet name (default: the first sheet)")
+    train.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL_DIR", help="new model folder")
+    train.add_argument("--base", type=Path, help="local encoder folder to start from (default: the bundled MiniLM)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate = sub.add_parser("evaluate", help="score a finished run against reference data")
+    evaluate.add_argument("output", type=Path, metavar="OUTPUT.xlsx", help="a casenotes results workbook")
+    evaluate.add_argument("--reference", type=Path, required=True, help="reference spreadsheet (or the input with reference columns)")
+    evaluate.add_argument("--text-column", help="original note column in the reference (for PHI spans)")
+    evaluate.add_argument("--phi-column", help="reference PHI spans column (JSON offsets)")
+    evaluate.add_argument("--summary-column", help="reference summary column")
+    evaluate.add_argument("--codes-column", help="reference codes column")
     gui = sub.add_parser("gui", help="open the desktop window (the same as casenotes-desktop)")
     gui.add_argument("files", nargs="*", type=Path, help="spreadsheets to queue")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
@@ -59,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "gui":
         return _open_window([str(f) for f in args.files])
+    if args.command == "train-coder":
+        return _train_coder(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
     if args.command == "demo":
         from core.demo import demo_spreadsheet
 
@@ -80,6 +103,78 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1
+
+
+def _train_coder(args) -> int:
+    from rich.console import Console
+
+    from core.coding.train import Trainer, TrainOptions, load_training_data
+    from core.steps import resolve_device
+
+    console = Console(stderr=True)
+    try:
+        data = load_training_data(args.data, args.text_column, args.codes_column, args.id_column, args.sheet)
+        if data.invalid_codes:
+            worst = ", ".join(f"{c} x{n}" for c, n in sorted(data.invalid_codes.items(), key=lambda x: -x[1])[:10])
+            console.print(f"skipped {sum(data.invalid_codes.values())} invalid or non-billable codes: {worst}")
+        console.print(f"{len(data.texts)} notes with codes from {data.files} file(s); "
+                      f"{data.rows_without_codes} rows without a note or a billable code skipped")
+        options = TrainOptions(base=args.base, epochs=max(1, args.epochs), batch_size=max(1, args.batch_size),
+                               patience=max(1, args.patience), device=resolve_device(args.device),
+                               sheet=args.sheet, id_column=args.id_column)
+        trainer = Trainer(options, _training_progress(console))
+        card = trainer.run(data, args.output)
+    except CasenotesError as exc:
+        console.print(f"casenotes: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("casenotes: training cancelled; nothing was saved")
+        return 1
+    m = card["held_out_metrics"]
+    console.print(f"saved {args.output} (best epoch {card['best_epoch']}: MAP {m.get('MAP')}, micro-F1 {m.get('micro_f1')}); "
+                  f"use it with: casenotes run --coder {args.output}")
+    return 0
+
+
+def _training_progress(console):
+    state = {"last": None}
+
+    def report(p) -> None:
+        if p.stage == "training" and p.step in (1, p.steps):
+            console.print(f"epoch {p.epoch}/{p.epochs}: batch {p.step}/{p.steps}, loss {p.loss:.4f}")
+        elif p.stage == "evaluated" and p.report:
+            m = p.report.metrics
+            console.print(f"epoch {p.epoch}: train loss {p.report.train_loss:.4f}; held-out MAP {m.get('MAP')}, "
+                          f"recall@5 {m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')}, "
+                          f"accuracy {m.get('accuracy')} ({p.report.seconds} s)")
+        elif p.stage != state["last"] and p.stage in ("de-identifying", "saving"):
+            console.print(f"{p.stage}…")
+        state["last"] = p.stage
+
+    return report
+
+
+def _evaluate(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.evaluate import evaluate
+
+    console = Console()
+    try:
+        result = evaluate(args.output, args.reference, args.text_column, args.phi_column, args.summary_column,
+                          args.codes_column)
+    except CasenotesError as exc:
+        Console(stderr=True).print(f"casenotes: error: {exc}")
+        return 1
+    table = Table(title=f"{args.output.name} against {args.reference.name} ({result.rows} rows)")
+    for name in ("Section", "Measure", "Value"):
+        table.add_column(name)
+    for row in result.lines():
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"written to the Evaluation sheet of {args.output}")
+    return 0
 
 
 def _open_window(files: list[str]) -> int:

@@ -113,8 +113,9 @@ class MainWindow(QMainWindow):
         self.folder_action = self._action("Show in &folder", QKeySequence("Ctrl+Shift+F"), "Show the output folder (Ctrl+Shift+F)", self.show_folder)
         self.details_action = self._action("Error &details…", QKeySequence("Ctrl+I"), "Why the selected file failed (Ctrl+I)", self.show_error)
         self.remove_action = self._action("Re&move", QKeySequence.Delete, "Remove the selected files from the queue (Del)", self.remove_selected)
+        self.train_action = self._action("&Train coder…", QKeySequence("Ctrl+T"), "Fine-tune a coder on the department's coded notes (Ctrl+T)", self.open_train_dialog)
         for action in (self.add_action, self.run_action, self.cancel_action, self.resume_action, None, self.open_action,
-                       self.folder_action, self.details_action, self.remove_action):
+                       self.folder_action, self.details_action, self.remove_action, None, self.train_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self.statusBar().showMessage("Ready. Nothing leaves this computer.")
         self.resize(1200, 800)
@@ -401,6 +402,21 @@ class MainWindow(QMainWindow):
             self.show_error()
         elif index.column() == QueueModel.OUTPUT and item.output:
             self.open_output()
+
+    def open_train_dialog(self):
+        from desktop.train_dialog import TrainDialog
+
+        device = self.settings.device if self.settings.device != "auto" else ("cuda" if self.settings_panel.device.findData("cuda") >= 0 else "cpu")
+        dialog = TrainDialog(device, self)
+        dialog.model_ready.connect(self._use_trained_coder)
+        dialog.show()
+        return dialog
+
+    @Slot(str)
+    def _use_trained_coder(self, folder: str) -> None:
+        self.settings_panel.code.setChecked(True)
+        self.settings_panel.coder.set_value(folder)
+        self.settings_panel._store()
 
     def _update_actions(self) -> None:
         running = self.run_worker is not None

