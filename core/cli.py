@@ -63,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--phi-column", help="reference PHI spans column (JSON offsets)")
     evaluate.add_argument("--summary-column", help="reference summary column")
     evaluate.add_argument("--codes-column", help="reference codes column")
+    models = sub.add_parser("models", help="local summarizer and coder models installed here")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_add = models_sub.add_parser("add", help="check a model folder or zip and install it")
+    models_add.add_argument("source", type=Path, help="a Hugging Face model folder or a zip of one")
+    models_add.add_argument("--kind", choices=["summarizer", "coder"], required=True)
+    models_add.add_argument("--name", help="name to list it under (default: the folder's name)")
+    models_sub.add_parser("list", help="list installed models and check their files")
+    models_remove = models_sub.add_parser("remove", help="remove an installed model")
+    models_remove.add_argument("name")
     gui = sub.add_parser("gui", help="open the desktop window (the same as casenotes-desktop)")
     gui.add_argument("files", nargs="*", type=Path, help="spreadsheets to queue")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
@@ -82,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return _train_coder(args)
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.command == "models":
+        return _models(args)
     if args.command == "demo":
         from core.demo import demo_spreadsheet
 
@@ -174,6 +185,30 @@ def _evaluate(args) -> int:
         table.add_row(*row)
     console.print(table)
     console.print(f"written to the Evaluation sheet of {args.output}")
+    return 0
+
+
+def _models(args) -> int:
+    from core import models
+
+    try:
+        if args.models_command == "add":
+            m = models.add(args.source, args.kind, args.name)
+            print(f"installed {m.kind} '{m.name}' ({m.architecture}; {m.files} files, {m.size_mb} MB, sha256 {m.sha256[:12]}…)")
+            print(f"use it with: casenotes run --{'summarizer' if m.kind == 'summarizer' else 'coder'} {m.path}")
+        elif args.models_command == "remove":
+            models.remove(args.name)
+            print(f"removed '{args.name}'")
+        else:
+            found = models.installed()
+            if not found:
+                print(f"no local models installed (folder: {models.models_dir()})")
+            for m in found:
+                state = "ok" if m.verify() else "CHANGED since it was added"
+                print(f"{m.name:24} {m.kind:10} {m.size_mb:>8} MB  {m.added}  {state}  {m.path}")
+    except CasenotesError as exc:
+        print(f"casenotes: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

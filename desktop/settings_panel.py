@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QMenu,
+                               QPushButton, QToolButton, QWidget)
 
 from desktop.settings import AppSettings
 
@@ -12,12 +12,14 @@ DEFAULT_MODEL = "Embedded default"
 
 
 class FolderField(QWidget):
-    """A path with a Browse button; empty means the default."""
+    """A path with a Browse button; empty means the default. With a model kind, an Installed menu
+    lists the models added to this installation (``casenotes models add``)."""
 
     changed = Signal()
 
-    def __init__(self, placeholder: str, tooltip: str, dialog_title: str, parent=None):
+    def __init__(self, placeholder: str, tooltip: str, dialog_title: str, parent=None, model_kind: str | None = None):
         super().__init__(parent)
+        self.model_kind = model_kind
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setToolTip(tooltip)
@@ -28,6 +30,14 @@ class FolderField(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
+        if model_kind:
+            self.installed = QToolButton()
+            self.installed.setText("Installed")
+            self.installed.setToolTip(f"Choose a {model_kind} model installed with 'casenotes models add'")
+            self.installed.setPopupMode(QToolButton.InstantPopup)
+            self.installed.setMenu(QMenu(self.installed))
+            self.installed.menu().aboutToShow.connect(self._fill_installed)
+            layout.addWidget(self.installed)
         layout.addWidget(self.button)
         self.button.clicked.connect(self._browse)
         self.edit.editingFinished.connect(self.changed)
@@ -38,6 +48,22 @@ class FolderField(QWidget):
         if folder:
             self.edit.setText(folder)
             self.changed.emit()
+
+    def _fill_installed(self) -> None:
+        from core.models import installed
+
+        menu = self.installed.menu()
+        menu.clear()
+        menu.addAction(self.edit.placeholderText(), lambda: self._choose(""))
+        models = installed(self.model_kind)
+        for model in models:
+            menu.addAction(f"{model.name} ({model.architecture})", lambda path=model.path: self._choose(path))
+        if not models:
+            menu.addAction("(none installed)").setEnabled(False)
+
+    def _choose(self, path: str) -> None:
+        self.edit.setText(path)
+        self.changed.emit()
 
     def value(self) -> str:
         return self.edit.text().strip()
@@ -66,9 +92,10 @@ class SettingsPanel(QWidget):
         self.mode.addItem("Realistic surrogates, dates shifted", "surrogates")
         self.mode.setToolTip("How PHI is replaced in the shareable workbook")
         self.summarizer = FolderField(DEFAULT_MODEL, "Summarizer: empty for the embedded default, or a local "
-                                      "Hugging Face model folder", "Choose a summarization model folder")
+                                      "Hugging Face model folder", "Choose a summarization model folder",
+                                      model_kind="summarizer")
         self.coder = FolderField(DEFAULT_MODEL, "Coder: empty for the embedded default, or a local fine-tuned "
-                                 "classifier folder", "Choose a coding model folder")
+                                 "classifier folder", "Choose a coding model folder", model_kind="coder")
         self.device = QComboBox()
         self.device.addItem("Automatic", "auto")
         self.device.addItem("CPU", "cpu")

@@ -85,15 +85,19 @@ def test_date_shift_keeps_intervals():
     assert keys.date_shift_days("PT-1") == keys.date_shift_days("PT-1") != 0
 
 
+def _score(engine, rows) -> TokenScore:
+    total = TokenScore()
+    for row, found in zip(rows, engine.analyze([r["text"] for r in rows])):
+        total.add(score_tokens(row["text"], [(s["start"], s["end"]) for s in row["spans"]], [(f.start, f.end) for f in found]))
+    return total
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not NURSING.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_nursing_notes(engine):
     """Regression floor on the PhysioNet nursing notes (token-level, binary PHI). Issue bar: 0.97 / 0.80."""
     rows = [json.loads(line) for line in NURSING.read_text(encoding="utf-8").splitlines() if line.strip()]
-    found = engine.analyze([r["text"] for r in rows])
-    total = TokenScore()
-    for row, fs in zip(rows, found):
-        total.add(score_tokens(row["text"], [(s["start"], s["end"]) for s in row["spans"]], [(f.start, f.end) for f in fs]))
+    total = _score(engine, rows)
     assert total.recall >= 0.97, total
     assert total.precision >= 0.80, total
 
@@ -107,10 +111,6 @@ def test_accuracy_floor_on_presidio_synthetic_set(engine):
     """General PII in prose (addresses, names from many countries): floor below today's 0.535 / 0.955."""
     from benchmarks.deid_benchmark import load_synth
 
-    rows = load_synth()
-    found = engine.analyze([r["text"] for r in rows])
-    total = TokenScore()
-    for row, fs in zip(rows, found):
-        total.add(score_tokens(row["text"], [(s["start"], s["end"]) for s in row["spans"]], [(f.start, f.end) for f in fs]))
+    total = _score(engine, load_synth())
     assert total.recall >= 0.50, total
     assert total.precision >= 0.92, total

@@ -38,7 +38,12 @@ def _coded_csv(path: Path, rows: int = 60, extra_bad: bool = True) -> Path:
 def test_codes_are_parsed_and_invalid_ones_reported(tmp_path):
     assert parse_codes("I21.4; e119 ,R50.9") == ["I21.4", "E11.9", "R50.9"]
     data = load_training_data([_coded_csv(tmp_path / "coded.csv", 10)], "note", "codes", "patient")
-    assert len(data.texts) == 10 and data.invalid_codes == {"XYZ": 1, "I21": 1} and data.rows_without_codes == 1
+    assert len(data.texts) == 10 and data.invalid_codes == {"(not shaped like a code)": 1, "I21": 1}
+    assert data.rows_without_codes == 1
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("note,codes\nPneumonia.,\"J18.9; Okafor\"\n", encoding="utf-8")
+    report = load_training_data([mixed], "note", "codes").invalid_codes
+    assert report == {"(not shaped like a code)": 1}  # words in a codes column are counted, never echoed
     train, held = split_by_group(data.groups, 0.3, seed=1)
     assert not {data.groups[i] for i in train} & {data.groups[i] for i in held} and held
 

@@ -33,6 +33,8 @@ from core.metrics import score_codes
 
 log = logging.getLogger(__name__)
 _SPLIT = re.compile(r"[;,\s]+")
+_CODE_SHAPE = re.compile(r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?")
+NOT_A_CODE = "(not shaped like a code)"
 
 
 @dataclass
@@ -108,7 +110,9 @@ def load_training_data(paths: list[Path], text_column: str, codes_column: str, i
             text = str(frame[text_column].iloc[i])
             written = parse_codes(frame[codes_column].iloc[i])
             valid = [c for c in written if icd10.is_billable(c)]
-            invalid.update(c for c in written if not icd10.is_billable(c))
+            # Reported by name only when shaped like a code: a wrongly chosen column must not put note
+            # words (possibly PHI) into the report.
+            invalid.update(c if _CODE_SHAPE.fullmatch(c) else NOT_A_CODE for c in written if not icd10.is_billable(c))
             if not text.strip() or not valid:
                 without += 1
                 continue

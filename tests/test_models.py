@@ -1,0 +1,60 @@
+"""Local models added to an installation: checked, recorded with a checksum, listed, seen by the window."""
+
+import shutil
+import zipfile
+
+import pytest
+
+from benchmarks.random_models import build
+from core import models
+from core.errors import ConfigurationError
+
+
+@pytest.mark.slow
+def test_add_folder_and_zip_list_verify_remove(tmp_path, capsys):
+    from core.cli import main
+
+    coder = build(tmp_path / "ward-coder", "tiny-classifier", labels=["I10", "E11.9"])
+    summarizer = build(tmp_path / "tiny-summarizer", "tiny-bart")
+    archive = tmp_path / "summarizer.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in summarizer.iterdir():
+            z.write(f, f"nested/{f.name}")
+    assert main(["models", "add", str(coder), "--kind", "coder"]) == 0
+    assert main(["models", "add", str(archive), "--kind", "summarizer", "--name", "radiology"]) == 0
+    listed = {m.name: m for m in models.installed()}
+    assert set(listed) == {"ward-coder", "radiology"} and listed["radiology"].kind == "summarizer"
+    assert all(m.verify() and len(m.sha256) == 64 for m in listed.values())
+    assert [m.name for m in models.installed("coder")] == ["ward-coder"]
+    capsys.readouterr()
+    assert main(["models", "list"]) == 0 and "ok" in capsys.readouterr().out
+    (tmp_path / "casenotes-home" / "models" / "ward-coder" / "config.json").write_text("{}")
+    assert not models.installed("coder")[0].verify()  # a changed file is noticed
+    assert main(["models", "remove", "ward-coder"]) == 0 and [m.name for m in models.installed()] == ["radiology"]
+
+
+def test_models_that_do_not_load_are_refused(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigurationError, match="config.json"):
+        models.add(empty, "coder")
+    summarizer = build(tmp_path / "s", "tiny-bart")
+    with pytest.raises(ConfigurationError):
+        models.add(summarizer, "coder")  # a summarizer is not a classifier with ICD-10-CM labels
+    assert models.installed() == []
+
+
+@pytest.mark.slow
+def test_the_window_lists_installed_models(qtbot, qt_settings, tmp_path):
+    from desktop.main_window import MainWindow
+
+    models.add(build(tmp_path / "ward-coder", "tiny-classifier", labels=["I10"]), "coder")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    field = w.settings_panel.coder
+    field._fill_installed()
+    names = [a.text() for a in field.installed.menu().actions()]
+    assert any(n.startswith("ward-coder") for n in names)
+    next(a for a in field.installed.menu().actions() if a.text().startswith("ward-coder")).trigger()
+    assert w.settings.coder.endswith("ward-coder")
+    w.close()
