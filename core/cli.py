@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except CasenotesError as exc:  # bad input or settings: one line, no traceback
+        print(f"casenotes: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     _offline()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")

@@ -8,8 +8,11 @@ DEMO_NAME = "demo_case_notes.xlsx"
 
 
 def demo_spreadsheet() -> Path:
+    import sys
+
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "resources" / DEMO_NAME, here / "resources" / DEMO_NAME):
+    # A checkout or the bundle; an installed wheel puts it in <prefix>/share/casenotes.
+    for candidate in (here.parent / "resources" / DEMO_NAME, Path(sys.prefix) / "share" / "casenotes" / DEMO_NAME):
         if candidate.exists():
             return candidate
     from core.errors import ConfigurationError

@@ -21,6 +21,13 @@ from core.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 
+def calibrated(p: float, cut: float) -> float:
+    """Map a probability so that the model's tuned cut lands on the coding step's 0.5, keeping order."""
+    if cut <= 0 or cut >= 1:
+        return p
+    return 0.5 * p / cut if p < cut else 0.5 + 0.5 * (p - cut) / (1 - cut)
+
+
 class ClassifierCoder:
     kind = "classifier"
 
@@ -33,6 +40,7 @@ class ClassifierCoder:
         self._model = None
         self._tokenizer = None
         self.labels: list[str | None] = []
+        self.cut = 0.5  # the probability the training run found best; read from the folder's config
 
     @property
     def model_name(self) -> str:
@@ -64,6 +72,7 @@ class ClassifierCoder:
             raise ConfigurationError(f"Coder model folder '{self.folder.name}' does not load ({type(exc).__name__})") from None
         self._model = model.to(self.device).eval()
         self.labels = valid
+        self.cut = float(config.get("casenotes_threshold", 0.5))
         self.evidence_from.load()
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
@@ -95,8 +104,8 @@ class ClassifierCoder:
         probs = self.probabilities(texts)
         out = []
         for text, row in zip(texts, probs):
-            best = [j for j in np.argsort(-row)[: self.top] if self.labels[j] and row[j] > 0.05]
-            out.append(self._with_evidence(text, [(self.labels[j], float(row[j])) for j in best]))
+            best = [j for j in np.argsort(-row)[: self.top] if self.labels[j] and row[j] > self.cut / 10]
+            out.append(self._with_evidence(text, [(self.labels[j], calibrated(float(row[j]), self.cut)) for j in best]))
         return out
 
     def _with_evidence(self, text: str, scored: list[tuple[str, float]]) -> list[CodeSuggestion]:

@@ -48,6 +48,7 @@ class TrainOptions:
     validation_fraction: float = 0.2
     patience: int = 2  # epochs without a better held-out MAP before stopping
     threshold: float = 0.5
+    tune_threshold: bool = True  # pick the cut with the best held-out micro-F1, saved with the model
     seed: int = 13
     device: str = "cpu"
     sheet: str | None = None
@@ -133,6 +134,17 @@ def split_by_group(groups: list[str], fraction: float, seed: int) -> tuple[list[
     train = [i for i, g in enumerate(groups) if g not in held]
     test = [i for i, g in enumerate(groups) if g in held]
     return train, test
+
+
+def best_threshold(probs: np.ndarray, labels: list[str], gold: list[list[str]]) -> float:
+    """The probability cut that gives the best held-out micro-F1: with many rare labels it is far below 0.5."""
+    best, best_f1 = 0.5, -1.0
+    for cut in (0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03):
+        chosen = [{labels[j] for j in np.flatnonzero(row >= cut)} for row in probs]
+        f1 = score_codes([set(g) for g in gold], [sorted(c) for c in chosen], chosen).f1
+        if f1 > best_f1:
+            best, best_f1 = cut, f1
+    return best
 
 
 def evaluate_probabilities(probs: np.ndarray, labels: list[str], gold: list[list[str]], threshold: float) -> dict:
@@ -271,6 +283,8 @@ class Trainer:
                 "rows_without_codes": data.rows_without_codes, "settings": _jsonable(asdict(o)),
                 "history": [asdict(r) for r in self.history]}
         tokenizer.model_max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+        # The coding step lists codes scoring 0.5 or more; the classifier maps this cut to 0.5.
+        model.config.casenotes_threshold = best.metrics.get("threshold", o.threshold)
         _save(model, tokenizer, card, labels, output)
         return card
 
@@ -284,7 +298,10 @@ class Trainer:
                 self._check()
                 features = batch_tensors(test_idx[b : b + self.options.batch_size])
                 probs.append(torch.sigmoid(model(**features).logits.float()).cpu().numpy())
-        return evaluate_probabilities(np.concatenate(probs), labels, [codes[i] for i in test_idx], self.options.threshold)
+        probs = np.concatenate(probs)
+        gold = [codes[i] for i in test_idx]
+        cut = best_threshold(probs, labels, gold) if self.options.tune_threshold else self.options.threshold
+        return {**evaluate_probabilities(probs, labels, gold, cut), "threshold": cut}
 
 
 def _deidentify(texts: list[str]) -> list[str]:
