@@ -10,7 +10,6 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSplitter, QTableView, QToolBar, QVBoxLayout, QWidget)
 
-from core.errors import CasenotesError
 from core.io.preview import inspect_file, preview_rows
 from core.pipeline import FileResult, Progress, output_paths
 from desktop.delegates import ChoiceDelegate, ProgressDelegate

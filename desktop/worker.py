@@ -16,7 +16,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core.errors import CasenotesError
-from core.pipeline import FileResult, Progress, RunOptions, RunState, run
+from core.pipeline import RunOptions, RunState, run
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
 """Local models added to an installation: checked, recorded with a checksum, listed, seen by the window."""
 
-import shutil
 import zipfile
 
 import pytest

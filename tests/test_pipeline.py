@@ -4,7 +4,6 @@ import json
 import logging
 import socket
 
-import pytest
 from openpyxl import Workbook, load_workbook
 
 from core.demo import demo_spreadsheet
@@ -12,10 +11,10 @@ from core.pipeline import RunOptions, RunState, run
 
 PLANTED = ["Zebulon Quortney", "Xanthippe", "Frobisher-Vane", "617-555-0917", "zq.frob@example.org", "4471-ZQ-9920"]
 NOTES = [
-    f"Dr. Frobisher-Vane saw pt. Daughter Xanthippe called from 617-555-0917, email zq.frob@example.org. Stable, BP 120/80.",
+    "Dr. Frobisher-Vane saw pt. Daughter Xanthippe called from 617-555-0917, email zq.frob@example.org. Stable, BP 120/80.",
     "",
     "=1+1 pt comfortable on 2L NC, sats 96%. Plan to continue lasix 40 mg daily and monitor for 2 days.",
-    f"Mr. Zebulon Quortney insurance member id 4471-ZQ-9920. Follow up in 2 weeks with cardiology clinic.",
+    "Mr. Zebulon Quortney insurance member id 4471-ZQ-9920. Follow up in 2 weeks with cardiology clinic.",
 ] * 3
 
 

@@ -27,7 +27,6 @@ import numpy as np
 from core import embeddings, hf
 from core.coding import icd10
 from core.errors import Cancelled, ConfigurationError, InputError
-from core.io.columns import plan_columns
 from core.io.readers import read_table
 from core.metrics import score_codes
 

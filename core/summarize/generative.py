@@ -62,7 +62,6 @@ class GenerativeSummarizer:
             return
         hf.offline()
         self._config = hf.read_config(self.folder, "Summarizer")
-        import torch
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         self.is_seq2seq = bool(self._config.get("is_encoder_decoder"))
@@ -96,7 +95,6 @@ class GenerativeSummarizer:
         self._tokenizer, self._model = tokenizer, model
         self.max_input_tokens = self._input_window()
         log.info("summarizer loaded on %s (%s)", self.device, "seq2seq" if self.is_seq2seq else "causal")
-        torch.set_grad_enabled(False)
 
     def _input_window(self) -> int:
         """Tokens of note text per generation call: the model's limit less the prompt and the answer."""
