@@ -133,7 +133,8 @@ def test_whole_job_runs_with_sockets_disabled(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    [result] = run([demo_spreadsheet()], RunOptions(output_dir=tmp_path, jsonl=True, mode="surrogates", summarize=True))
+    [result] = run([demo_spreadsheet()], RunOptions(output_dir=tmp_path, jsonl=True, mode="surrogates", summarize=True,
+                                                    code=True))
     assert result.status == "done", result.error
 
 
