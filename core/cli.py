@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     evaluate = sub.add_parser("evaluate", help="score a finished run against reference data")
     evaluate.add_argument("output", type=Path, metavar="OUTPUT.xlsx", help="a casenotes results workbook")
-    evaluate.add_argument("--reference", type=Path, required=True, help="reference spreadsheet (or the input with reference columns)")
+    evaluate.add_argument("--reference", type=Path,
+                          help="reference spreadsheet (default: the run's input beside the output, with reference columns)")
     evaluate.add_argument("--text-column", help="original note column in the reference (for PHI spans)")
     evaluate.add_argument("--phi-column", help="reference PHI spans column (JSON offsets)")
     evaluate.add_argument("--summary-column", help="reference summary column")
@@ -186,7 +187,7 @@ def _evaluate(args) -> int:
     except CasenotesError as exc:
         Console(stderr=True).print(f"casenotes: error: {exc}")
         return 1
-    table = Table(title=f"{args.output.name} against {args.reference.name} ({result.rows} rows)")
+    table = Table(title=f"{args.output.name} against {result.reference} ({result.rows} rows)")
     for name in ("Section", "Measure", "Value"):
         table.add_column(name)
     for row in result.lines():

@@ -29,6 +29,7 @@ CODE_COLUMNS = ("reference codes", "codes", "icd10", "icd-10-cm", "icd10cm_codes
 @dataclass
 class Evaluation:
     rows: int
+    reference: str = ""
     sections: dict[str, dict] = field(default_factory=dict)  # "PHI", "Summaries", "Codes" -> measures
 
     def lines(self) -> list[tuple[str, str, str]]:
@@ -44,12 +45,12 @@ def _find(columns: list[str], wanted: str | None, names: tuple[str, ...], exclud
     return next((lower[n] for n in names if n in lower), None)
 
 
-def evaluate(output: Path, reference: Path, text_column: str | None = None, phi_column: str | None = None,
+def evaluate(output: Path, reference: Path | None, text_column: str | None = None, phi_column: str | None = None,
              summary_column: str | None = None, codes_column: str | None = None, sheet: str | None = None,
              write: bool = True) -> Evaluation:
     import openpyxl
 
-    output, reference = Path(output), Path(reference)
+    output = Path(output)
     try:
         wb = openpyxl.load_workbook(output, rich_text=True)
     except Exception as exc:
@@ -58,13 +59,18 @@ def evaluate(output: Path, reference: Path, text_column: str | None = None, phi_
         raise InputError(f"{output.name}: no Results sheet; is it a casenotes output workbook?")
     results = list(wb["Results"].iter_rows(values_only=True))
     headers, body = [str(h) for h in results[0]], results[1:]
+    info = {r[0]: r[1] for r in wb["Run info"].iter_rows(values_only=True)} if "Run info" in wb.sheetnames else {}
+    if reference is None:  # the input itself, with reference columns, beside the output (the default place)
+        reference = output.parent / str(info.get("Input file", ""))
+        if not info.get("Input file") or not reference.is_file():
+            raise InputError(f"{output.name}: give --reference (the input file is not beside the output)")
+    reference = Path(reference)
     ref = read_table(reference, sheet).frame
     if len(ref) != len(body):
         raise InputError(f"{reference.name} has {len(ref)} rows but {output.name} has {len(body)}; they must match row for row")
-    info = {r[0]: r[1] for r in wb["Run info"].iter_rows(values_only=True)} if "Run info" in wb.sheetnames else {}
     columns = list(ref.columns)
     produced = {c for c in headers}
-    evaluation = Evaluation(len(body))
+    evaluation = Evaluation(len(body), reference.name)
 
     phi_col = _find(columns, phi_column, PHI_COLUMNS, set())
     if phi_col:

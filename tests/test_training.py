@@ -3,6 +3,7 @@
 import csv
 import json
 import random
+import shutil
 from pathlib import Path
 
 import openpyxl
@@ -11,6 +12,7 @@ import pytest
 from core.coding import train as training
 from core.coding.train import TrainingData, Trainer, TrainOptions, load_training_data, parse_codes, split_by_group
 from core.errors import Cancelled
+from core.evaluate import evaluate
 from core.pipeline import RunOptions, run
 
 TEMPLATES = [
@@ -112,6 +114,8 @@ def test_evaluate_scores_phi_summaries_and_codes(tmp_path, capsys):
 
     assert main(["evaluate", str(result.outputs["workbook"]), "--reference", str(path)]) == 0
     printed = capsys.readouterr().out
+    shutil.copy(path, result.outputs["workbook"].parent / path.name)  # the input beside its output
+    assert evaluate(result.outputs["workbook"], None, write=False).sections.keys() == {"PHI", "Summaries", "Codes"}
     assert "MAP" in printed and "ROUGE-L" in printed and "recall" in printed
     sheet = openpyxl.load_workbook(result.outputs["workbook"])["Evaluation"]
     values = {(r[0], r[1]): r[2] for r in sheet.iter_rows(min_row=2, values_only=True)}
