@@ -4,6 +4,7 @@ import json
 import logging
 import socket
 
+import pytest
 from openpyxl import Workbook, load_workbook
 
 from core.demo import demo_spreadsheet
@@ -55,6 +56,23 @@ def test_run_writes_all_rows_in_order_and_no_phi(tmp_path):
     review = _xlsx_text(result.outputs["review"])
     assert "Xanthippe" in review and "M0000" in review  # the review workbook does hold the PHI
     assert shareable
+
+
+@pytest.mark.slow
+def test_summaries_and_codes_never_carry_phi(tmp_path):
+    """Summaries and codes are computed from the de-identified text: the Summary column, the Codes
+    sheet's evidence and the JSON Lines export hold none of the planted PHI."""
+    [result] = run([_input(tmp_path)], RunOptions(output_dir=tmp_path / "out", jsonl=True, summarize=True, code=True))
+    assert result.status == "done", result.error
+    wb = load_workbook(result.outputs["workbook"])
+    assert wb.sheetnames == ["Results", "PHI findings", "Codes", "Run info"]
+    headers = [c.value for c in wb["Results"][1]]
+    assert {"Summary", "ICD-10-CM codes"} <= set(headers)
+    text = _xlsx_text(result.outputs["workbook"]) + result.outputs["jsonl"].read_text(encoding="utf-8")
+    for secret in PLANTED + ["M0000"]:
+        assert secret not in text
+    rows = [json.loads(x) for x in result.outputs["jsonl"].read_text(encoding="utf-8").splitlines()]
+    assert all("summary" in r and "codes" in r for r in rows)
 
 
 def _xlsx_text(path):
