@@ -195,10 +195,27 @@ def _aggregate(found: list[tuple[str, float, Mention]]) -> list[CodeSuggestion]:
         s.evidence.sort(key=lambda m: (m.kind != "term", m.start))  # the code set's own words first
         suggestions.append(s)
     suggestions = _prefer_specific(suggestions)
-    for a in suggestions:
-        a.excludes1_with = sorted(b.code for b in suggestions
-                                  if b is not a and a.active and b.active and icd10.excludes1_conflict(a.code, b.code))
+    _settle_excludes1(suggestions)
     return sorted(suggestions, key=lambda s: (not s.active, -s.score, s.code))
+
+
+def _settle_excludes1(suggestions: list[CodeSuggestion]) -> None:
+    """Two active codes that an Excludes1 note forbids together cannot both be right: the better
+    supported one (on a tie, the more specific) keeps its score, the other is halved, which puts it
+    under the usual threshold, and both record the conflict so a coder can see it in the Codes sheet."""
+    active = [s for s in suggestions if s.active]
+    for a in active:
+        a.excludes1_with = sorted(b.code for b in active if b is not a and icd10.excludes1_conflict(a.code, b.code))
+    kept: set[str] = set()
+    demoted: set[str] = set()
+    for a in sorted(active, key=lambda s: (-s.score, "unspecified" in s.description.lower(), s.code)):
+        if a.code in demoted:
+            continue
+        kept.add(a.code)
+        for b in active:
+            if b.code in a.excludes1_with and b.code not in kept and b.code not in demoted:
+                b.score *= 0.5
+                demoted.add(b.code)
 
 
 def _prefer_specific(suggestions: list[CodeSuggestion]) -> list[CodeSuggestion]:

@@ -55,9 +55,9 @@ class CodingStep:
             shown = [s for s in suggestions if s.active and s.score >= self.threshold]
             record.extra["codes"] = [s.to_json() for s in suggestions if s.score >= self.threshold or not s.active]
             record.extra["code_list"] = "; ".join(s.code for s in shown)
-            if any(s.score < LOW_CONFIDENCE for s in shown):
-                record.review_reasons.append("low-confidence ICD-10-CM code")
-            if any(s.excludes1_with for s in shown):
+            # Low-confidence codes are marked on their own rows of the Codes sheet; the row as a whole needs a
+            # look only when two codes it lists cannot go together.
+            if any(set(s.excludes1_with) & {o.code for o in shown} for s in shown):
                 record.review_reasons.append("ICD-10-CM codes that Excludes1 forbids together")
 
     @staticmethod
