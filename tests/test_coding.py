@@ -139,3 +139,11 @@ def test_map_floor_on_codiesp(coder):
     score = score_codes([set(r["icd10cm_codes"]) for r in rows], [[s.code for s in f if s.active] for f in found])
     assert score.map >= 0.22, score.as_dict()
     assert all(icd10.is_billable(s.code) for f in found for s in f)
+
+
+def test_classifier_scores_put_the_trained_cut_at_the_threshold():
+    from core.coding.classifier import calibrated
+
+    assert calibrated(0.1, 0.1) == 0.5 and calibrated(0.05, 0.1) == 0.25 and calibrated(1.0, 0.1) == 1.0
+    values = [calibrated(p / 100, 0.2) for p in range(101)]
+    assert values == sorted(values)  # order, and so ranking, is kept
