@@ -147,3 +147,15 @@ def test_classifier_scores_put_the_trained_cut_at_the_threshold():
     assert calibrated(0.1, 0.1) == 0.5 and calibrated(0.05, 0.1) == 0.25 and calibrated(1.0, 0.1) == 1.0
     values = [calibrated(p / 100, 0.2) for p in range(101)]
     assert values == sorted(values)  # order, and so ranking, is kept
+
+
+@pytest.mark.slow
+def test_review_of_systems_lists_and_procedure_sections_are_not_coded(coder):
+    text = ("REVIEW OF SYSTEMS: Negative for tremors, headaches, dizzy spells, numbness, tingling, abdominal pain, "
+            "nausea or vomiting, heartburn, fevers, chills, weight loss, wheezing, cough, chest pain.,"
+            "ANESTHESIA: General endotracheal anesthesia.,ASSESSMENT: Acute appendicitis.")
+    [found] = coder.code([text])
+    active = {s.code for s in found if s.active}
+    assert not active & {"R11.0", "R11.2", "R05.9", "R07.9", "R50.9", "R06.2"}
+    assert not any(c.startswith(("R20", "T88")) for c in active)  # "anesthesia" here is not a diagnosis
+    assert any(c.startswith("K35") for c in active)

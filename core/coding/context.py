@@ -37,7 +37,8 @@ _POST_RE = {t: re.compile(rf"^\W*{p}(?:\b|$)", re.IGNORECASE) for t, p in _POST.
 # Words that end a cue's scope within a sentence.
 _TERMINATE = re.compile(r"\b(?:but|however|although|though|yet|except|which|apart from|aside from|presents?|"
                         r"presented|presenting|now|currently|who)\b|[;:]", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?\n](?:\s|$)")
+# Transcriptions often run lines together as ".," so that counts as a sentence end too.
+_SENTENCE_END = re.compile(r"[.!?\n](?:\s|$)|\.,")
 
 SECTION_TRAITS = {
     "family history": FAMILY, "fh": FAMILY, "fhx": FAMILY,
@@ -63,7 +64,9 @@ def traits(text: str, start: int, end: int) -> list[str]:
     after_scope = after[: stop.start()] if stop else after
     found = []
     for trait, pattern in _PRE_RE.items():
-        if pattern.search(before_scope[-80:]):
+        # ConText: a cue reaches to the end of its sentence unless a word like "but" ends it first,
+        # so "Negative for tremors, headaches, ..., chest pain" negates the whole list.
+        if pattern.search(before_scope):
             found.append(trait)
     for trait, pattern in _POST_RE.items():
         if trait not in found and pattern.search(after_scope[:60]):
@@ -72,6 +75,26 @@ def traits(text: str, start: int, end: int) -> list[str]:
     if section and section not in found:
         found.append(section)
     return sorted(found)
+
+
+# Sections of operative and procedure notes that record how the procedure went, not diagnoses:
+# "ANESTHESIA: General" is not a diagnosis of anesthesia of the skin.
+NOT_DIAGNOSES = ("anesthesia", "estimated blood loss", "blood loss", "ebl", "fluids", "fluids received",
+                 "urine output", "drains", "tubes and drains", "specimen", "specimens", "counts", "disposition",
+                 "technique", "complications", "condition", "procedure performed", "procedures performed",
+                 "name of operation", "title of operation", "operation performed", "operations performed")
+_NOT_DIAGNOSES_HEADER = re.compile(r"(?:^|\n|[.,]\s*,?|;)\s*(" + "|".join(sorted(map(re.escape, NOT_DIAGNOSES), key=len, reverse=True))
+                                   + r")\s*:", re.IGNORECASE)
+_NEXT_HEADER = re.compile(r"(?:^|\n|[.,]\s*,?|;)\s*[A-Z][A-Z /&\-]{2,40}:")
+
+
+def excluded_spans(text: str) -> list[tuple[int, int]]:
+    """Where the note records the procedure itself (anesthesia, blood loss, specimens...): not coded."""
+    spans = []
+    for m in _NOT_DIAGNOSES_HEADER.finditer(text):
+        following = _NEXT_HEADER.search(text, m.end())
+        spans.append((m.start(1), following.start() if following else len(text)))
+    return spans
 
 
 def _section_trait(text: str, position: int) -> str | None:

@@ -18,7 +18,7 @@ from typing import Callable
 
 from core import embeddings
 from core.coding import icd10
-from core.coding.context import HISTORY, traits as mention_traits
+from core.coding.context import HISTORY, excluded_spans, traits as mention_traits
 from core.coding.index import MAX_TERM_TOKENS, CodeIndex, load_or_build, tokens
 
 # Abbreviations notes use for problems, spelled out so the dictionary and the embeddings see the words.
@@ -109,6 +109,8 @@ class DefaultCoder:
                         confidence = min(0.85, (cosine - 0.45) / 0.45 * 0.85)
                         found.append((self.index.entries[entry].code, confidence, clause))
             cursor += len(clauses)
+            skip = excluded_spans(text)
+            found = [f for f in found if not any(a <= f[2].start < b for a, b in skip)]
             out.append(_aggregate(found))
         return out
 
@@ -187,7 +189,7 @@ def _aggregate(found: list[tuple[str, float, Mention]]) -> list[CodeSuggestion]:
             s.traits = sorted(set.intersection(*(set(m.traits) for m in active_mentions)))  # HISTORY only if always
             s.score = min(1.0, s.score + 0.04 * min(3, len(active_mentions) - 1))
             if HISTORY in s.traits:
-                s.score *= 0.7
+                s.score *= 0.85  # chronic conditions in the history are often still coded
         else:
             s.traits = sorted(set.intersection(*(set(m.traits) for m in s.evidence)) or
                               {t for m in s.evidence for t in m.traits if t in EXCLUDED_TRAITS})
