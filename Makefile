@@ -23,6 +23,7 @@ bench: setup
 	$(BIN)/python benchmarks/deid_benchmark.py
 	$(BIN)/python benchmarks/summarize_benchmark.py --arch tiny-bart --arch tiny-causal
 	$(BIN)/python benchmarks/coding_benchmark.py
+	$(BIN)/python benchmarks/train_coder_benchmark.py
 
 screenshots: setup
 	xvfb-run -a $(BIN)/python -m desktop.screenshots
