@@ -10,6 +10,12 @@ from desktop.queue_model import QueueModel
 NO_ID = "(none)"
 
 
+def column_label(summary, column: str) -> str:
+    """A column as the drop-downs show it: its name and its first values."""
+    samples = " | ".join(v for v in summary.samples.get(column, []) if v)
+    return f"{column}  —  {samples}" if samples else column
+
+
 class ChoiceDelegate(QStyledItemDelegate):
     """Sheet, note column and ID column are chosen from drop-downs; a column shows its first values."""
 
@@ -25,8 +31,7 @@ class ChoiceDelegate(QStyledItemDelegate):
             if index.column() == QueueModel.ID:
                 combo.addItem(NO_ID, "")
             for column in item.summary.columns:
-                samples = " | ".join(v for v in item.summary.samples.get(column, []) if v)
-                combo.addItem(f"{column}  —  {samples}" if samples else column, column)
+                combo.addItem(column_label(item.summary, column), column)
                 combo.setItemData(combo.count() - 1, "\n".join(item.summary.samples.get(column, [])), Qt.ToolTipRole)
         return combo
 

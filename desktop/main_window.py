@@ -14,7 +14,8 @@ from core.io.preview import inspect_file, preview_rows
 from core.pipeline import FileResult, Progress, output_paths
 from desktop.delegates import ChoiceDelegate, ProgressDelegate
 from desktop.preview import PreviewPane
-from desktop.queue_model import SUPPORTED, QueueItem, QueueModel
+from core.io.readers import SUPPORTED_EXTENSIONS
+from desktop.queue_model import QueueItem, QueueModel
 from desktop.settings import AppSettings
 from desktop.settings_panel import SettingsPanel
 from desktop.worker import CallWorker, RunWorker, Workers, import_libraries
@@ -153,12 +154,12 @@ class MainWindow(QMainWindow):
         refused, added = [], []
         for path in paths:
             candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            if path.is_dir() and not any(p.suffix.lower() in SUPPORTED for p in candidates):
+            if path.is_dir() and not any(p.suffix.lower() in SUPPORTED_EXTENSIONS for p in candidates):
                 refused.append(f"{path.name} (folder with no spreadsheets)")
             for file in candidates:
                 if file.name.startswith((".", "~$")) or ".casenotes." in file.name:
                     continue  # temp files, Excel lock files and our own outputs
-                if file.suffix.lower() not in SUPPORTED:
+                if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
                     if not path.is_dir():
                         refused.append(f"{file.name} (not a spreadsheet: use .xlsx, .xlsm, .csv or .tsv)")
                     continue

@@ -9,8 +9,6 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from core.io.preview import FileSummary
 
-SUPPORTED = (".xlsx", ".xlsm", ".csv", ".tsv")
-
 
 @dataclass
 class QueueItem:

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QVBoxLayout)
 
 from core.io.preview import inspect_file
-from desktop.queue_model import SUPPORTED
+from core.io.readers import SUPPORTED_EXTENSIONS
+from desktop.delegates import column_label
 from desktop.settings_panel import FolderField
 from desktop.worker import CallWorker, TrainWorker, Workers
 
@@ -100,7 +101,7 @@ class TrainDialog(QDialog):
 
     def add_files(self, paths: list[Path]) -> None:
         for path in paths:
-            if path.suffix.lower() in SUPPORTED and path.is_file():
+            if path.suffix.lower() in SUPPORTED_EXTENSIONS and path.is_file():
                 self.files.addItem(str(path))
         if self.files.count() and not self.text_column.count():
             first = Path(self.files.item(0).text())
@@ -116,10 +117,8 @@ class TrainDialog(QDialog):
             combo.clear()
         self.id_column.addItem(NO_ID, "")
         for column in summary.columns:
-            samples = " | ".join(v for v in summary.samples.get(column, []) if v)
-            label = f"{column}  —  {samples}" if samples else column
             for combo in (self.text_column, self.codes_column, self.id_column):
-                combo.addItem(label, column)
+                combo.addItem(column_label(summary, column), column)
         self.text_column.setCurrentIndex(max(0, self.text_column.findData(summary.text_column)))
         codes = next((c for c in summary.columns if "code" in c.lower() or "icd" in c.lower()), None)
         if codes:

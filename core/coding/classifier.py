@@ -102,26 +102,26 @@ class ClassifierCoder:
 
     def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
         probs = self.probabilities(texts)
-        out = []
-        for text, row in zip(texts, probs):
+        scored = []
+        for row in probs:
             best = [j for j in np.argsort(-row)[: self.top] if self.labels[j] and row[j] > self.cut / 10]
-            out.append(self._with_evidence(text, [(self.labels[j], calibrated(float(row[j]), self.cut)) for j in best]))
+            scored.append([(self.labels[j], calibrated(float(row[j]), self.cut)) for j in best])
+        # Evidence: every clause and every code description of the batch embedded in one call each.
+        clauses = [self.evidence_from.clauses(t) for t in texts]
+        clause_vectors = embeddings.embed([c.text for note in clauses for c in note], self.device)
+        codes = sorted({code for note in scored for code, _ in note})
+        code_vectors = dict(zip(codes, embeddings.embed([icd10.description(c) for c in codes], self.device)))
+        out, cursor = [], 0
+        for note_clauses, note_scored in zip(clauses, scored):
+            vectors = clause_vectors[cursor : cursor + len(note_clauses)]
+            cursor += len(note_clauses)
+            suggestions = []
+            for code, p in note_scored:
+                evidence: list[Mention] = [note_clauses[int(np.argmax(vectors @ code_vectors[code]))]] if note_clauses else []
+                traits = sorted(set(evidence[0].traits)) if evidence else []
+                suggestions.append(CodeSuggestion(code, icd10.description(code), p, evidence, traits))
+            out.append(suggestions)
         return out
-
-    def _with_evidence(self, text: str, scored: list[tuple[str, float]]) -> list[CodeSuggestion]:
-        clauses = self.evidence_from._clauses(text)
-        if not scored:
-            return []
-        suggestions = []
-        descriptions = embeddings.embed([icd10.description(c) for c, _ in scored], self.device)
-        clause_vectors = embeddings.embed([c.text for c in clauses], self.device) if clauses else None
-        for (code, p), vector in zip(scored, descriptions):
-            evidence: list[Mention] = []
-            if clause_vectors is not None:
-                evidence = [clauses[int(np.argmax(clause_vectors @ vector))]]
-            traits = sorted(set(evidence[0].traits)) if evidence else []
-            suggestions.append(CodeSuggestion(code, icd10.description(code), p, evidence, traits))
-        return suggestions
 
 
 class CombinedCoder:

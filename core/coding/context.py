@@ -33,6 +33,8 @@ _POST = {
     HISTORY: r"(?:\d+\s+(?:years?|months?)\s+ago|in (?:19|20)\d\d|in the past)",
 }
 _PRE_RE = {t: re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for t, p in _PRE.items()}
+# Does a sentence state a negation at all (the summarizer's faithfulness check asks this)?
+NEGATION_CUE = re.compile(rf"\b(?:{_PRE[NEGATION]}|never|none)\b", re.IGNORECASE)
 _POST_RE = {t: re.compile(rf"^\W*{p}(?:\b|$)", re.IGNORECASE) for t, p in _POST.items()}
 # Words that end a cue's scope within a sentence.
 _TERMINATE = re.compile(r"\b(?:but|however|although|though|yet|except|which|apart from|aside from|presents?|"

@@ -96,7 +96,7 @@ class DefaultCoder:
 
     def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
         self.load()
-        clauses_per_note = [self._clauses(t) for t in texts]
+        clauses_per_note = [self.clauses(t) for t in texts]
         flat = [c for clauses in clauses_per_note for c in clauses]
         neighbours = self.index.search(embeddings.embed([_expand(c.text) for c in flat], self.device),
                                        self.top_per_clause) if flat else []
@@ -147,7 +147,8 @@ class DefaultCoder:
             i += 1
         return hits
 
-    def _clauses(self, text: str) -> list[Mention]:
+    def clauses(self, text: str) -> list[Mention]:
+        """The note's clauses that name a problem, with their context traits."""
         from core.phi import lexicon
 
         out = []

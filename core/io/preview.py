@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.io.columns import plan_columns
-from core.io.readers import list_sheets, read_table
+from core.io.readers import SPREADSHEET_EXTENSIONS, list_sheets, read_table
 
 SAMPLE_VALUES = 3
 
@@ -37,7 +37,7 @@ def inspect_file(path: Path, sheet: str | None = None, text_column: str | None =
                  id_column: str | None = None) -> FileSummary:
     """Read a file and detect its columns; raises InputError with a one-line reason."""
     path = Path(path)
-    sheets = list_sheets(path) if path.suffix.lower() in (".xlsx", ".xlsm") else []
+    sheets = list_sheets(path) if path.suffix.lower() in SPREADSHEET_EXTENSIONS else []
     table = read_table(path, sheet)
     plan = plan_columns(table.frame, text_column, id_column, source=path.name)
     frame = table.frame

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 
+from core.coding.context import NEGATION_CUE as _NEGATION
+
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?![\w])")
 _DATE = re.compile(
     r"\[DATE\]|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b",
     re.IGNORECASE,
-)
-_NEGATION = re.compile(
-    r"\b(?:no|not|without|denies|denied|negative for|free of|absence of|absent|ruled out|never|none)\b", re.IGNORECASE
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
 _SENTENCE = re.compile(r"[^.;!?\n]+")

@@ -10,6 +10,7 @@ Decoding is greedy (or beam search) and therefore deterministic.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class GenerativeSummarizer:
         window -= self._prompt_overhead + (0 if self.is_seq2seq else self.max_new_tokens)
         return max(16, min(window, MAX_INPUT_CAP))
 
-    @property
+    @functools.cached_property
     def _prompt_overhead(self) -> int:
         """Tokens the chat template and instruction add around a note (causal models), or special tokens."""
         if self.is_seq2seq:
