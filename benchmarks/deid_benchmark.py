@@ -1,10 +1,15 @@
 """De-identification benchmark: casenotes against Presidio's stock AnalyzerEngine, in one run.
 
-Accuracy: token-level binary PHI recall and precision on the PhysioNet nursing notes and on the
-Presidio synthetic sentences (../shared/data/deid/). Speed: notes per second of casenotes' batched
-engine against the stock engine called note by note on the same notes, and peak memory.
+Accuracy (token-level binary PHI recall and precision, and recall per PHI type) on:
+  * the PhysioNet nursing notes (../shared/data/deid), overall and in 5 folds by patient (mean and
+    worst fold: how it does on patients whose notes were not looked at together);
+  * Presidio's synthetic sentences, against Safe Harbor identifiers only;
+  * notes of other kinds written for this project with planted PHI (benchmarks/data): the dev set
+    and the separately written test set, also per kind of note.
+Speed: notes per second of casenotes' batched engine against the stock engine called note by note
+on the same nursing notes, the pipeline's worker-process path, and peak memory.
 
-    python benchmarks/deid_benchmark.py [--limit N] [--errors] [--skip-speed]
+    python benchmarks/deid_benchmark.py [--limit N] [--errors SET] [--skip-speed] [--skip-stock] [--json FILE]
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -20,44 +24,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.metrics import TokenScore, score_tokens  # noqa: E402
+from benchmarks.deid_data import (Note, load_nursing, load_synth, load_written, patient_folds,  # noqa: E402
+                                  score)
+from core.metrics import TokenScore  # noqa: E402
 from core.phi.engine import PhiEngine  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "deid"
-NURSING = DATA / "physionet_nursing_notes_dev.jsonl"
-SYNTH = DATA / "presidio_synth_dataset_v2.json"
-# Presidio-research labels that are not HIPAA identifiers: not counted as gold PHI.
-NON_HIPAA_SYNTH = {"TITLE", "NRP", "ORGANIZATION"}
-
-
-_WEEKDAY_OR_YEAR = re.compile(
-    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|(?:19|20)\d\d)s?", re.IGNORECASE)
-
-
-def is_safe_harbor_identifier(entity_type: str, value: str) -> bool:
-    """Safe Harbor removes ages over 89 and date elements other than the year; the synthetic set labels all."""
-    if entity_type == "AGE":
-        return value.strip().isdigit() and int(value) > 89
-    if entity_type == "DATE_TIME":
-        return not _WEEKDAY_OR_YEAR.fullmatch(value.strip())
-    return True
-
-
-def load_nursing(limit: int | None = None) -> list[dict]:
-    rows = [json.loads(line) for line in NURSING.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows[:limit] if limit else rows
-
-
-def load_synth(limit: int | None = None) -> list[dict]:
-    rows = []
-    for item in json.loads(SYNTH.read_text(encoding="utf-8")):
-        spans = [
-            {"start": s["start_position"], "end": s["end_position"], "type": s["entity_type"]}
-            for s in item["spans"]
-            if s["entity_type"] not in NON_HIPAA_SYNTH and is_safe_harbor_identifier(s["entity_type"], s["entity_value"])
-        ]
-        rows.append({"text": item["full_text"], "spans": spans})
-    return rows[:limit] if limit else rows
+WARM_UP = "warm up note, Dr. Smith saw pt on 3/4."
 
 
 def stock_presidio():
@@ -74,22 +46,19 @@ def stock_presidio():
     return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
 
 
-def score(rows: list[dict], predictions: list[list[tuple[int, int]]]) -> TokenScore:
-    total = TokenScore()
-    for row, pred in zip(rows, predictions):
-        total.add(score_tokens(row["text"], [(s["start"], s["end"]) for s in row["spans"]], pred))
-    return total
-
-
-def run_casenotes(engine: PhiEngine, rows: list[dict]):
+def run_casenotes(engine: PhiEngine, notes: list[Note]):
     t0 = time.perf_counter()
-    findings = engine.analyze([r["text"] for r in rows])
-    secs = time.perf_counter() - t0
-    run_casenotes.last_findings = findings
-    return [[(f.start, f.end) for f in fs] for fs in findings], secs
+    findings = engine.analyze([n.text for n in notes])
+    return findings, time.perf_counter() - t0
 
 
-def run_step_in_workers(rows: list[dict], workers: int, batch_size: int = 64):
+def run_stock(analyzer, notes: list[Note]):
+    t0 = time.perf_counter()
+    preds = [[(r.start, r.end) for r in analyzer.analyze(text=n.text, language="en")] for n in notes]
+    return preds, time.perf_counter() - t0
+
+
+def run_step_in_workers(notes: list[Note], workers: int, batch_size: int = 64):
     """The pipeline's own path: DeidentifyStep over batches, PHI found in worker processes."""
     from core.keys import KeyRing
     from core.phi.replace import Replacer
@@ -98,10 +67,10 @@ def run_step_in_workers(rows: list[dict], workers: int, batch_size: int = 64):
     step = DeidentifyStep(Replacer("tags", KeyRing(b"benchmark-secret")), workers=workers)
     t0 = time.perf_counter()
     step.load()
-    step.process([NoteRecord(row=i, text="warm up note, Dr. Smith saw pt on 3/4.") for i in range(2 * workers)])
+    step.process([NoteRecord.of_text(i, WARM_UP) for i in range(2 * workers)])
     start_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    records = [NoteRecord(row=i + 1, text=r["text"]) for i, r in enumerate(rows)]
+    records = [NoteRecord.of_text(i + 1, n.text) for i, n in enumerate(notes)]
     for start in range(0, len(records), batch_size):
         step.process(records[start : start + batch_size])
     secs = time.perf_counter() - t0
@@ -109,22 +78,24 @@ def run_step_in_workers(rows: list[dict], workers: int, batch_size: int = 64):
     return [[(f.start, f.end) for f in r.phi] for r in records], secs, start_s
 
 
-def run_stock(analyzer, rows: list[dict]) -> tuple[list[list[tuple[int, int]]], float]:
-    t0 = time.perf_counter()
-    preds = [[(r.start, r.end) for r in analyzer.analyze(text=row["text"], language="en")] for row in rows]
-    return preds, time.perf_counter() - t0
+def spans(findings) -> list[list[tuple[int, int]]]:
+    return [[(f.start, f.end) for f in fs] for fs in findings]
 
 
-def print_errors(rows: list[dict], predictions, findings=None) -> None:
-    for n, (row, pred) in enumerate(zip(rows, predictions)):
-        detectors = {(f.start, f.end): f.detector for f in findings[n]} if findings else {}
-        text = row["text"]
-        gold = [(s["start"], s["end"]) for s in row["spans"]]
-        for kind, spans, other in (("FN", gold, pred), ("FP", pred, gold)):
-            for a, b in spans:
+def print_errors(notes: list[Note], findings) -> None:
+    """Missed (FN) and spurious (FP) spans, with their context (public or written data only)."""
+    for note, found in zip(notes, findings):
+        text = note.text
+        pred = [(f.start, f.end) for f in found]
+        detectors = {(f.start, f.end): f.detector for f in found}
+        gold = [(s["start"], s["end"]) for s in note.spans]
+        types = {(s["start"], s["end"]): s["type"] for s in note.spans}
+        for kind, these, other in (("FN", gold, pred), ("FP", pred, gold)):
+            for a, b in these:
                 if not any(a < d and c < b for c, d in other):
                     ctx = (text[max(0, a - 35) : a] + "<<" + text[a:b] + ">>" + text[b : b + 25]).replace("\n", " ")
-                    print(kind, detectors.get((a, b), "") if kind == "FP" else "", repr(ctx))
+                    label = detectors.get((a, b), "") if kind == "FP" else types.get((a, b), "")
+                    print(kind, note.name, label, repr(ctx))
 
 
 def peak_rss_mb() -> float:
@@ -139,48 +110,86 @@ def children_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def _fig(notes: list[Note], predictions, secs: float | None = None) -> dict:
+    scored = score(notes, predictions)
+    s: TokenScore = scored.total
+    out = {"recall": round(s.recall, 4), "precision": round(s.precision, 4), "f1": round(s.f1, 4),
+           "tp": s.tp, "fp": s.fp, "fn": s.fn, "notes": len(notes), "recall_by_type": scored.type_recall()}
+    if secs is not None:
+        out.update({"seconds": round(secs, 2), "notes_per_s": round(len(notes) / secs, 1) if secs else 0.0})
+    return out
+
+
+def _folds(notes: list[Note], predictions) -> dict:
+    figures = []
+    for fold in patient_folds(notes):
+        figures.append(_fig([notes[i] for i in fold], [predictions[i] for i in fold]))
+    recalls = [f["recall"] for f in figures]
+    precisions = [f["precision"] for f in figures]
+    return {"folds": len(figures), "recall_mean": round(sum(recalls) / len(recalls), 4), "recall_worst": min(recalls),
+            "precision_mean": round(sum(precisions) / len(precisions), 4), "precision_worst": min(precisions),
+            "per_fold": [(f["recall"], f["precision"], f["notes"]) for f in figures]}
+
+
+def _by_kind(notes: list[Note], predictions) -> dict:
+    kinds: dict[str, list[int]] = {}
+    for i, note in enumerate(notes):
+        kinds.setdefault(note.group, []).append(i)
+    return {kind: {k: v for k, v in _fig([notes[i] for i in idx], [predictions[i] for i in idx]).items()
+                   if k in ("recall", "precision", "notes")} for kind, idx in sorted(kinds.items())}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="only the first N notes of each set")
-    parser.add_argument("--errors", action="store_true", help="print the missed and spurious spans (public data only)")
+    parser.add_argument("--errors", choices=["nursing", "synth", "written-dev"],
+                        help="print the missed and spurious spans of one set (never the sequestered test set)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Presidio baseline")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
-    nursing, synth = load_nursing(args.limit), load_synth(args.limit)
+    sets = {"nursing": load_nursing(args.limit), "synth": load_synth(args.limit),
+            "written-dev": load_written("dev"), "written-test": load_written("test")}
     engine = PhiEngine()
     t0 = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - t0
-    engine.analyze(["warm up note, Dr. Smith saw pt on 3/4."])
+    engine.analyze([WARM_UP])
 
     figures: dict[str, dict] = {}
-    preds, secs = run_casenotes(engine, nursing)
-    figures["casenotes_nursing"] = _fig(score(nursing, preds), len(nursing), secs)
-    if args.errors:
-        print_errors(nursing, preds, run_casenotes.last_findings)
-    spreds, ssecs = run_casenotes(engine, synth)
-    figures["casenotes_synth"] = _fig(score(synth, spreds), len(synth), ssecs)
+    predictions: dict[str, list] = {}
+    for name, notes in sets.items():
+        if not notes:
+            continue
+        found, secs = run_casenotes(engine, notes)
+        predictions[name] = spans(found)
+        figures[f"casenotes_{name}"] = _fig(notes, predictions[name], secs)
+        if args.errors == name:
+            print_errors(notes, found)
+    figures["casenotes_nursing_by_patient"] = _folds(sets["nursing"], predictions["nursing"])
+    for name in ("written-dev", "written-test"):
+        if name in predictions:
+            figures[f"casenotes_{name}_by_kind"] = _by_kind(sets[name], predictions[name])
     figures["casenotes_load_seconds"] = {"seconds": round(load_s, 2)}
     figures["casenotes_peak_rss_mb"] = {"mb": round(peak_rss_mb())}
     workers = os.cpu_count() or 1
-    if workers > 1:
-        wpreds, wsecs, start_s = run_step_in_workers(nursing, workers)
-        figures[f"casenotes_nursing_{workers}_workers"] = _fig(score(nursing, wpreds), len(nursing), wsecs)
+    if workers > 1 and not args.skip_speed:
+        wpreds, wsecs, start_s = run_step_in_workers(sets["nursing"], workers)
+        figures[f"casenotes_nursing_{workers}_workers"] = _fig(sets["nursing"], wpreds, wsecs)
         figures["casenotes_worker_start_seconds"] = {"seconds": round(start_s, 2)}
         figures["casenotes_worker_peak_rss_mb"] = {"mb": round(children_peak_rss_mb()), "note": "largest worker"}
 
     if not args.skip_stock:
         stock = stock_presidio()
         stock.analyze(text="warm up", language="en")
-        bpreds, bsecs = run_stock(stock, nursing)
-        figures["presidio_stock_nursing"] = _fig(score(nursing, bpreds), len(nursing), bsecs)
-        bspreds, bssecs = run_stock(stock, synth)
-        figures["presidio_stock_synth"] = _fig(score(synth, bspreds), len(synth), bssecs)
+        for name, notes in sets.items():
+            if notes:
+                preds, secs = run_stock(stock, notes)
+                figures[f"presidio_stock_{name}"] = _fig(notes, preds, secs)
         figures["peak_rss_mb_with_both"] = {"mb": round(peak_rss_mb())}
         ours, theirs = figures["casenotes_nursing"], figures["presidio_stock_nursing"]
-        fastest = max(f["notes_per_s"] for k, f in figures.items() if k.startswith("casenotes_nursing"))
+        fastest = max(f["notes_per_s"] for k, f in figures.items() if k.startswith("casenotes_nursing") and "notes_per_s" in f)
         figures["ratios_nursing"] = {
             "speed_x_one_process": round(ours["notes_per_s"] / theirs["notes_per_s"], 2),
             "speed_x_pipeline": round(fastest / theirs["notes_per_s"], 2),
@@ -188,23 +197,18 @@ def main() -> int:
             "precision_x": round(ours["precision"] / max(theirs["precision"], 1e-9), 2),
         }
 
-    print(f"{'run':28} {'recall':>7} {'prec':>7} {'f1':>7} {'notes':>6} {'notes/s':>8}  tp/fp/fn")
+    print(f"{'run':34} {'recall':>7} {'prec':>7} {'f1':>7} {'notes':>6} {'notes/s':>8}  tp/fp/fn  recall by type")
     for name, f in figures.items():
         if "recall" in f:
-            print(f"{name:28} {f['recall']:7.3f} {f['precision']:7.3f} {f['f1']:7.3f} {f['notes']:6d} "
-                  f"{f['notes_per_s']:8.1f}  {f['tp']}/{f['fp']}/{f['fn']}")
+            speed = f"{f['notes_per_s']:8.1f}" if "notes_per_s" in f else " " * 8
+            print(f"{name:34} {f['recall']:7.3f} {f['precision']:7.3f} {f['f1']:7.3f} {f['notes']:6d} {speed}  "
+                  f"{f['tp']}/{f['fp']}/{f['fn']}  {f.get('recall_by_type', '')}")
         else:
-            print(f"{name:28} {f}")
+            print(f"{name:34} {f}")
     print(f"cores: {os.cpu_count()}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
-
-
-def _fig(s: TokenScore, notes: int, secs: float) -> dict:
-    return {"recall": round(s.recall, 4), "precision": round(s.precision, 4), "f1": round(s.f1, 4),
-            "tp": s.tp, "fp": s.fp, "fn": s.fn, "notes": notes, "seconds": round(secs, 2),
-            "notes_per_s": round(notes / secs, 1) if secs else 0.0}
 
 
 if __name__ == "__main__":

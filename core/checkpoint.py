@@ -1,7 +1,7 @@
 """A checkpoint beside the output, so a killed or cancelled run resumes without losing or repeating rows.
 
-It holds what the shareable outputs will hold (de-identified text, offsets, types), never the
-original note text, and is appended to and fsynced after every batch.
+It holds what the shareable outputs will hold (de-identified text, replaced identifier cells,
+offsets, types), never the original text, and is appended to and fsynced after every batch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from core.phi.engine import PhiFinding
+from core.phi.findings import PhiFinding
 from core.phi.replace import Replacement
 from core.steps import NoteRecord
 
@@ -35,15 +35,15 @@ class Checkpoint:
     def meta(self) -> dict:
         return json.loads(self.meta_path.read_text(encoding="utf-8"))
 
-    def append(self, records: list[NoteRecord], identifier_cells: dict[int, dict[str, str]]) -> None:
+    def append(self, records: list[NoteRecord]) -> None:
         with self.rows_path.open("a", encoding="utf-8") as handle:
             for r in records:
-                handle.write(json.dumps(_to_json(r, identifier_cells.get(r.row, {}))) + "\n")
+                handle.write(json.dumps(_to_json(r)) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
-    def load_rows(self) -> dict[int, tuple[dict, dict]]:
-        """row -> (record fields, de-identified identifier cells); a torn last line is ignored."""
+    def load_rows(self) -> dict[int, dict]:
+        """row -> what the steps produced for it; a torn last line is ignored."""
         done = {}
         if not self.rows_path.exists():
             return done
@@ -52,36 +52,36 @@ class Checkpoint:
                 item = json.loads(line)
             except json.JSONDecodeError:
                 break
-            done[item["row"]] = (item, item.pop("cells", {}))
+            done[item["row"]] = item
         return done
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _to_json(r: NoteRecord, cells: dict[str, str]) -> dict:
+def _to_json(r: NoteRecord) -> dict:
     return {
         "row": r.row,
-        "id": r.patient_key,
-        "deidentified_text": r.deidentified_text,
-        "phi": [[f.start, f.end, f.entity_type, f.score, f.detector] for f in r.phi],
-        "replacements": [[x.start, x.end, x.entity_type] for x in r.replacements],
+        "cells": {c.column: {"deidentified": c.deidentified,
+                             "phi": [[f.start, f.end, f.entity_type, f.score, f.detector] for f in c.phi],
+                             "replacements": [[x.start, x.end, x.entity_type] for x in c.replacements]}
+                  for c in r.cells},
+        "replaced": r.replaced,
         "review_reasons": r.review_reasons,
         "failed": r.failed,
         "extra": r.extra,
-        "cells": cells,
     }
 
 
-def record_from_json(item: dict, text: str) -> NoteRecord:
-    return NoteRecord(
-        row=item["row"],
-        text=text,
-        patient_key=item["id"],
-        deidentified_text=item["deidentified_text"],
-        phi=[PhiFinding(*f) for f in item["phi"]],
-        replacements=tuple(Replacement(*x) for x in item["replacements"]),
-        review_reasons=list(item["review_reasons"]),
-        failed=item["failed"],
-        extra=item.get("extra", {}),
-    )
+def record_from_json(item: dict, record: NoteRecord) -> NoteRecord:
+    """Fill a record rebuilt from the input (its original text) with what the interrupted run produced."""
+    for cell in record.cells:
+        saved = item["cells"].get(cell.column, {})
+        cell.deidentified = saved.get("deidentified", "")
+        cell.phi = [PhiFinding(*f) for f in saved.get("phi", [])]
+        cell.replacements = tuple(Replacement(*x) for x in saved.get("replacements", []))
+    record.replaced = dict(item["replaced"])
+    record.review_reasons = list(item["review_reasons"])
+    record.failed = item["failed"]
+    record.extra = item.get("extra", {})
+    return record

@@ -24,8 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=".xlsx, .xlsm, .csv or .tsv files")
     run.add_argument("-o", "--output-dir", type=Path, help="folder for the outputs (default: beside each input)")
     run.add_argument("--sheet", help="sheet name (default: the first sheet)")
-    run.add_argument("--text-column", help="the note column (default: detected)")
+    run.add_argument("--text-column", action="append", default=[], metavar="NAME",
+                     help="a note column; repeat for several, read together each under its header (default: detected)")
     run.add_argument("--id-column", help="the patient or row ID column (default: detected)")
+    run.add_argument("--safe-column", action="append", default=[], metavar="NAME",
+                     help="a column that holds no PHI: copied unchanged (repeatable; default: only what the content shows)")
+    run.add_argument("--exclude-column", action="append", default=[], metavar="NAME",
+                     help="a column left out of every output (repeatable)")
     run.add_argument("--mode", choices=["tags", "surrogates"], default="tags", help="replacement mode (default: tags)")
     run.add_argument("--jsonl", action="store_true", help="also write a JSON Lines export")
     run.add_argument("--review", action="store_true", help="also write an in-house review workbook (CONTAINS PHI)")
@@ -116,7 +121,8 @@ def _main(argv: list[str] | None) -> int:
         return 0 if all(r.status == "done" for r in results) else 1
 
     options = RunOptions(
-        output_dir=args.output_dir, sheet=args.sheet, text_column=args.text_column, id_column=args.id_column,
+        output_dir=args.output_dir, sheet=args.sheet, text_columns=tuple(args.text_column), id_column=args.id_column,
+        safe_columns=tuple(args.safe_column), excluded_columns=tuple(args.exclude_column),
         mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
         include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
         spacy_model=args.spacy_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,

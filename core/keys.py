@@ -23,21 +23,39 @@ def casenotes_home() -> Path:
     return Path(platformdirs.user_data_dir("casenotes", appauthor=False))
 
 
+def private_home(home: Path | None = None) -> Path:
+    """The user data folder, created readable by its owner only: it holds the secret and PHI lists."""
+    home = home or casenotes_home()
+    if not home.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+    return home
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only, atomically (temporary name, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 class KeyRing:
     def __init__(self, secret: bytes):
         self._secret = secret
 
     @classmethod
     def load_or_create(cls, home: Path | None = None) -> "KeyRing":
-        home = home or casenotes_home()
-        home.mkdir(parents=True, exist_ok=True)
-        path = home / "secret.key"
+        path = private_home(home) / "secret.key"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-            os.replace(tmp, path)
+            write_private(path, secrets.token_bytes(32))
         return cls(path.read_bytes())
 
     def digest(self, purpose: str, value: str) -> bytes:

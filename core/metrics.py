@@ -65,6 +65,18 @@ def score_tokens(text: str, gold: Sequence[tuple[int, int]], predicted: Sequence
     return score
 
 
+def recall_by_type(text: str, gold: Sequence[tuple[int, int, str]], predicted: Sequence[tuple[int, int]]
+                   ) -> dict[str, tuple[int, int]]:
+    """Per gold type: (gold tokens found, gold tokens missed), tokens as in ``score_tokens``."""
+    pred_mask = _covered(predicted, len(text))
+    out: dict[str, list[int]] = {}
+    for start, end, kind in gold:
+        counts = out.setdefault(kind, [0, 0])
+        for m in _TOKEN.finditer(text, max(0, start), min(len(text), end)):
+            counts[0 if any(pred_mask[m.start() : m.end()]) else 1] += 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
 @dataclass
 class CodingScore:
     """Ranked and thresholded scores of code suggestions against reference codes, over documents."""

@@ -19,12 +19,14 @@ from typing import Callable, Sequence
 from core import __version__
 from core.checkpoint import Checkpoint, record_from_json
 from core.errors import Cancelled, CasenotesError, OutputError
-from core.io.columns import ColumnPlan, plan_columns
+from core.io.columns import ColumnPlan, plan_for
 from core.io.readers import Table, read_table
 from core.io.writers import EXCEL_CELL_LIMIT, write_jsonl, write_results_workbook, write_review_workbook
 from core.keys import KeyRing
+from core.phi.department import DepartmentLists
 from core.phi.engine import PhiEngine
 from core.phi.replace import Replacer
+from core.rows import RowSource
 from core.steps import DeidentifyStep, NoteRecord, Step, resolve_device
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,10 @@ log = logging.getLogger(__name__)
 class RunOptions:
     output_dir: Path | None = None  # default: beside each input
     sheet: str | None = None
-    text_column: str | None = None
+    text_columns: tuple[str, ...] = ()  # the note column(s); empty: the longest free text, detected
     id_column: str | None = None
+    safe_columns: tuple[str, ...] = ()  # kept unchanged: the user says they hold no PHI
+    excluded_columns: tuple[str, ...] = ()  # left out of every output
     mode: str = "tags"  # or "surrogates"
     jsonl: bool = False
     review: bool = False
@@ -129,7 +133,7 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
     state = state or RunState()
     keys = keys or KeyRing.load_or_create()
     replacer = Replacer(options.mode, keys)
-    deid = DeidentifyStep(replacer, PhiEngine(options.spacy_model), workers=1)
+    deid = DeidentifyStep(replacer, PhiEngine(options.spacy_model, department=DepartmentLists.load()), workers=1)
     model_steps = [*_model_steps(options, deid, keys), *extra_steps]
     results: list[FileResult] = []
     try:
@@ -168,7 +172,7 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     outputs = output_paths(path, options)
     input_bytes = path.read_bytes() if path.is_file() else b""
     table = read_table(path, options.sheet)  # raises InputError with a one-line reason
-    plan = plan_columns(table.frame, options.text_column, options.id_column, source=path.name)
+    plan = plan_for(table.frame, options, path.name)
     sha256 = hashlib.sha256(input_bytes).hexdigest()
     checkpoint = Checkpoint(outputs["checkpoint"])
     _check_outputs(path, outputs, options, checkpoint)
@@ -176,19 +180,11 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
 
     frame = table.frame
     total = len(frame)
-    texts = [str(v) for v in frame[plan.text_column]]
-    key_map: dict[str, str] = {}
-    patient_keys = []
-    for i in range(total):
-        raw_id = str(frame[plan.id_column].iloc[i]).strip() if plan.id_column else ""
-        key = keys.pseudonym(raw_id, "PT") if raw_id else None
-        if key:
-            key_map[key] = raw_id
-        patient_keys.append(key)
+    rows = RowSource(frame, plan, keys)
 
-    meta = {"input_sha256": sha256, "sheet": table.sheet, "text_column": plan.text_column, "id_column": plan.id_column,
+    meta = {"input_sha256": sha256, "sheet": table.sheet, "columns": plan.signature(),
             "mode": options.mode, "rows": total, "steps": ["deidentify"] + [s.name for s in extra_steps]}
-    done: dict[int, tuple[dict, dict]] = {}
+    done: dict[int, dict] = {}
     if options.resume and checkpoint.exists():
         old = checkpoint.meta()
         if old.get("input_sha256") != sha256:
@@ -199,11 +195,7 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     else:
         checkpoint.start(meta)
 
-    records: dict[int, NoteRecord] = {}
-    cells: dict[int, dict[str, str]] = {}
-    for row, (item, row_cells) in done.items():
-        records[row] = record_from_json(item, texts[row - 1])
-        cells[row] = row_cells
+    records: dict[int, NoteRecord] = {row: record_from_json(item, rows.record(row)) for row, item in done.items()}
     todo = [i for i in range(1, total + 1) if i not in records]
 
     workers = _worker_count(options, len(todo))
@@ -224,16 +216,13 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     for start in range(0, len(todo), options.batch_size):
         if state.cancelled:
             raise Cancelled(f"{path.name}: cancelled")
-        rows = todo[start : start + options.batch_size]
-        batch = [NoteRecord(row=r, text=texts[r - 1], patient_key=patient_keys[r - 1]) for r in rows]
+        batch = [rows.record(r) for r in todo[start : start + options.batch_size]]
         _run_steps(steps, batch)
-        batch_cells = {r.row: _deidentify_cells(frame, plan, r, deid.replacer) for r in batch}
         for r in batch:
-            if len(r.deidentified_text) > EXCEL_CELL_LIMIT:
-                r.review_reasons.append("note longer than an Excel cell: full text in the JSON Lines export")
-        checkpoint.append(batch, batch_cells)
+            if any(len(c.deidentified) > EXCEL_CELL_LIMIT for c in r.cells):
+                r.review_reasons.append("text longer than an Excel cell: full text in the JSON Lines export")
+        checkpoint.append(batch)
         records.update({r.row: r for r in batch})
-        cells.update(batch_cells)
         report()
 
     ordered = [records[i] for i in range(1, total + 1)]
@@ -242,15 +231,15 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed)
     extra_columns = [(c, k) for step in extra_steps for c, k in getattr(step, "result_columns", ())]
     extra_sheets = [step.sheet(ordered) for step in extra_steps if hasattr(step, "sheet")]
-    write_results_workbook(outputs["workbook"], frame, plan, ordered, cells, info, options.include_original,
+    write_results_workbook(outputs["workbook"], frame, plan, ordered, info, options.include_original,
                            extra_columns, extra_sheets)
     written = {"workbook": outputs["workbook"]}
-    long_notes = any(len(r.deidentified_text) > EXCEL_CELL_LIMIT for r in ordered)
+    long_notes = any(len(c.deidentified) > EXCEL_CELL_LIMIT for r in ordered for c in r.cells)
     if options.jsonl or long_notes:
         write_jsonl(outputs["jsonl"], ordered)
         written["jsonl"] = outputs["jsonl"]
     if options.review:
-        write_review_workbook(outputs["review"], ordered, key_map, plan.id_column, info)
+        write_review_workbook(outputs["review"], ordered, rows.key_map, plan.id_column, info)
         written["review"] = outputs["review"]
     checkpoint.remove()
     report("done")
@@ -311,28 +300,8 @@ def _run_steps(steps: list[Step], batch: list[NoteRecord]) -> None:
                 except Exception as row_exc:
                     log.warning("step %s failed on row %d (%s)", step.name, record.row, type(row_exc).__name__)
                     if step.name == "deidentify":
-                        # Never let un-de-identified text through: the row keeps no note text at all.
-                        record.failed = True
-                        record.deidentified_text = ""
-                        record.phi = []
-                        record.replacements = ()
+                        record.blank()
                     record.review_reasons.append(f"{step.name} failed on this row")
-
-
-def _deidentify_cells(frame, plan: ColumnPlan, record: NoteRecord, replacer: Replacer) -> dict[str, str]:
-    """Replacement values for the row's identifier columns; the ID column becomes the patient key."""
-    cells = {}
-    for column, kind in plan.identifier_columns.items():
-        value = str(frame[column].iloc[record.row - 1])
-        if not value.strip():
-            cells[column] = value
-        elif column == plan.id_column:
-            cells[column] = record.patient_key or ""
-        elif kind == "ID":
-            cells[column] = replacer.keys.pseudonym(value, "ID")
-        else:
-            cells[column] = replacer.replace_value(kind, value, record.patient_key)
-    return cells
 
 
 def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: RunOptions,
@@ -350,16 +319,15 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
         ("Input SHA-256", sha256),
         ("Sheet", table.sheet or "(text file)"),
         ("Text encoding", table.encoding or "(workbook)"),
-        ("Note column", plan.text_column),
+        ("Note column", ", ".join(plan.text_columns)),
         ("ID column", plan.id_column or "(none)"),
-        ("Other identifier columns", ", ".join(f"{c} ({k})" for c, k in plan.identifier_columns.items()
-                                               if c != plan.id_column) or "(none)"),
+        *[(f"Column: {column}", what) for column, what in plan.describe()],
         ("Rows in", str(len(records))),
         ("Rows out", str(len(records))),
         ("Rows with an empty note", str(empty)),
         ("Rows failed", str(sum(r.failed for r in records))),
         ("Rows needing review", str(sum(r.needs_review for r in records))),
-        ("PHI detections", str(sum(len(r.phi) for r in records))),
+        ("PHI detections", str(sum(r.phi_count for r in records))),
         ("Original note column included", "yes (this file contains PHI)" if options.include_original else "no"),
         ("Settings", ", ".join(f"{k}={v}" for k, v in asdict(options).items() if k not in ("output_dir",))),
         ("Device", device),

@@ -1,7 +1,5 @@
 """PHI engine behaviour, and the accuracy floors on the real development notes."""
 
-import json
-
 import pytest
 
 from core.keys import KeyRing
@@ -69,12 +67,16 @@ def test_tags_and_surrogates_are_consistent(engine):
     assert a.count(a.split("Dr. ")[1].split()[0]) >= 2  # the same name maps to the same surrogate
 
 
-def test_surrogates_never_echo_what_they_cannot_shift(engine):
-    text = "Seen in 1998, again on 7/22. Lives in 02139. Aged 93 years."
+def test_surrogates_never_echo_and_never_leave_a_tag(engine):
+    text = "CABG X3 IN 1998, again on 7/22 and 3-5 May. Lives in 02139. Aged 93 years. Seen in the 1990's."
     findings = engine.analyze([text])[0]
     out = Replacer("surrogates", KeyRing.load_or_create()).replace(text, findings, "PT-9").text
     assert "7/22" not in out and "02139" not in out and "93" not in out and "90+" in out
-    assert shift_date("1998", 5) is None and shift_date("the spring", 5) is None  # these become [DATE]
+    assert "[" not in out  # every replacement is a realistic value, never a tag
+    # Partial dates move as the whole date would; what no parser reads gets a made-up date, not a tag.
+    assert shift_date("1998", 200) == "1999" and shift_date("March", 31) == "April"
+    assert shift_date("3/2019", -60) == "1/2019" and shift_date("'98", 200) == "'99"
+    assert shift_date("3-5 May", 5) is None
 
 
 def test_date_shift_keeps_intervals():
@@ -85,19 +87,19 @@ def test_date_shift_keeps_intervals():
     assert keys.date_shift_days("PT-1") == keys.date_shift_days("PT-1") != 0
 
 
-def _score(engine, rows) -> TokenScore:
-    total = TokenScore()
-    for row, found in zip(rows, engine.analyze([r["text"] for r in rows])):
-        total.add(score_tokens(row["text"], [(s["start"], s["end"]) for s in row["spans"]], [(f.start, f.end) for f in found]))
-    return total
+def _score(engine, notes):
+    from benchmarks.deid_data import score
+
+    return score(notes, [[(f.start, f.end) for f in found] for found in engine.analyze([n.text for n in notes])])
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not NURSING.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_nursing_notes(engine):
     """Regression floor on the PhysioNet nursing notes (token-level, binary PHI). Issue bar: 0.97 / 0.80."""
-    rows = [json.loads(line) for line in NURSING.read_text(encoding="utf-8").splitlines() if line.strip()]
-    total = _score(engine, rows)
+    from benchmarks.deid_data import load_nursing
+
+    total = _score(engine, load_nursing()).total
     assert total.recall >= 0.97, total
     assert total.precision >= 0.80, total
 
@@ -109,8 +111,8 @@ SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
 @pytest.mark.skipif(not SYNTH.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_presidio_synthetic_set(engine):
     """General PII in prose (addresses, names from many countries): floor below today's 0.535 / 0.955."""
-    from benchmarks.deid_benchmark import load_synth
+    from benchmarks.deid_data import load_synth
 
-    total = _score(engine, load_synth())
+    total = _score(engine, load_synth()).total
     assert total.recall >= 0.50, total
     assert total.precision >= 0.92, total

@@ -183,3 +183,74 @@ def test_core_never_imports_qt():
     proc = subprocess.run([str(lint_imports), "--config", str(root / "pyproject.toml")],
                           cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# A ward export with PHI planted in every kind of column, and the row's identifiers repeated in its text
+# in other forms (surname alone, MRN without leading zeros, date of birth in another format, phone digits).
+EXPORT_HEADER = ["Ref", "MRN", "Patient name", "DOB", "Phone", "Address", "History", "Assessment", "Comments",
+                 "Ward", "Sex", "Weight (kg)", "Seen by"]
+EXPORT_PLANTED = ["R-40917", "0048813", "48813", "Philippa Quackenbush", "Quackenbush", "Philippa", "1951-03-14",
+                  "3/14/51", "March 14", "(617) 555-0199", "617.555.0199", "42 Thornbury Lane", "Thornbury",
+                  "Castellanos-Pruitt", "zq@example.org", "Vetrivel", "Okonkwo-Baptiste"]
+
+
+def _export(tmp_path, rows=12):
+    path = tmp_path / "ward_export.csv"
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(EXPORT_HEADER)
+        for i in range(rows):
+            first = i < rows // 2
+            out.writerow([
+                f"R-{40917 + i}", "0048813" if first else "0051122",
+                "Philippa Quackenbush" if first else "Tomas Vetrivel", "1951-03-14" if first else "1948-11-02",
+                "(617) 555-0199" if first else "(508) 555-0143", "42 Thornbury Lane, Springfield, MA 01103",
+                "QUACKENBUSH HAS COPD; MRN 48813 ON FILE. DOB 3/14/51." if first else "Known CHF, EF 30%.",
+                "Stable overnight, sats 95% on 2L. Called wife Philippa at 617.555.0199 to update her. "
+                "Plan: diuresis, repeat BMP in the morning." if first else
+                "Vetrivel comfortable, no complaints. Plan to continue lasix 40 mg daily and monitor weights.",
+                "email zq@example.org for records; lives on Thornbury" if first else "son Okonkwo-Baptiste visiting",
+                ["4B", "ICU"][i % 2], ["F", "M"][i % 2], f"{60 + i}.5", "Dr Castellanos-Pruitt",
+            ])
+    return path
+
+
+def test_every_column_is_deidentified_unless_provably_safe(tmp_path):
+    """The issue's export: free text in several columns, identifiers in others. Nothing planted survives."""
+    [result] = run([_export(tmp_path)], RunOptions(output_dir=tmp_path / "out", jsonl=True))
+    assert result.status == "done", result.error
+    text = _xlsx_text(result.outputs["workbook"]) + result.outputs["jsonl"].read_text(encoding="utf-8")
+    leaked = [s for s in EXPORT_PLANTED if s.lower() in text.lower()]
+    assert leaked == []
+    wb = load_workbook(result.outputs["workbook"])
+    headers = [c.value for c in wb["Results"][1]]
+    assert headers[:12] == [h for h in EXPORT_HEADER if h != "Assessment"]
+    rows = list(wb["Results"].iter_rows(min_row=2, values_only=True))
+    ward, sex, weight = (headers.index(h) for h in ("Ward", "Sex", "Weight (kg)"))
+    assert [r[ward] for r in rows[:2]] == ["4B", "ICU"] and rows[0][sex] == "F" and rows[0][weight] == "60.5"
+    history = headers.index("History")
+    assert "COPD" in rows[0][history] and "[NAME]" in rows[0][history]
+    info = {r[0]: r[1] for r in wb["Run info"].iter_rows(values_only=True)}
+    for column in EXPORT_HEADER:  # every column is listed with what was done to it
+        assert f"Column: {column}" in info
+    assert info["Column: Ward"].startswith("kept") and info["Column: Comments"].startswith("free text")
+    assert info["Column: Assessment"].startswith("note") and info["Column: MRN"].startswith("patient key")
+
+
+def test_user_marks_columns_safe_excluded_and_names_several_notes(tmp_path):
+    options = RunOptions(output_dir=tmp_path / "out", jsonl=True, text_columns=("History", "Assessment"),
+                         safe_columns=("Weight (kg)",), excluded_columns=("Comments",), code=False)
+    [result] = run([_export(tmp_path)], options)
+    assert result.status == "done", result.error
+    wb = load_workbook(result.outputs["workbook"])
+    headers = [c.value for c in wb["Results"][1]]
+    assert "Comments" not in headers and "History" not in headers
+    assert "De-identified History" in headers and "De-identified Assessment" in headers
+    info = {r[0]: r[1] for r in wb["Run info"].iter_rows(values_only=True)}
+    assert info["Column: Comments"].startswith("left out") and "by the user" in info["Column: Weight (kg)"]
+    first = json.loads(result.outputs["jsonl"].read_text(encoding="utf-8").splitlines()[0])
+    # The models read the notes together, each under its header.
+    assert first["deidentified_text"].startswith("History:\n") and "\n\nAssessment:\n" in first["deidentified_text"]
+    assert "Quackenbush" not in first["deidentified_text"] and "48813" not in first["deidentified_text"]

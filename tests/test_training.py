@@ -108,7 +108,7 @@ def test_evaluate_scores_phi_summaries_and_codes(tmp_path, capsys):
         out.writerow(["1", note, json.dumps([[name, name + 6], [date, date + 4]]), "Pneumonia and hypertension.", "J18.9; I10"])
         out.writerow(["2", "Pt stable, no complaints.", "[]", "Stable.", ""])
     [result] = run([path], RunOptions(output_dir=tmp_path / "out", summarize=True, code=True, device="cpu",
-                                      text_column="note"))
+                                      text_columns=("note",)))
     assert result.status == "done", result.error
     from core.cli import main
 

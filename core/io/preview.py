@@ -1,12 +1,12 @@
-"""What the window shows before a run: a file's sheets, columns and detected plan, and the first
-rows before and after de-identification, computed by the same engine and replacer as a run."""
+"""What the window shows before a run: a file's sheets, columns and plan, and the first rows before
+and after de-identification, computed by the same records, engine, replacer and secret as a run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.io.columns import plan_columns
+from core.io.columns import ColumnPlan, plan_columns, plan_for
 from core.io.readers import SPREADSHEET_EXTENSIONS, list_sheets, read_table
 
 SAMPLE_VALUES = 3
@@ -19,9 +19,16 @@ class FileSummary:
     sheet: str | None
     rows: int
     columns: list[str]
-    text_column: str
-    id_column: str | None
+    plan: ColumnPlan
     samples: dict[str, list[str]] = field(default_factory=dict)  # column -> its first values, shortened
+
+    @property
+    def text_columns(self) -> list[str]:
+        return self.plan.text_columns
+
+    @property
+    def id_column(self) -> str | None:
+        return self.plan.id_column
 
 
 @dataclass
@@ -33,28 +40,31 @@ class PreviewRow:
     replacements: list[tuple[int, int, str]]  # offsets into the de-identified text
 
 
-def inspect_file(path: Path, sheet: str | None = None, text_column: str | None = None,
-                 id_column: str | None = None) -> FileSummary:
-    """Read a file and detect its columns; raises InputError with a one-line reason."""
+def inspect_file(path: Path, options=None) -> FileSummary:
+    """Read a file and plan its columns under ``options`` (a RunOptions with the file's own choices;
+    None: all detected); raises InputError with a one-line reason."""
     path = Path(path)
     sheets = list_sheets(path) if path.suffix.lower() in SPREADSHEET_EXTENSIONS else []
-    table = read_table(path, sheet)
-    plan = plan_columns(table.frame, text_column, id_column, source=path.name)
+    table = read_table(path, options.sheet if options else None)
+    plan = plan_for(table.frame, options, path.name) if options else plan_columns(table.frame, source=path.name)
     frame = table.frame
     samples = {c: [_shorten(str(v)) for v in frame[c].head(SAMPLE_VALUES)] for c in frame.columns}
-    return FileSummary(path, sheets, table.sheet, len(frame), list(frame.columns), plan.text_column, plan.id_column,
-                       samples)
+    return FileSummary(path, sheets, table.sheet, len(frame), list(frame.columns), plan, samples)
 
 
-def preview_rows(path: Path, sheet: str | None, text_column: str, deidentify_step, count: int = 5) -> list[PreviewRow]:
-    """The first non-empty notes, de-identified by the run's own step (tags or surrogates)."""
-    from core.steps import NoteRecord
+def preview_rows(path: Path, options, deidentify_step, count: int = 5) -> list[PreviewRow]:
+    """The first rows with a note, de-identified by the run's own step (the same mode and secret,
+    the same patient keys, date shifts and known identifiers)."""
+    from core.rows import RowSource
 
-    frame = read_table(Path(path), sheet).frame
+    path = Path(path)
+    table = read_table(path, options.sheet)
+    rows = RowSource(table.frame, plan_for(table.frame, options, path.name), deidentify_step.replacer.keys)
     records = []
-    for i, value in enumerate(frame[text_column], start=1):
-        if str(value).strip():
-            records.append(NoteRecord(row=i, text=str(value)))
+    for row in range(1, len(rows) + 1):
+        record = rows.record(row)
+        if record.text.strip():
+            records.append(record)
         if len(records) == count:
             break
     deidentify_step.process(records)

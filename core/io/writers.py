@@ -85,17 +85,17 @@ def highlighted(text: str, spans: Iterable[tuple[int, int, str]]) -> CellRichTex
     return CellRichText(*[p for p in parts if not (isinstance(p, str) and not p)])
 
 
-def _style_sheet(ws, widths: dict[int, float], wrap_columns: set[int]) -> None:
-    for cell in ws[1]:
+def _style_sheet(ws, widths: dict[int, float], wrap_columns: set[int], header_row: int = 1) -> None:
+    for cell in ws[header_row]:
         cell.fill = _HEADER_FILL
         cell.font = _HEADER_FONT
         cell.alignment = Alignment(vertical="center", wrap_text=True)
-    ws.freeze_panes = "A2"
-    if ws.max_row > 1:
-        ws.auto_filter.ref = ws.dimensions
+    ws.freeze_panes = ws.cell(header_row + 1, 1).coordinate
+    if ws.max_row > header_row:
+        ws.auto_filter.ref = f"A{header_row}:{get_column_letter(ws.max_column)}{ws.max_row}"
     for index, width in widths.items():
         ws.column_dimensions[get_column_letter(index)].width = width
-    for row in ws.iter_rows(min_row=2):
+    for row in ws.iter_rows(min_row=header_row + 1):
         for cell in row:
             cell.alignment = _WRAP if cell.column in wrap_columns else _TOP
 
@@ -105,69 +105,98 @@ def _column_width(header: str, values: list[str]) -> float:
     return float(min(max(longest + 2, 10), 60))
 
 
-def write_results_workbook(path: Path, table_frame, plan, records: list[NoteRecord],
-                           cells: dict[int, dict[str, str]], run_info: list[tuple[str, str]],
+def _append(ws, values: list) -> int:
+    """Append a row; strings are written as text (never a formula), numbers as numbers."""
+    row = ws.max_row + 1 if ws.max_row > 1 or ws.cell(1, 1).value is not None else 1
+    for col, value in enumerate(values, start=1):
+        if isinstance(value, CellRichText):
+            ws.cell(row, col).value = value
+        elif isinstance(value, str):
+            set_text(ws.cell(row, col), value)
+        else:
+            ws.cell(row, col, value)
+    return row
+
+
+def _rich(text: str, spans) -> CellRichText | str:
+    rich = highlighted(text, [(s.start, s.end, s.entity_type) for s in spans])
+    return rich if isinstance(rich, CellRichText) else safe_text(rich[:EXCEL_CELL_LIMIT])
+
+
+def note_headers(plan) -> list[str]:
+    """Headers of the de-identified note columns of the Results sheet."""
+    notes = plan.text_columns
+    return ["De-identified note"] if len(notes) == 1 else [f"De-identified {c}" for c in notes]
+
+
+def write_results_workbook(path: Path, table_frame, plan, records: list[NoteRecord], run_info: list[tuple[str, str]],
                            include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = (),
                            extra_sheets: Iterable[tuple[str, list[str], list[list]]] = ()) -> None:
-    """The shareable workbook: Results, PHI findings, any step's own sheets (Codes), and Run info."""
+    """The shareable workbook: Results, PHI findings, any step's own sheets (Codes), and Run info.
+
+    Results keeps the sheet's columns in order, each as the plan says: identifiers replaced, free
+    text de-identified (replacements highlighted), safe columns copied, excluded ones left out; the
+    original note is left out unless asked for, and the de-identified note(s) follow.
+    """
     wb = Workbook()
     ws = wb.active
     ws.title = "Results"
-    kept = [c for c in table_frame.columns if c != plan.text_column or include_original]
+    kept = [c for c in table_frame.columns if c in plan.output_columns or (include_original and c in plan.text_columns)]
     extra_columns = list(extra_columns)
-    headers = kept + ["De-identified note", "PHI count", "Needs review", "Review reason"] + [h for h, _ in extra_columns]
-    ws.append(headers)
+    notes = note_headers(plan)
+    headers = kept + notes + ["PHI count", "Needs review", "Review reason"] + [h for h, _ in extra_columns]
+    _append(ws, headers)
     for record in records:
         values = table_frame.iloc[record.row - 1]
-        row_cells = cells.get(record.row, {})
-        out_row = ws.max_row + 1
-        for col, name in enumerate(kept, start=1):
-            set_text(ws.cell(out_row, col), row_cells.get(name, values[name]))
-        note_col = len(kept) + 1
-        note_cell = ws.cell(out_row, note_col)
-        rich = highlighted(record.deidentified_text, [(r.start, r.end, r.entity_type) for r in record.replacements])
-        if isinstance(rich, CellRichText):
-            note_cell.value = rich
+        cells = {c.column: c for c in record.cells}
+        out: list = []
+        for name in kept:
+            cell = cells.get(name)
+            if cell is not None and not cell.is_note:
+                out.append(_rich(cell.deidentified, cell.replacements))
+            elif name in record.replaced:
+                out.append(record.replaced[name])
+            else:
+                out.append(str(values[name]))  # a safe column, or the original note when asked for
+        note_cells = record.notes
+        if len(notes) == 1:
+            out.append(_rich(record.deidentified_text, record.replacements))
         else:
-            set_text(note_cell, rich)
-        ws.cell(out_row, note_col + 1, len(record.phi))
-        ws.cell(out_row, note_col + 2, "yes" if record.needs_review else "no")
-        set_text(ws.cell(out_row, note_col + 3), "; ".join(record.review_reasons))
-        for offset, (_, key) in enumerate(extra_columns, start=4):
-            set_text(ws.cell(out_row, note_col + offset), record.extra.get(key, ""))
-    widths = {i: _column_width(h, [str(table_frame[h].iloc[k]) for k in range(min(50, len(table_frame)))])
+            out += [_rich(c.deidentified, c.replacements) for c in note_cells]
+        out += [record.phi_count, "yes" if record.needs_review else "no", "; ".join(record.review_reasons)]
+        out += [str(record.extra.get(key, "")) for _, key in extra_columns]
+        _append(ws, out)
+    first_note = len(kept) + 1
+    widths = {i: _column_width(h, [str(ws.cell(r, i).value or "") for r in range(2, min(52, ws.max_row + 1))])
               for i, h in enumerate(kept, start=1)}
-    widths[len(kept) + 1] = 80
-    widths.update({len(kept) + 2: 11, len(kept) + 3: 13, len(kept) + 4: 30})
+    wrap = {i for i, w in widths.items() if w >= 60}
+    for offset in range(len(notes)):
+        widths[first_note + offset] = 80 if len(notes) == 1 else 60
+        wrap.add(first_note + offset)
+    after = first_note + len(notes)
+    widths.update({after: 11, after + 1: 13, after + 2: 30})
+    wrap.add(after + 2)
     for offset in range(len(extra_columns)):
-        widths[len(kept) + 5 + offset] = 50
-    wrap = {len(kept) + 1, len(kept) + 4} | {len(kept) + 5 + o for o in range(len(extra_columns))}
-    if include_original and plan.text_column in kept:
-        wrap.add(kept.index(plan.text_column) + 1)
-        widths[kept.index(plan.text_column) + 1] = 60
+        widths[after + 3 + offset] = 50
+        wrap.add(after + 3 + offset)
     _style_sheet(ws, widths, wrap)
 
     findings = wb.create_sheet("PHI findings")
-    findings.append(["Row", "Column", "Entity type", "Start", "End", "Score", "Detector"])
+    _append(findings, ["Row", "Column", "Entity type", "Start", "End", "Score", "Detector"])
     for record in records:
-        for f in record.phi:
-            findings.append([record.row, plan.text_column, f.entity_type, f.start, f.end, f.score, f.detector])
-    for row, cols in sorted(cells.items()):
-        for column, _ in cols.items():
-            if column in plan.identifier_columns:
-                findings.append([row, column, plan.identifier_columns[column], None, None, 1.0, "column"])
+        for cell in record.cells:
+            for f in cell.phi:
+                _append(findings, [record.row, cell.column, f.entity_type, f.start, f.end, f.score, f.detector])
+        for column, (kind, value) in record.identifiers.items():
+            if value.strip():
+                _append(findings, [record.row, column, kind, None, None, 1.0, "column"])
     _style_sheet(findings, {1: 8, 2: 24, 3: 14, 4: 8, 5: 8, 6: 8, 7: 28}, set())
 
     for title, sheet_headers, rows in extra_sheets:
         sheet = wb.create_sheet(title)
-        sheet.append(sheet_headers)
+        _append(sheet, list(sheet_headers))
         for values in rows:
-            out_row = sheet.max_row + 1
-            for col, value in enumerate(values, start=1):
-                if isinstance(value, str):
-                    set_text(sheet.cell(out_row, col), value)
-                else:
-                    sheet.cell(out_row, col, value)
+            _append(sheet, list(values))
         sheet_widths = {i: _column_width(h, [str(r[i - 1]) for r in rows[:200]]) for i, h in enumerate(sheet_headers, 1)}
         _style_sheet(sheet, sheet_widths, {i for i, w in sheet_widths.items() if w >= 60})
 
@@ -177,11 +206,9 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
 
 
 def _write_run_info(ws, run_info: list[tuple[str, str]]) -> None:
-    ws.append(["Item", "Value"])
+    _append(ws, ["Item", "Value"])
     for key, value in run_info:
-        row = ws.max_row + 1
-        set_text(ws.cell(row, 1), key)
-        set_text(ws.cell(row, 2), value)
+        _append(ws, [key, value])
     _style_sheet(ws, {1: 34, 2: 90}, {2})
 
 
@@ -201,41 +228,52 @@ def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
                 handle.write(json.dumps(item, ensure_ascii=False) + "\n")
 
 
+REVIEW_SHEET = "CONTAINS PHI - review"
+CORRECTIONS_SHEET = "Corrections"
+CORRECTION_HEADERS = ["Row", "Column", "Exact text", "Correction", "PHI type"]
+MISSED, NOT_PHI = "missed PHI", "not PHI"
+_CORRECTION_ROWS = 500
+
+
 def write_review_workbook(path: Path, records: list[NoteRecord], key_map: dict[str, str], id_column: str | None,
                           run_info: list[tuple[str, str]]) -> None:
-    """In-house only: the original notes with every detection highlighted, and the key-to-ID map."""
+    """In-house only: the original text with every detection highlighted, the key-to-ID map, and a
+    Corrections sheet where a reviewer marks missed identifiers and false alarms for ``learn-review``."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    from core.phi.department import PHI_TYPES
+
     wb = Workbook()
     ws = wb.active
-    ws.title = "CONTAINS PHI - review"
+    ws.title = REVIEW_SHEET
     ws.append(["CONFIDENTIAL: contains protected health information. For in-house review only; do not share."])
     ws["A1"].font = Font(bold=True, color="C00000", size=14)
-    ws.append(["Row", "Key", "Original note (detections highlighted)", "De-identified note", "PHI count", "Needs review"])
+    _append(ws, ["Row", "Key", "Column", "Original (detections highlighted)", "De-identified", "PHI count", "Needs review"])
     for r in records:
-        row = ws.max_row + 1
-        ws.cell(row, 1, r.row)
-        set_text(ws.cell(row, 2), r.patient_key or "")
-        original = highlighted(r.text, [(f.start, f.end, f.entity_type) for f in r.phi])
-        if isinstance(original, CellRichText):
-            ws.cell(row, 3).value = original
-        else:
-            set_text(ws.cell(row, 3), original)
-        set_text(ws.cell(row, 4), r.deidentified_text)
-        ws.cell(row, 5, len(r.phi))
-        ws.cell(row, 6, "yes" if r.needs_review else "no")
-    for cell in ws[2]:
-        cell.fill = _HEADER_FILL
-        cell.font = _HEADER_FONT
-    ws.freeze_panes = "A3"
-    for col, width in {1: 8, 2: 16, 3: 80, 4: 80, 5: 10, 6: 12}.items():
-        ws.column_dimensions[get_column_letter(col)].width = width
-    for row in ws.iter_rows(min_row=3):
-        for cell in row:
-            cell.alignment = _WRAP
+        for cell in r.cells:
+            if not cell.text.strip():
+                continue
+            _append(ws, [r.row, r.patient_key or "", cell.column, _rich(cell.text, cell.phi),
+                         _rich(cell.deidentified, cell.replacements), len(cell.phi), "yes" if r.needs_review else "no"])
+    _style_sheet(ws, {1: 8, 2: 16, 3: 18, 4: 80, 5: 80, 6: 10, 7: 12}, {4, 5}, header_row=2)
+
+    corrections = wb.create_sheet(CORRECTIONS_SHEET)
+    corrections.append(["Mark what the de-identifier missed or flagged wrongly, one per line, then run "
+                        "`casenotes learn-review` on this workbook (or Learn from review in the window). "
+                        "Exact text: as written in the original."])
+    corrections["A1"].font = Font(bold=True)
+    _append(corrections, CORRECTION_HEADERS)
+    kinds = DataValidation(type="list", formula1=f'"{MISSED},{NOT_PHI}"', allow_blank=True)
+    types = DataValidation(type="list", formula1='"' + ",".join(PHI_TYPES) + '"', allow_blank=True)
+    for validation, col in ((kinds, "D"), (types, "E")):
+        validation.add(f"{col}3:{col}{_CORRECTION_ROWS}")
+        corrections.add_data_validation(validation)
+    _style_sheet(corrections, {1: 8, 2: 18, 3: 40, 4: 16, 5: 14}, set(), header_row=2)
+
     keys = wb.create_sheet("Key map - PHI")
-    keys.append(["Pseudonymous key", id_column or "ID"])
+    _append(keys, ["Pseudonymous key", id_column or "ID"])
     for key, original_id in sorted(key_map.items()):
-        set_text(keys.cell(keys.max_row + 1, 1), key)
-        set_text(keys.cell(keys.max_row, 2), original_id)
+        _append(keys, [key, original_id])
     _style_sheet(keys, {1: 18, 2: 24}, set())
     _write_run_info(wb.create_sheet("Run info"), run_info)
     with atomic_path(path) as tmp:

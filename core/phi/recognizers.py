@@ -18,19 +18,14 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from core.phi import lexicon
-from core.phi.engine import DETECTOR_KEY
+from core.phi.context_rules import is_eponym_use
 from core.phi.patterns import RULES
+from core.phi.words import (CREDENTIALS, FACILITY_SUFFIXES, MOVE_VERBS, NAME_LIKE_FACILITY_WORDS, PLACE_CUES,
+                            RELATIONS, RESIDENCE_VERBS, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
+                            continues_name, initial_surname, is_credential_after_name, is_mixed_case, is_state,
+                            is_state_code, is_surname, phi_result, plausible_name, skip_punct, span_result,
+                            tokenize)
 
-
-
-def _result(entity: str, start: int, end: int, score: float, detector: str) -> RecognizerResult:
-    return RecognizerResult(
-        entity_type=entity,
-        start=start,
-        end=end,
-        score=score,
-        recognition_metadata={DETECTOR_KEY: detector},
-    )
 
 
 class ShapeRecognizer(EntityRecognizer):
@@ -59,7 +54,7 @@ class ShapeRecognizer(EntityRecognizer):
                     continue
                 if rule.validator and not rule.validator(text, start, end):
                     continue
-                results.append(_result(rule.entity, start, end, rule.score, f"rule:{rule.name}"))
+                results.append(phi_result(rule.entity, start, end, rule.score, f"rule:{rule.name}"))
         return results
 
 
@@ -74,61 +69,6 @@ def _phi_span(match: regex.Match) -> tuple[int, int]:
 
 # --- context rules for names and places -------------------------------------------------------
 
-_TOKEN = regex.compile(r"[A-Za-z0-9](?:[A-Za-z0-9'\-]*[A-Za-z0-9])?|[^\sA-Za-z\d]")
-
-# "Dr X" is a name whatever X looks like; "MD X", "HO X", "NP X" only when X looks like a name,
-# and "MS" is mental status unless written "Ms" or "Ms.".
-TITLES = frozenset("dr drs dr's doctor docter doc mr mrs miss mister prof professor".split())
-WEAK_TITLES = frozenset("md ho np ms".split())
-CREDENTIALS = frozenset(
-    "rn rrt crt np pa pa-c md lpn cna msw licsw slp rd pharmd crna aprn cnm phd dds facs cns rph bsn msn".split()
-)
-RELATIONS = frozenset(
-    """wife husband spouse daughter dtr dau son mother mom father dad sister sis brother bro niece neice nephew aunt
-    uncle cousin grandson granddaughter grandmother grandfather grandma grandpa girlfriend boyfriend fiance fiancee
-    partner friend neighbor neighbour guardian proxy hcp spokesperson stepdaughter stepson stepmother stepfather
-    daughter-in-law son-in-law sister-in-law brother-in-law named""".split()
-)
-# Words that end a name: verbs and function words that follow names in notes.
-STOP = frozenset(
-    """a an the and or but of in on at to into onto from for with without by per via as is was were be been are am
-    has had have his her him he she they them their its it this that these those who whom which what when where why
-    how all any some no not nor yes so than then there here also only very just still again re regarding about
-    aware notified called paged updated informed spoke spoken talked met visited visiting present here in at bedside
-    made ordered placed stated states said says reports reported wants would will may can could should must did does
-    done seen see saw came come went go gone left right bilat took take given give gave
-    who's pt pt's patient patients family md's rn's note notes per till""".split()
-)
-FACILITY_SUFFIXES = frozenset(
-    """hospital hosp hospitals medical clinic rehab rehabilitation memorial house regional va campus manor hospice
-    infirmary institute healthcare center centre square home""".split()
-)
-SAINT_PREFIXES = frozenset("st st. saint holy sacred mount mt".split())
-MOVE_VERBS = frozenset(
-    """admitted admit adm transferred transfered transfer tx txd tx'd brought came sent taken d/c'd dc'd discharged
-    discharge accepted returned arrived went seen screened evaluated lives living resides return returning w/u
-    called phoned flew flown""".split()
-)
-PLACE_CUES = frozenset("in from to near at into on per by".split())
-RESIDENCE_VERBS = frozenset("lives living live lived resides reside resided moved vacationing visiting stays staying".split())
-NAME_LIKE_FACILITY_WORDS = frozenset("memorial general regional sacred holy".split())
-
-
-@dataclass
-class _Tok:
-    text: str
-    start: int
-    end: int
-
-    @property
-    def lower(self) -> str:
-        return self.text.lower()
-
-    @property
-    def is_word(self) -> bool:
-        return self.text[0].isalpha()
-
-
 class ContextNameRecognizer(EntityRecognizer):
     """People, facilities and places found from context cues and name lists."""
 
@@ -142,16 +82,20 @@ class ContextNameRecognizer(EntityRecognizer):
         lexicon.clinical_terms(), lexicon.first_names(), lexicon.last_names(), lexicon.cities()
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        toks = _tokenize(text)
+        toks = tokenize(text)
         mixed_case = is_mixed_case(text)
+        self._mixed = mixed_case
         found: list[RecognizerResult] = []
         found += self._names(toks, mixed_case)
         found += self._names_before_cues(toks)
+        found += self._initials(text, toks, mixed_case)
+        found += self._names_after_verbs(toks)
+        found += self._last_comma_first(toks)
         found += self._places(toks, mixed_case)
         return found
 
     # names ------------------------------------------------------------------------------------
-    def _names(self, toks: list[_Tok], mixed_case: bool) -> list[RecognizerResult]:
+    def _names(self, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
         n = len(toks)
         i = 0
@@ -159,38 +103,38 @@ class ContextNameRecognizer(EntityRecognizer):
             tok = toks[i]
             lower = tok.lower
             is_title = lower in TITLES or (
-                lower in WEAK_TITLES and (lower != "ms" or tok.text == "Ms") and not _is_credential_after_name(toks, i)
+                lower in WEAK_TITLES and (lower != "ms" or tok.text == "Ms") and not is_credential_after_name(toks, i)
             )
             if tok.is_word and is_title:
-                j = _skip_punct(toks, i + 1, "." if lower in WEAK_TITLES else ".:")
+                j = skip_punct(toks, i + 1, "." if lower in WEAK_TITLES else ".:")
                 span = self._name_run(toks, j, strong=lower in TITLES)
                 if span:
-                    out.append(_span_result("NAME", toks, span, 0.85, "context:title"))
+                    out.append(span_result("NAME", toks, span, 0.85, "context:title"))
                     out += self._coordinated_names(toks, span[1], "context:title")
                     i = span[1]
                     continue
             if tok.is_word and lower in RELATIONS:
-                j = _skip_punct(toks, i + 1, ",:-(")
+                j = skip_punct(toks, i + 1, ",:-(")
                 if j < n and toks[j].lower in ("is", "named"):
-                    j = _skip_punct(toks, j + 1, ",:")
+                    j = skip_punct(toks, j + 1, ",:")
                 span = self._name_run(toks, j, strong=False, relation=True)
                 if span:
-                    out.append(_span_result("NAME", toks, span, 0.8, "context:relation"))
+                    out.append(span_result("NAME", toks, span, 0.8, "context:relation"))
                     out += self._coordinated_names(toks, span[1], "context:relation")
                     i = span[1]
                     continue
             if tok.is_word and lower in CREDENTIALS and i > 0:
                 span = self._name_before(toks, i)
                 if span:
-                    out.append(_span_result("NAME", toks, span, 0.85, "context:credential"))
-            if tok.is_word and len(tok.text) == 1 and i + 2 < n and toks[i + 1].text == "." and _initial_surname(toks, i):
-                out.append(_span_result("NAME", toks, (i, i + 3), 0.7, "context:initial"))
+                    out.append(span_result("NAME", toks, span, 0.85, "context:credential"))
+            if tok.is_word and len(tok.text) == 1 and i + 2 < n and toks[i + 1].text == "." and initial_surname(toks, i):
+                out.append(span_result("NAME", toks, (i, i + 3), 0.7, "context:initial"))
                 i += 3
                 continue
             if tok.is_word and self._starts_name_pair(toks, i, mixed_case):
                 span = self._name_run(toks, i, strong=False)
                 if span and span[1] - span[0] >= 2:
-                    out.append(_span_result("NAME", toks, span, 0.7, "lexicon:name_pair"))
+                    out.append(span_result("NAME", toks, span, 0.7, "lexicon:name_pair"))
                     i = span[1]
                     continue
             i += 1
@@ -212,7 +156,7 @@ class ContextNameRecognizer(EntityRecognizer):
             else:
                 continue
             start = k
-            while start > 0 and k - start < 2 and toks[start - 1].is_word and len(toks[start - 1].text) > 1 and _continues_name(toks[start - 1]):
+            while start > 0 and k - start < 2 and toks[start - 1].is_word and len(toks[start - 1].text) > 1 and continues_name(toks[start - 1]):
                 start -= 1
             run = toks[start:k]
             if not run:
@@ -220,11 +164,76 @@ class ContextNameRecognizer(EntityRecognizer):
             if kind == "family" and len(run) == 2:
                 run, start = run[1:], start + 1
             if kind != "relation":
-                if not all(_plausible_name(t) for t in run):
+                if not all(plausible_name(t) for t in run):
                     continue
                 if len(run) == 1 and run[0].lower not in lexicon.last_names():
                     continue
-            out.append(_span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
+            out.append(span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
+        return out
+
+    def _initials(self, text: str, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
+        """Initials: "Pt J.K.", "PER KL", "d/w jl", "E. WELSH AWARE", "J SMITH ORDERED", "K. ABRAMS PA"."""
+        out = []
+        n = len(toks)
+        for i, tok in enumerate(toks):
+            # dotted: "J.K.", "R. T."
+            if _is_letter(tok) and i + 3 < n and toks[i + 1].text == "." and _is_letter(toks[i + 2]) and toks[i + 3].text == "." \
+                    and not (i > 0 and toks[i - 1].text == "." and i > 1 and _is_letter(toks[i - 2])):
+                end = i + 4 if not (i + 5 < n and _is_letter(toks[i + 4]) and toks[i + 5].text == ".") else i + 6
+                letters = "".join(t.text for t in toks[i:end] if t.text != ".").lower()
+                if tok.text.isupper() and not lexicon.is_clinical(letters) and letters not in _DOTTED_NOT_INITIALS:
+                    out.append(span_result("NAME", toks, (i, end), 0.7, "context:initials"))
+                continue
+            before = _cue_before(text, toks, i)
+            # undotted, after a cue: "PER KL", "d/w jl" (two letters in a lower-case note)
+            if before and tok.is_word and 2 <= len(tok.text) <= (3 if tok.text.isupper() else 2) and tok.text.isalpha() and (
+                    tok.text.isupper() or not mixed_case) and _unknown_letters(tok.lower):
+                if not (i + 1 < n and toks[i + 1].is_word and is_surname(toks[i + 1], lenient=True)):
+                    out.append(span_result("NAME", toks, (i, i + 1), 0.6, "context:initials"))
+                    continue
+            # an initial and a surname, with a cue before or after: "E. WELSH AWARE", "J SMITH ORDERED"
+            if _is_letter(tok) and (tok.text.isupper() or not mixed_case) and tok.text not in ("A", "I"):
+                j = i + 2 if i + 1 < n and toks[i + 1].text == "." else i + 1
+                if j < n and toks[j].is_word and len(toks[j].text) > 1 and is_surname(toks[j], lenient=True):
+                    after = toks[j + 1].lower if j + 1 < n else ""
+                    if before or after in CUE_VERBS_AFTER or after in CREDENTIALS or (
+                            after == "(" and j + 2 < n and toks[j + 2].lower in CREDENTIALS):
+                        out.append(span_result("NAME", toks, (i, j + 1), 0.7, "context:initial_surname"))
+        return out
+
+    def _names_after_verbs(self, toks: list[Tok]) -> list[RecognizerResult]:
+        """A first name after a verb of talking ("spoke with joy", "paged Helen"), or before where a
+        colleague comes from ("helen from pt", "joy from case management"); a name in "(RT)" form."""
+        out = []
+        n = len(toks)
+        for i, tok in enumerate(toks):
+            if not tok.is_word or len(tok.text) < 3 or not _first_name(tok):
+                continue
+            after_verb = i > 0 and (toks[i - 1].lower in TALK_VERBS or (
+                i > 1 and toks[i - 1].lower in ("with", "to") and toks[i - 2].lower in TALK_VERBS_WITH))
+            from_service = i + 2 < n and toks[i + 1].lower == "from" and toks[i + 2].lower in SERVICES
+            if after_verb or from_service:
+                end = i + 1
+                if end < n and toks[end].is_word and is_surname(toks[end]) and not from_service:
+                    end += 1
+                out.append(span_result("NAME", toks, (i, end), 0.65, "context:talk"))
+        for i in range(1, n - 2):
+            # "HUNTER (RT) WEANED", "Moss (PT)": a name with its role in brackets
+            if toks[i].text == "(" and toks[i + 1].lower in CREDENTIALS | {"rt", "pt", "ot", "sw", "cm", "slp"} \
+                    and toks[i + 2].text == ")" and toks[i - 1].is_word and is_surname(toks[i - 1], lenient=True):
+                out.append(span_result("NAME", toks, (i - 1, i), 0.7, "context:credential"))
+        return out
+
+    def _last_comma_first(self, toks: list[Tok]) -> list[RecognizerResult]:
+        """'ESPOSITO, VINCENZO', 'Hunter, Margaret': a surname, a comma and a listed first name."""
+        out = []
+        for i in range(len(toks) - 2):
+            last, comma, first = toks[i], toks[i + 1], toks[i + 2]
+            if comma.text != "," or not last.is_word or not first.is_word or len(last.text) < 2:
+                continue
+            if (last.text.isupper() == first.text.isupper()) and last.text[0].isupper() and first.text[0].isupper() \
+                    and _first_name(first) and is_surname(last) and not lexicon.is_common_word(first.lower):
+                out.append(span_result("NAME", toks, (i, i + 3), 0.7, "context:last_first"))
         return out
 
     def _name_run(self, toks, j, strong: bool, relation: bool = False) -> tuple[int, int] | None:
@@ -233,7 +242,7 @@ class ContextNameRecognizer(EntityRecognizer):
         if j >= n or not toks[j].is_word:
             return None
         first = toks[j]
-        if not self._can_start(first, strong, relation, toks, j):
+        if _is_label(toks, j) or not self._can_start(first, strong, relation, toks, j):
             return None
         end = j + 1
         count = 1
@@ -241,7 +250,7 @@ class ContextNameRecognizer(EntityRecognizer):
             nxt = end
             if toks[nxt].text == "." and toks[nxt - 1].text.isalpha() and len(toks[nxt - 1].text) == 1:
                 nxt += 1  # "A." initial
-            if nxt < n and toks[nxt].is_word and _continues_name(toks[nxt]):
+            if nxt < n and toks[nxt].is_word and continues_name(toks[nxt], self._mixed) and not _is_label(toks, nxt):
                 end = nxt + 1
                 count += 1
             else:
@@ -250,32 +259,32 @@ class ContextNameRecognizer(EntityRecognizer):
             return None  # a lone initial is not worth a tag
         return j, end
 
-    def _can_start(self, tok: _Tok, strong: bool, relation: bool, toks, j) -> bool:
+    def _can_start(self, tok: Tok, strong: bool, relation: bool, toks, j) -> bool:
         lower = tok.lower
         if len(tok.text) == 1:
             # an initial: "Dr. L. Ruuska", "K. ABRAMS PA"
-            return j + 2 < len(toks) and toks[j + 1].text == "." and toks[j + 2].is_word and _continues_name(toks[j + 2])
+            return j + 2 < len(toks) and toks[j + 1].text == "." and toks[j + 2].is_word and continues_name(toks[j + 2])
         if lower in STOP:
             return False
         if strong:
             return True
         if lexicon.is_clinical_term(lower) and lower not in lexicon.first_names():
             return False
-        if lower in lexicon.first_names() or _is_surname(tok, lenient=not relation):
+        if lower in lexicon.first_names() or is_surname(tok, lenient=not relation):
             return True
         if relation and lower in lexicon.NICKNAMES:
             return True
         # "husband Rich Martino": a common word followed by a clear surname
-        return relation and j + 1 < len(toks) and toks[j + 1].is_word and _is_surname(toks[j + 1])
+        return relation and j + 1 < len(toks) and toks[j + 1].is_word and is_surname(toks[j + 1])
 
     def _coordinated_names(self, toks, k, detector) -> list[RecognizerResult]:
         """'Drs Joseph and Robbinson', 'Dr. Griffin and Swackhamer aware'."""
         n = len(toks)
         if k + 1 < n and toks[k].lower in ("and", "&", "/"):
             nxt = toks[k + 1]
-            if nxt.is_word and len(nxt.text) > 1 and (_is_surname(nxt) or nxt.lower in lexicon.first_names()):
+            if nxt.is_word and len(nxt.text) > 1 and (is_surname(nxt) or nxt.lower in lexicon.first_names()):
                 if nxt.lower not in STOP and not lexicon.is_clinical(nxt.lower):
-                    return [_span_result("NAME", toks, (k + 1, k + 2), 0.7, detector)]
+                    return [span_result("NAME", toks, (k + 1, k + 2), 0.7, detector)]
         return []
 
     def _name_before(self, toks, i) -> tuple[int, int] | None:
@@ -295,21 +304,26 @@ class ContextNameRecognizer(EntityRecognizer):
                 k -= 1
                 continue
             if tok.is_word and tok.lower not in STOP and not lexicon.is_clinical_term(tok.lower):
-                if _continues_name(tok):
+                if continues_name(tok):
                     start = k
                     words += 1
                     k -= 1
                     continue
+            if toks[k + 1].after_hyphen and start == k + 1 and tok.is_word and tok.text[0].isupper():
+                # "Min-jun Cho": a hyphenated given name that the tokenizer split
+                start = k
+                k -= 1
+                continue
             break
         if words == 0:
             return None
         nearest = toks[end - 1]
-        if not (nearest.lower in lexicon.first_names() or _is_surname(nearest) or len(nearest.text) == 1
+        if not (nearest.lower in lexicon.first_names() or is_surname(nearest) or len(nearest.text) == 1
                 or any(t.lower in lexicon.first_names() for t in toks[start:end])):
             return None
         if i + 1 < len(toks) and toks[i + 1].is_word and lexicon.is_clinical_term(toks[i + 1].lower):
             return None  # "PA line", "np cough": not a credential
-        if not any(_is_surname(t, lenient=True) or t.lower in lexicon.first_names() for t in toks[start:end] if len(t.text) > 1):
+        if not any(is_surname(t, lenient=True) or t.lower in lexicon.first_names() for t in toks[start:end] if len(t.text) > 1):
             return None
         return start, end
 
@@ -331,10 +345,10 @@ class ContextNameRecognizer(EntityRecognizer):
         if mixed_case and not nxt.text[0].isupper():
             return False
         in_lists = nxt.lower in lexicon.first_names() or nxt.lower in lexicon.last_names()
-        return _is_surname(nxt) or (in_lists and lexicon.zipf(nxt.lower) < 5.0 and not lexicon.is_clinical(nxt.lower))
+        return is_surname(nxt) or (in_lists and lexicon.zipf(nxt.lower) < 5.0 and not lexicon.is_clinical(nxt.lower))
 
     # places -----------------------------------------------------------------------------------
-    def _places(self, toks: list[_Tok], mixed_case: bool) -> list[RecognizerResult]:
+    def _places(self, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
         n = len(toks)
         for i, tok in enumerate(toks):
@@ -343,7 +357,7 @@ class ContextNameRecognizer(EntityRecognizer):
             lower = tok.lower
             # "St. Agnes", "Sacred Heart", "Holy Cross", "Mount Sinai"
             if lower in SAINT_PREFIXES or (lower == "st" and i + 1 < n and toks[i + 1].text == "."):
-                j = _skip_punct(toks, i + 1, ".")
+                j = skip_punct(toks, i + 1, ".")
                 is_initial = len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n and toks[j + 1].text == "." if j < n else False
                 if j < n and toks[j].is_word and (toks[j].lower not in STOP or is_initial) and (
                     toks[j].lower in lexicon.first_names() or toks[j].lower in lexicon.last_names()
@@ -353,34 +367,26 @@ class ContextNameRecognizer(EntityRecognizer):
                     if lower in ("st", "st.") and lexicon.is_clinical(toks[j].lower) and toks[j].lower not in lexicon.first_names():
                         continue
                     end = self._facility_tail(toks, j + 1)
-                    out.append(_span_result("FACILITY", toks, (i, end), 0.8, "context:saint"))
+                    out.append(span_result("FACILITY", toks, (i, end), 0.8, "context:saint"))
                     continue
-            # "Laurel Regional", "Union Hosp", "Keeley House", "Baltimore Rehab"
-            if lower in FACILITY_SUFFIXES and i > 0 and lower not in ("home", "center", "centre", "square", "house"):
-                start = self._facility_head(toks, i)
-                if start is not None:
-                    out.append(_span_result("FACILITY", toks, (start, i + 1), 0.8, "context:facility"))
-            elif lower in ("house", "square", "center", "centre", "home") and i > 0:
-                start = self._facility_head(toks, i, strict=True)
-                if start is not None:
-                    out.append(_span_result("FACILITY", toks, (start, i + 1), 0.7, "context:facility"))
             # "U Maryland", "University of Maryland"
             if lower in ("u", "univ", "university") and i + 1 < n:
-                j = _skip_punct(toks, i + 1, ".")
+                j = skip_punct(toks, i + 1, ".")
                 if j < n and toks[j].lower == "of":
                     j += 1
-                if j < n and toks[j].is_word and toks[j].lower in lexicon.us_states():
-                    out.append(_span_result("FACILITY", toks, (i, j + 1), 0.8, "context:university"))
+                if j < n and toks[j].is_word and (toks[j].lower in lexicon.us_states() or (
+                        toks[j].text[0].isupper() and not lexicon.is_clinical(toks[j].lower) and toks[j].lower not in STOP)):
+                    out.append(span_result("FACILITY", toks, (i, j + 1), 0.8, "context:university"))
             # "transferred to GH", "came into GH", "on QUARTERMAIN 6"
             if (lower in PLACE_CUES or lower in ("transfer", "transferred", "transfered", "tx")) and i + 1 < n:
                 out += self._after_place_cue(toks, i, mixed_case)
             # "Annapolis, MD", "hampton,ma"
-            if i + 2 < n and toks[i + 1].text == "," and _is_state(toks[i + 2]) and tok.lower not in STOP:
+            if i + 2 < n and toks[i + 1].text == "," and is_state(toks[i + 2]) and tok.lower not in STOP:
                 state_ends = i + 3 >= n or not toks[i + 3].is_word or toks[i + 3].text.isdigit()
                 if state_ends and not lexicon.is_clinical(lower) and (
                     lower in lexicon.cities() or (not lexicon.is_common_word(lower) and toks[i + 2].text.isupper())
                 ):
-                    out.append(_span_result("LOCATION", toks, (i, i + 1), 0.8, "context:city_state"))
+                    out.append(span_result("LOCATION", toks, (i, i + 1), 0.8, "context:city_state"))
         return out
 
     def _after_place_cue(self, toks, i, mixed_case) -> list[RecognizerResult]:
@@ -402,19 +408,19 @@ class ContextNameRecognizer(EntityRecognizer):
                 if name in lexicon.cities() and (width > 1 or lexicon.zipf(lower) < 4.6 or (mixed_case and cand.text[0].isupper())) and (
                     toks[i].lower not in ("to", "on", "per", "by", "at") or moved
                 ):
-                    return [_span_result("LOCATION", toks, (j, j + width), 0.75, "gazetteer:city")]
+                    return [span_result("LOCATION", toks, (j, j + width), 0.75, "gazetteer:city")]
         # a ward or building with a number: "quartermain 2", "to Farr 5"
         if (j + 1 < n and toks[j + 1].text.isdigit() and len(toks[j + 1].text) <= 2 and not lexicon.is_common_word(lower)
                 and not _UNIT_NAME.search(lower) and not (j + 2 < n and (toks[j + 2].lower in _AFTER_NUMBER_NOT_WARD))
                 and not (j + 3 < n and toks[j + 2].text == "." and toks[j + 3].text[0].isdigit())
                 and toks[i].lower in ("to", "from", "on", "per", "at", "into", "transfer", "transferred", "transfered", "tx")):
-            return [_span_result("FACILITY", toks, (j, j + 1), 0.7, "context:ward")]
+            return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:ward")]
         if regex.fullmatch(r"[A-Za-z]{4,}\d", cand.text) and not lexicon.is_common_word(cand.text[:-1]):
-            return [_span_result("FACILITY", toks, (j, j + 1), 0.7, "context:ward")]
+            return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:ward")]
         # an unknown hospital abbreviation after a transfer verb: "transferred to GH"
         if moved and cand.text.isupper() and 2 <= len(cand.text) <= 5 and not _UNIT_NAME.search(lower) and toks[i].lower != "on":
             if not lexicon.is_common_word(lower) and not regex.match(r"q\d", lower):
-                return [_span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
+                return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
         # "lives in Lansdowne", "lives alone in white marsh"
         after_address = i > 0 and toks[i - 1].lower in ("st", "street", "ave", "avenue", "rd", "road", "blvd", "dr", "ln", "lane") or (
             i > 1 and toks[i - 1].text == "." and toks[i - 2].lower in ("st", "ave", "rd", "blvd", "dr", "ln"))
@@ -423,7 +429,7 @@ class ContextNameRecognizer(EntityRecognizer):
             while end < n and end < j + 2 and toks[end].is_word and toks[end].lower not in STOP and not lexicon.is_clinical(toks[end].lower):
                 end += 1
             if end > j and any(not lexicon.is_common_word(t.lower) for t in toks[j:end]):
-                return [_span_result("LOCATION", toks, (j, end), 0.7, "context:residence")]
+                return [span_result("LOCATION", toks, (j, end), 0.7, "context:residence")]
         return []
 
     def _facility_head(self, toks, i, strict: bool = False) -> int | None:
@@ -445,7 +451,7 @@ class ContextNameRecognizer(EntityRecognizer):
         if start is None:
             return None
         if all(lexicon.is_common_word(t.lower) and t.lower not in lexicon.cities() and t.lower not in lexicon.us_states()
-               and t.lower not in NAME_LIKE_FACILITY_WORDS and not _is_surname(t) for t in toks[start:i]):
+               and t.lower not in NAME_LIKE_FACILITY_WORDS and not is_surname(t) for t in toks[start:i]):
             return None
         return start
 
@@ -467,99 +473,55 @@ _AFTER_NUMBER_NOT_WARD = frozenset(
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 
 
-def _tokenize(text: str) -> list[_Tok]:
-    """Words, numbers and punctuation. A hyphenated word stays whole ("Forman-Lyons") unless a part
-    of it is clinical or ordinary English ("VA-INTUBATED", "LA-10/3")."""
-    toks = []
-    for m in _TOKEN.finditer(text):
-        word = m.group()
-        if "-" in word and any(
-            p and (lexicon.is_clinical(p) or lexicon.is_common_word(p) or p[0].isdigit()) for p in word.split("-")
-        ):
-            offset = m.start()
-            for part in word.split("-"):
-                if part:
-                    toks.append(_Tok(part, offset, offset + len(part)))
-                offset += len(part) + 1
-        else:
-            toks.append(_Tok(word, m.start(), m.end()))
-    return toks
+_DOTTED_NOT_INITIALS = frozenset("us uk eu am pm ie eg nb ps dc ny la md rn do np pa ms bs ba ma jd yo".split())
+# Words that follow a clinician's name in nursing notes ("J SMITH ORDERED", "E. WELSH AWARE").
+CUE_VERBS_AFTER = frozenset(
+    """aware notified ordered paged called updated informed here present evaluated consulted saw seen examined
+    placed inserted performed visited wants requested recommends recommended agrees agreed said stated reports
+    reviewed discussed following rounded ok'd okd okayed d/c'd dc'd changed started increased decreased""".split())
+# Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
+TALK_VERBS = frozenset("paged called notified updated informed per asked told phoned texted emailed".split())
+TALK_VERBS_WITH = frozenset("spoke spoken talked discussed met conferred consulted reviewed d/w".split())
+# Where a colleague comes from: "helen from pt", "joy from case management".
+SERVICES = frozenset(
+    """case cm social sw pt ot st slp speech pharmacy nutrition dietary admitting rehab hospice vna lab radiology
+    security chaplain chaplaincy pastoral palliative it billing registration scheduling the hr transport
+    interpreter infection wound ostomy respiratory rt psych psychiatry""".split())
 
 
-def _span_result(entity, toks, span, score, detector) -> RecognizerResult:
-    start, end = span
-    return _result(entity, toks[start].start, toks[end - 1].end, score, detector)
+def _is_letter(tok: Tok) -> bool:
+    return len(tok.text) == 1 and tok.text.isalpha()
 
 
-def _skip_punct(toks, j, chars: str) -> int:
-    while j < len(toks) and toks[j].text in chars:
-        j += 1
-    return j
+def _unknown_letters(lower: str) -> bool:
+    """Two or three letters that are not a clinical abbreviation or a word: likely someone's initials."""
+    return not (lexicon.is_clinical(lower) or lower in STOP or lower in CREDENTIALS or lexicon.zipf(lower) >= 3.0
+                or lower in _DOTTED_NOT_INITIALS or is_state_code(lower))
 
 
-def _plausible_name(tok: _Tok) -> bool:
-    lower = tok.lower
-    return (lower in lexicon.first_names() or lower in lexicon.last_names() or lower in lexicon.NICKNAMES
-            or lexicon.zipf(lower) < 4.0) and not lexicon.is_clinical(lower)
-
-
-def _initial_surname(toks, i) -> bool:
-    """'D. Phyl', 'K. ABRAMS', 'c. bertha': an initial, a dot and a rare word, after a cue word."""
-    before = toks[i - 1].lower if i > 0 else ""
-    if before not in ("to", "by", "per", "with", "and", "(", ",", "dr", "drs", "md", "np"):
+def _cue_before(text: str, toks: list[Tok], i: int) -> bool:
+    """The words before token i introduce a person: "per", "by", "d/w", "notified"..."""
+    if i == 0:
         return False
-    surname = toks[i + 2]
-    if is_mixed_case(" ".join(t.text for t in toks[max(0, i - 20) : i + 20])) and not surname.text[0].isupper():
-        return False
-    return surname.is_word and len(surname.text) > 2 and _is_surname(surname, lenient=True)
-
-
-def _is_state(tok: _Tok) -> bool:
-    return tok.is_word and (tok.text.upper() in _STATE_CODES or tok.lower in lexicon.us_states())
-
-
-_STATE_CODES = frozenset(
-    # codes that are also words or clinical abbreviations (IN, OR, CA, CO, DC...) are left out
-    "AL AK AZ AR CT FL GA IL IA KS KY MD MA MI MN MO MT NE NV NH NJ NM NY NC ND RI SC SD TN TX UT VT VA WA WV WI WY".split()
-)
-
-
-_NOT_NAME_SUFFIX = regex.compile(r"(?:ed|ing|ist|ists|ly|tion|ment|ness)$")
-
-
-def _is_surname(tok: _Tok, lenient: bool = False) -> bool:
-    """A surname from the name lists, or a word too rare in English to be anything else.
-
-    ``lenient`` is for strong contexts ("Dr. X", "X, RN"), where a fairly common word such as
-    "Abrams" or "Spears" is still a name."""
-    lower = tok.lower
-    if len(lower) < 2 or lower in STOP or lexicon.is_clinical_term(lower):
-        return False
-    if lower in lexicon.last_names():
+    prev = toks[i - 1].lower
+    if prev in ("per", "by", "notified", "paged", "called", "cc", "informed", "updated", "dr", "drs"):
         return True
-    if lexicon.is_eponym(lower) or lower in RELATIONS or _NOT_NAME_SUFFIX.search(lower):
-        return False
-    return lexicon.zipf(lower) < (4.3 if lenient else 3.3)
+    return bool(_SLASH_CUE.search(text[max(0, toks[i].start - 6) : toks[i].start]))
 
 
-def _continues_name(tok: _Tok) -> bool:
+_SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
+
+
+def _first_name(tok: Tok) -> bool:
     lower = tok.lower
-    if lower in STOP or lexicon.is_clinical_term(lower):
+    if lower in STOP or lower in RELATIONS or lower in TITLES or (lexicon.is_clinical(lower) and lower not in lexicon.first_names()):
         return False
-    return len(lower) == 1 or _is_surname(tok, lenient=True) or lower in lexicon.first_names()
+    return lower in lexicon.first_names() or lower in lexicon.census_first_names()
 
 
-def _is_credential_after_name(toks, i) -> bool:
-    """'Smith MD' is a credential, 'MD Smith' is a title; MD needs a name after it to be a title."""
-    return i + 1 >= len(toks) or not toks[i + 1].is_word or toks[i + 1].text == ":"
-
-
-def is_mixed_case(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) < 20:
-        return False
-    upper = sum(c.isupper() for c in letters) / len(letters)
-    return 0.03 < upper < 0.5
+def _is_label(toks, j) -> bool:
+    """A word followed by a colon labels what follows ("PCP:", "Interpreter:"); it is not a name."""
+    return j + 1 < len(toks) and toks[j + 1].text == ":"
 
 
 class MixedCaseSpacyRecognizer(SpacyRecognizer):
@@ -591,10 +553,12 @@ class MixedCaseSpacyRecognizer(SpacyRecognizer):
                 or (len(words) >= 2 and all(w.isalpha() and len(w) > 2 and not lexicon.is_common_word(w) for w in words))
             ):
                 continue
-            place = " ".join(words).lower()
-            if entity == "LOCATION" and place not in lexicon.cities() and place not in lexicon.countries():
+            if entity == "NAME" and is_eponym_use(text, ent.start_char, ent.end_char):
                 continue
+            place = " ".join(words).lower()
+            if entity == "LOCATION" and (place not in lexicon.cities() or place in lexicon.countries()):
+                continue  # a country, like a state, is not a Safe Harbor identifier
             if entity == "LOCATION" and len(words) == 1 and words[0].lower() in lexicon.us_states():
                 continue  # a state on its own is not a Safe Harbor identifier
-            results.append(_result(entity, ent.start_char, ent.end_char, 0.6, "spacy:" + ent.label_))
+            results.append(phi_result(entity, ent.start_char, ent.end_char, 0.6, "spacy:" + ent.label_))
         return results

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from core.keys import KeyRing
-from core.phi.engine import ENTITY_TAGS, PhiFinding
+from core.phi.findings import ENTITY_TAGS, PhiFinding
 
 MODES = ("tags", "surrogates")
+# The identifier kind of the patient ID column: its value becomes the pseudonymous patient key.
+PATIENT_KEY = "PATIENT_KEY"
 
 
 @dataclass(frozen=True, order=True)
@@ -71,10 +73,20 @@ class Replacer:
         spans = tuple(sorted(Replacement(i.start, i.end, i.entity_type) for i in result.items))
         return Deidentified(result.text, spans)
 
-    def replace_value(self, kind: str, value: str, patient_key: str | None = None) -> str:
-        """Replace a whole identifier cell (a name column, a date-of-birth column...)."""
+    def replace_identifier(self, kind: str, value: str, patient_key: str | None = None) -> str:
+        """Replace a whole identifier cell: the patient key column, ID, name, date-of-birth columns...
+
+        Ages are identifiers only over 89 (Safe Harbor): those become "90+", the others stay.
+        """
         if not value.strip():
             return value
+        if kind == PATIENT_KEY:
+            return self.keys.pseudonym(value, "PT")
+        if kind == "AGE":
+            number = re.match(r"\s*(\d+)", value)
+            return value if number and int(number[1]) <= 89 else "90+"
+        if kind == "ID" and self.mode == "tags":
+            return self.keys.pseudonym(value, "ID")  # a stable key keeps rows of one account together
         if self.mode == "tags":
             return tag(kind)
         return self._surrogates.make(kind, value, self.keys.date_shift_days(patient_key or ""))
@@ -90,12 +102,13 @@ class SurrogateFactory:
         self._faker = Faker("en_US")
 
     def make(self, entity_type: str, value: str, shift_days: int) -> str:
-        if entity_type == "DATE":
-            return shift_date(value, shift_days) or tag("DATE")
+        """A surrogate for any value: never a tag, never the value itself."""
         if entity_type == "AGE":
             return "90+"
-        self._faker.seed_instance(self.keys.seed(f"surrogate:{entity_type}", value))
+        self._faker.seed_instance(self.keys.seed(f"surrogate:{entity_type}", value.lower()))
         f = self._faker
+        if entity_type == "DATE":
+            return shift_date(value, shift_days) or _date_like(value, f.date_between("-30y", "-1y"))
         if entity_type == "NAME":
             words = value.split()
             if len(words) == 1 or len(value.strip(".")) <= 2:
@@ -121,6 +134,8 @@ class SurrogateFactory:
             return f.ipv4_private()
         if entity_type == "SSN":
             return f"9{f.numerify('##')}-{f.numerify('##')}-{f.numerify('####')}"  # 9xx: never issued
+        if not any(c.isdigit() for c in value):
+            return f.bothify("??-####").upper()  # an identifier written in letters
         return _same_shape_digits(value, f)
 
 
@@ -133,34 +148,76 @@ _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 _NUMERIC = re.compile(r"^(\d{1,2})([/\-.])(\d{1,2})(?:([/\-.])(\d{2}|\d{4}))?$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _MONTH_DAY = re.compile(r"^([A-Za-z]+)\.?\s*(\d{1,2})(st|nd|rd|th)?(?:,?\s*(\d{4}))?$")
-_DAY_MONTH = re.compile(r"^(\d{1,2})(st|nd|rd|th)?\s*(?:of\s+)?([A-Za-z]+)\.?(?:,?\s*(\d{4}))?$")
+_DAY_MONTH = re.compile(r"^(\d{1,2})(st|nd|rd|th)?[\s\-]*(?:of\s+)?([A-Za-z]+)\.?(?:[,\s\-]*(\d{4}|\d{2}))?$")
+_MONTH_YEAR = re.compile(r"^(?:([A-Za-z]+)\.?\s*(?:of\s+)?,?\s*|(\d{1,2})/)('?\d{2}|\d{4})$")
+_YEAR = re.compile(r"^(?:(\d{4})|'(\d{2})|(\d{2})')('?s)?$")
+_ORDINAL_DAY = re.compile(r"^(\d{1,2})(st|nd|rd|th)$", re.IGNORECASE)
 
 
 def shift_date(value: str, days: int) -> str | None:
-    """Shift a date written in a note by whole days, keeping how it was written. None if unparseable."""
+    """Shift a date written in a note by whole days, keeping how it was written. None if unparseable.
+
+    A partial date moves as the whole date would: a month alone from its middle, a year from mid-year.
+    """
     text = value.strip()
     try:
         if m := _ISO.match(text):
             d = dt.date(int(m[1]), int(m[2]), int(m[3])) + dt.timedelta(days=days)
             return d.isoformat()
         if m := _NUMERIC.match(text):
-            year = _full_year(m[5]) if m[5] else 2001  # a non-leap year when the note gives none
+            year = _full_year(m[5]) if m[5] else 2000  # a leap year when the note gives none: 2/29 is a date
             d = dt.date(year, int(m[1]), int(m[3])) + dt.timedelta(days=days)
             out = f"{d.month}{m[2]}{d.day}"
             if m[5]:
                 out += f"{m[4]}{d.year if len(m[5]) == 4 else f'{d.year % 100:02d}'}"
             return out
-        if (m := _MONTH_DAY.match(text)) and m[1][:3].lower() in _MONTHS:
-            year = int(m[4]) if m[4] else 2001
-            d = dt.date(year, _MONTHS.index(m[1][:3].lower()) + 1, int(m[2])) + dt.timedelta(days=days)
+        if (m := _MONTH_DAY.match(text)) and _month(m[1]):
+            year = int(m[4]) if m[4] else 2000
+            d = dt.date(year, _month(m[1]), int(m[2])) + dt.timedelta(days=days)
             return _month_name(d, m[1]) + f" {d.day}" + (_ordinal(d.day) if m[3] else "") + (f", {d.year}" if m[4] else "")
-        if (m := _DAY_MONTH.match(text)) and m[3][:3].lower() in _MONTHS:
-            year = int(m[4]) if m[4] else 2001
-            d = dt.date(year, _MONTHS.index(m[3][:3].lower()) + 1, int(m[1])) + dt.timedelta(days=days)
-            return f"{d.day}{_ordinal(d.day) if m[2] else ''} " + _month_name(d, m[3]) + (f", {d.year}" if m[4] else "")
+        if (m := _DAY_MONTH.match(text)) and _month(m[3]):
+            year = _full_year(m[4]) if m[4] else 2000
+            d = dt.date(year, _month(m[3]), int(m[1])) + dt.timedelta(days=days)
+            sep = "-" if "-" in text else " "
+            year_out = "" if not m[4] else f"{sep}{d.year}" if len(m[4]) == 4 else f"{sep}{d.year % 100:02d}"
+            return f"{d.day}{_ordinal(d.day) if m[2] else ''}{sep}" + _month_name(d, m[3]) + year_out
+        if m := _MONTH_YEAR.match(text):
+            month = _month(m[1]) if m[1] else int(m[2])
+            if month and 1 <= month <= 12:
+                d = dt.date(_full_year(m[3].lstrip("'")), month, 15) + dt.timedelta(days=days)
+                year = str(d.year) if len(m[3]) == 4 else f"'{d.year % 100:02d}" if m[3].startswith("'") else f"{d.year % 100:02d}"
+                return f"{_month_name(d, m[1])} {year}" if m[1] else f"{d.month}/{year}"
+        if _month(text) and text.isalpha():
+            d = dt.date(2000, _month(text), 15) + dt.timedelta(days=days)
+            return _month_name(d, text)
+        if m := _YEAR.match(text):
+            year = int(m[1]) if m[1] else _full_year(m[2] or m[3])
+            if m[4]:  # a decade: "1990's" moves from its middle
+                return f"{(dt.date(year + 5, 7, 2) + dt.timedelta(days=days)).year // 10 * 10}{m[4]}"
+            shifted = (dt.date(year, 7, 2) + dt.timedelta(days=days)).year
+            return str(shifted) if m[1] else f"'{shifted % 100:02d}" if m[2] else f"{shifted % 100:02d}'"
+        if m := _ORDINAL_DAY.match(text):
+            d = dt.date(2000, 1, int(m[1])) + dt.timedelta(days=days)
+            return f"{d.day}{_ordinal(d.day)}"
     except ValueError:
         return None
     return None
+
+
+_MONTH_SPELLINGS = {name: i // 2 + 1 for i, name in enumerate(
+    "january jan february feb march mar april apr may may june jun july jul august aug september sep october oct "
+    "november nov december dec".split())} | {"sept": 9}
+
+
+def _month(name: str | None) -> int | None:
+    return _MONTH_SPELLINGS.get(name.lower().rstrip(".")) if name else None
+
+
+def _date_like(value: str, fake: dt.date) -> str:
+    """A made-up date written like the original (for dates no parser reads: "3-5 May", "the 2nd week")."""
+    if re.search(r"[A-Za-z]{3}", value):
+        return fake.strftime("%B %-d")
+    return f"{fake.month}/{fake.day}"
 
 
 def _ordinal(day: int) -> str:

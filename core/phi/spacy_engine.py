@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
-from core.phi.recognizers import is_mixed_case
+from core.phi.words import is_mixed_case
 
 
 class NerWhereItCountsEngine(SpacyNlpEngine):
