@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub.add_parser("list", help="list installed models and check their files")
     models_remove = models_sub.add_parser("remove", help="remove an installed model")
     models_remove.add_argument("name")
+    learn = sub.add_parser("learn-review", help="add a review workbook's corrections to the department's lists")
+    learn.add_argument("review", type=Path, metavar="REVIEW.xlsx", help="a review workbook with its Corrections sheet filled in")
+    staff = sub.add_parser("staff-list", help="load the department's clinician names (searched in every note)")
+    staff.add_argument("file", type=Path, metavar="FILE", help=".xlsx, .csv or .tsv with one name per row")
+    staff.add_argument("--column", help="the name column (default: 'Name', or first and last name columns)")
+    staff.add_argument("--sheet", help="sheet name (default: the first sheet)")
     gui = sub.add_parser("gui", help="open the desktop window (the same as casenotes-desktop)")
     gui.add_argument("files", nargs="*", type=Path, help="spreadsheets to queue")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
@@ -109,6 +115,8 @@ def _main(argv: list[str] | None) -> int:
         return _evaluate(args)
     if args.command == "models":
         return _models(args)
+    if args.command in ("learn-review", "staff-list"):
+        return _department(args)
     if args.command == "demo":
         from core.demo import demo_spreadsheet
 
@@ -131,6 +139,23 @@ def _main(argv: list[str] | None) -> int:
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1
+
+
+def _department(args) -> int:
+    """Counts only: the lists are PHI and are never printed."""
+    from core.phi.department import DepartmentLists, learn_from_review, read_staff_list
+
+    lists = DepartmentLists.load()
+    if args.command == "learn-review":
+        lines = learn_from_review(args.review, lists).lines()
+    else:
+        names = read_staff_list(args.file, args.column, args.sheet)
+        lines = [f"{lists.add_staff(names)} new staff name(s) of {len(names)} read"]
+    lists.save()
+    totals = ", ".join(f"{n} {what}" for what, n in lists.counts().items())
+    for line in [*lines, f"department lists now hold {totals}"]:
+        print(line)
+    return 0
 
 
 def _train_coder(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QLab
                                QProgressBar, QSplitter, QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from core.io.preview import inspect_file, preview_rows
+from core.phi.department import DepartmentLists, learn_from_review, read_staff_list
 from core.pipeline import FileResult, Progress, output_paths
 from desktop.delegates import ChoiceDelegate, ProgressDelegate
 from desktop.preview import PreviewPane
@@ -62,7 +64,7 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setStretchLastSection(True)
-        for col, width in ((0, 220), (1, 110), (2, 70), (3, 140), (4, 120), (5, 170), (6, 110)):
+        for col, width in ((0, 200), (1, 100), (2, 60), (3, 130), (4, 100), (5, 230), (6, 150), (7, 100)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(self._double_clicked)
@@ -73,6 +75,8 @@ class MainWindow(QMainWindow):
         self.notice.setToolTip("Files that were not added, and why")
         self.preview = PreviewPane()
         self.settings_panel = SettingsPanel(self.settings)
+        self.settings_panel.changed.connect(self._settings_changed)
+        self._preview_mode = self.settings.mode
 
         self.overall = QProgressBar()
         self.overall.setToolTip("All queued files: rows done")
@@ -113,9 +117,13 @@ class MainWindow(QMainWindow):
         self.folder_action = self._action("Show in &folder", QKeySequence("Ctrl+Shift+F"), "Show the output folder (Ctrl+Shift+F)", self.show_folder)
         self.details_action = self._action("Error &details…", QKeySequence("Ctrl+I"), "Why the selected file failed (Ctrl+I)", self.show_error)
         self.remove_action = self._action("Re&move", QKeySequence.Delete, "Remove the selected files from the queue (Del)", self.remove_selected)
+        self.columns_action = self._action("Co&lumns…", QKeySequence("Ctrl+L"), "What is done to each column of the selected file (Ctrl+L)", self.edit_columns)
         self.train_action = self._action("&Train coder…", QKeySequence("Ctrl+T"), "Fine-tune a coder on the department's coded notes (Ctrl+T)", self.open_train_dialog)
+        self.learn_action = self._action("&Learn from review…", QKeySequence("Ctrl+Shift+L"), "Add a review workbook's corrections (missed PHI, false alarms) to the department's lists (Ctrl+Shift+L)", self.learn_from_review)
+        self.staff_action = self._action("Load &staff list…", QKeySequence("Ctrl+Shift+S"), "Load the department's clinician names, found and removed in every note (Ctrl+Shift+S)", self.load_staff_list)
         for action in (self.add_action, self.run_action, self.cancel_action, self.resume_action, None, self.open_action,
-                       self.folder_action, self.details_action, self.remove_action, None, self.train_action):
+                       self.folder_action, self.details_action, self.remove_action, None, self.columns_action, None,
+                       self.train_action, self.learn_action, self.staff_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self.statusBar().showMessage("Ready. Nothing leaves this computer.")
         self.resize(1200, 800)
@@ -182,8 +190,8 @@ class MainWindow(QMainWindow):
     def _inspect(self, item: QueueItem) -> None:
         item.status = "reading"
         self.model.changed(item)
-        path, sheet, text_column, id_column = item.path, item.sheet, item.text_column, item.id_column
-        worker = CallWorker(lambda: inspect_file(path, sheet, text_column, id_column), tag=item, needs_libraries=False)
+        path, options = item.path, self._options_for(item)
+        worker = CallWorker(lambda: inspect_file(path, options), tag=item, needs_libraries=False)
         worker.done.connect(self._inspected)
         worker.failed.connect(self._file_failed)
         self.workers.start(worker)
@@ -191,7 +199,6 @@ class MainWindow(QMainWindow):
     @Slot(object, object)
     def _inspected(self, item: QueueItem, summary) -> None:
         item.summary, item.sheet = summary, summary.sheet
-        item.text_column, item.id_column = summary.text_column, summary.id_column
         item.status, item.error = "ready", None
         self.model.changed(item)
         self._update_actions()
@@ -207,10 +214,22 @@ class MainWindow(QMainWindow):
     @Slot(object, int)
     def _choice_changed(self, item: QueueItem, column: int) -> None:
         if column == QueueModel.SHEET:  # another sheet has other columns: detect them again
-            item.text_column = item.id_column = None
+            item.reset_columns()
+        self._inspect(item)  # the plan of every column follows the choice; the preview follows the plan
+
+    def _options_for(self, item: QueueItem):
+        """The run's options with this file's choices: the preview and the run plan alike."""
+        return replace(self.settings.run_options(), **item.overrides())
+
+    def edit_columns(self) -> None:
+        from desktop.columns_dialog import ColumnsDialog
+
+        item = self.selected_item()
+        if item is None or item.summary is None or item.status in ("running", "queued"):
+            return
+        dialog = ColumnsDialog(item, self)
+        if dialog.exec():
             self._inspect(item)
-        elif item is self.selected_item():
-            self._request_preview(item)
 
     # --- preview -------------------------------------------------------------------------------------
 
@@ -236,11 +255,11 @@ class MainWindow(QMainWindow):
         self.preview.show_message(f"Preview of {item.path.name}: loading the PHI engine…" if self._preview_step is None
                                   else f"Preview of {item.path.name}: de-identifying the first notes…")
         mode = self.settings.mode
-        path, sheet, column = item.path, item.sheet, item.text_column
+        path, options = item.path, self._options_for(item)
 
         def compute():
             step = self._preview_step_for(mode)
-            return preview_rows(path, sheet, column, step, PREVIEW_ROWS)
+            return preview_rows(path, options, step, PREVIEW_ROWS)
 
         worker = CallWorker(compute, tag=item)
         worker.done.connect(self._preview_done)
@@ -250,11 +269,13 @@ class MainWindow(QMainWindow):
     def _preview_step_for(self, mode: str):
         """Runs on the worker thread: the engine loads there, never on the GUI thread."""
         from core.keys import KeyRing
+        from core.phi.department import DepartmentLists
+        from core.phi.engine import PhiEngine
         from core.phi.replace import Replacer
         from core.steps import DeidentifyStep
 
         if self._preview_step is None or self._preview_step.replacer.mode != mode:
-            engine = self._preview_step.engine if self._preview_step else None
+            engine = self._preview_step.engine if self._preview_step else PhiEngine(department=DepartmentLists.load())
             self._preview_step = DeidentifyStep(Replacer(mode, KeyRing.load_or_create()), engine)
         self._preview_step.load()
         return self._preview_step
@@ -402,6 +423,56 @@ class MainWindow(QMainWindow):
             self.show_error()
         elif index.column() == QueueModel.OUTPUT and item.output:
             self.open_output()
+        elif index.column() == QueueModel.PLAN:
+            self.edit_columns()
+
+    @Slot()
+    def _settings_changed(self) -> None:
+        """Another replacement mode changes what the run writes: the preview shows it at once."""
+        if self.settings.mode != self._preview_mode:
+            self._preview_mode = self.settings.mode
+            item = self.selected_item()
+            if item is not None and item.summary is not None:
+                self._request_preview(item)
+
+    # --- the department's lists -----------------------------------------------------------------------
+
+    def learn_from_review(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Learn from a review workbook", "", "Review workbook (*.xlsx)")
+        if path:
+            self._update_department(lambda lists: learn_from_review(Path(path), lists).lines(), "Learn from review")
+
+    def load_staff_list(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load the staff list", "",
+                                              "Staff list (*.xlsx *.xlsm *.csv *.tsv *.txt)")
+        if path:
+            def add(lists):
+                names = read_staff_list(Path(path))
+                return [f"{lists.add_staff(names)} new staff name(s) of {len(names)} read"]
+
+            self._update_department(add, "Load staff list")
+
+    def _update_department(self, change, title: str) -> None:
+        """Change the lists off the GUI thread; report counts only (the lists are PHI)."""
+        def work():
+            lists = DepartmentLists.load()
+            lines = change(lists)
+            lists.save()
+            return lines + ["The department's lists now hold "
+                            + ", ".join(f"{n} {what}" for what, n in lists.counts().items()) + "."]
+
+        worker = CallWorker(work, tag=title, needs_libraries=False)
+        worker.done.connect(self._department_updated)
+        worker.failed.connect(lambda tag, message: QMessageBox.warning(self, tag, message))
+        self.workers.start(worker)
+
+    @Slot(object, object)
+    def _department_updated(self, title, lines) -> None:
+        self._preview_step = None  # the next preview loads the engine with the new lists
+        QMessageBox.information(self, title, "\n".join(lines) + "\nThe next runs and previews use them.")
+        item = self.selected_item()
+        if item is not None and item.summary is not None:
+            self._request_preview(item)
 
     def open_train_dialog(self):
         from desktop.train_dialog import TrainDialog
@@ -428,6 +499,9 @@ class MainWindow(QMainWindow):
         self.folder_action.setEnabled(item is not None)
         self.details_action.setEnabled(bool(item and item.error))
         self.remove_action.setEnabled(item is not None and not running)
+        self.columns_action.setEnabled(bool(item and item.summary) and not running)
+        self.learn_action.setEnabled(not running)
+        self.staff_action.setEnabled(not running)
         self.settings_panel.setEnabled(not running)
 
     def _import_libraries(self) -> None:

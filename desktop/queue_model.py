@@ -15,8 +15,11 @@ class QueueItem:
     path: Path
     summary: FileSummary | None = None
     sheet: str | None = None
-    text_column: str | None = None
-    id_column: str | None = None
+    # The clerk's column choices (empty or None: detected); the plan in ``summary`` shows their effect.
+    text_columns: tuple[str, ...] = ()
+    id_column: str | None = None  # "" = the sheet has no patient ID
+    safe_columns: tuple[str, ...] = ()
+    excluded_columns: tuple[str, ...] = ()
     status: str = "reading"  # reading, ready, queued, running, done, cancelled, failed
     progress: int = 0  # percent
     rows_done: int = 0
@@ -33,12 +36,31 @@ class QueueItem:
         return self.status == "cancelled"
 
     def overrides(self) -> dict:
-        return {"sheet": self.sheet, "text_column": self.text_column, "id_column": self.id_column}
+        """This file's choices, as RunOptions fields."""
+        return {"sheet": self.sheet, "text_columns": self.text_columns, "id_column": self.id_column,
+                "safe_columns": self.safe_columns, "excluded_columns": self.excluded_columns}
+
+    def reset_columns(self) -> None:
+        self.text_columns, self.id_column, self.safe_columns, self.excluded_columns = (), None, (), ()
+
+    def columns_summary(self) -> str:
+        """'8 columns: 1 note, 5 de-identified, 2 kept' for the queue."""
+        if not self.summary:
+            return ""
+        from collections import Counter
+
+        from core.io.columns import FREE_TEXT, IDENTIFIER, KEPT, LEFT_OUT, NOTE, PATIENT_KEY
+
+        counts = Counter(d.action for d in self.summary.plan.columns.values())
+        parts = [(counts[NOTE], "note" if counts[NOTE] == 1 else "notes"),
+                 (counts[FREE_TEXT] + counts[IDENTIFIER] + counts[PATIENT_KEY], "de-identified"),
+                 (counts[KEPT], "kept"), (counts[LEFT_OUT], "left out")]
+        return f"{len(self.summary.plan.columns)} columns: " + ", ".join(f"{n} {what}" for n, what in parts if n)
 
 
 class QueueModel(QAbstractTableModel):
-    COLUMNS = ("File", "Sheet", "Rows", "Note column", "ID column", "Status", "Progress", "Output")
-    FILE, SHEET, ROWS, NOTE, ID, STATUS, PROGRESS, OUTPUT = range(8)
+    COLUMNS = ("File", "Sheet", "Rows", "Note column", "ID column", "Columns", "Status", "Progress", "Output")
+    FILE, SHEET, ROWS, NOTE, ID, PLAN, STATUS, PROGRESS, OUTPUT = range(9)
     EDITABLE = {SHEET, NOTE, ID}
     TOOLTIPS = {
         FILE: "The spreadsheet; it is never modified",
@@ -46,6 +68,7 @@ class QueueModel(QAbstractTableModel):
         ROWS: "Data rows in the sheet",
         NOTE: "The free-text column that is de-identified (double-click to change)",
         ID: "The patient or row ID column, replaced by a pseudonymous key (double-click to change)",
+        PLAN: "What is done to every column: de-identified, kept or left out (double-click or Ctrl+L to change)",
         STATUS: "Reading, ready, running, done, cancelled (resumable) or failed",
         PROGRESS: "Rows processed in this file",
         OUTPUT: "The annotated workbook, once written",
@@ -67,11 +90,15 @@ class QueueModel(QAbstractTableModel):
                 return False
             item.sheet = value
         elif col == self.NOTE:
-            if not value or value == item.text_column:
+            if not value or (value,) == tuple(item.text_columns):
                 return False
-            item.text_column = value
+            item.text_columns = (value,)
+            item.safe_columns = tuple(c for c in item.safe_columns if c != value)
+            item.excluded_columns = tuple(c for c in item.excluded_columns if c != value)
         else:
-            item.id_column = value
+            if (value or "") == (item.id_column or ""):
+                return False
+            item.id_column = value or ""
         self.changed(item)
         self.choice_changed.emit(item, col)
         return True
@@ -107,7 +134,8 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.DisplayRole:
             return self._display(item, col)
         if role == Qt.EditRole:
-            return {self.SHEET: item.sheet, self.NOTE: item.text_column, self.ID: item.id_column}.get(col)
+            return {self.SHEET: item.sheet, self.NOTE: item.summary.text_columns[0] if item.summary else None,
+                    self.ID: item.summary.id_column if item.summary else None}.get(col)
         if role == Qt.ToolTipRole:
             if col == self.STATUS and item.error:
                 return item.error
@@ -127,10 +155,14 @@ class QueueModel(QAbstractTableModel):
             return item.sheet or ("(text file)" if item.summary else "")
         if col == self.ROWS:
             return f"{item.rows:,}" if item.summary else ""
+        if not item.summary and col in (self.NOTE, self.ID, self.PLAN):
+            return ""
         if col == self.NOTE:
-            return item.text_column or ""
+            return ", ".join(item.summary.text_columns)
         if col == self.ID:
-            return item.id_column or "(none)" if item.summary else ""
+            return item.summary.id_column or "(none)"
+        if col == self.PLAN:
+            return item.columns_summary()
         if col == self.STATUS:
             label = {"cancelled": "cancelled (resumable)"}.get(item.status, item.status)
             return f"{label}: {item.error}" if item.status == "failed" and item.error else label

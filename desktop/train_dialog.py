@@ -119,7 +119,7 @@ class TrainDialog(QDialog):
         for column in summary.columns:
             for combo in (self.text_column, self.codes_column, self.id_column):
                 combo.addItem(column_label(summary, column), column)
-        self.text_column.setCurrentIndex(max(0, self.text_column.findData(summary.text_column)))
+        self.text_column.setCurrentIndex(max(0, self.text_column.findData(summary.text_columns[0])))
         codes = next((c for c in summary.columns if "code" in c.lower() or "icd" in c.lower()), None)
         if codes:
             self.codes_column.setCurrentIndex(self.codes_column.findData(codes))

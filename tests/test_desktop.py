@@ -70,7 +70,7 @@ def test_window_shows_fast_and_refuses_what_it_cannot_read(qtbot, qt_settings, t
     _wait_ready(qtbot, w, 3)
     by_name = {i.path.name: i for i in w.model.items}
     assert by_name["ward.csv"].status == "ready" and by_name["ward.csv"].rows == 3
-    assert by_name["demo_case_notes.xlsx"].text_column == "Note text"
+    assert by_name["demo_case_notes.xlsx"].summary.text_columns == ["Note text"]
     bad = by_name["broken.xlsx"]
     assert bad.status == "failed" and "broken.xlsx" in bad.error
     # The error is on the file's row and in the details dialog; it never quotes the file's content.
@@ -108,8 +108,52 @@ def test_preview_and_changing_the_note_column(qtbot, window, tmp_path):
     combo.setCurrentIndex(combo.findData("Comment"))
     window.table.commitData(combo)
     window.table.closeEditor(combo, QAbstractItemDelegate.NoHint)
-    assert window.model.items[0].text_column == "Comment"
+    assert window.model.items[0].text_columns == ("Comment",)
     qtbot.waitUntil(lambda: bool(window.preview.rows) and window.preview.rows[0].original == "call back", timeout=60_000)
+    assert window.model.items[0].summary.plan.columns["Nursing note"].action == "free text"  # still de-identified
+
+
+def test_column_dialog_and_replacement_mode_drive_plan_and_preview(qtbot, window, tmp_path, monkeypatch):
+    """The clerk opens Columns…, leaves one column out and keeps another; the plan and the queue follow.
+    Switching to surrogates re-draws the preview at once, with no tag left in it."""
+    from desktop.columns_dialog import ColumnsDialog
+
+    path = tmp_path / "export.csv"
+    path.write_text("MRN,Ward,Seen by,Nursing note\n"
+                    "1,4B,Dr Castellanos-Pruitt,Daughter Clara Okafor visited on 7/22. Pt stable.\n"
+                    "2,ICU,Dr Castellanos-Pruitt,Pt comfortable overnight. Wife Philippa called on 7/23.\n",
+                    encoding="utf-8")
+    _drop(window, [path])
+    _wait_ready(qtbot, window, 1)
+    window.table.selectRow(0)
+    qtbot.waitUntil(lambda: bool(window.preview.rows), timeout=60_000)
+    item = window.model.items[0]
+    assert item.summary.plan.columns["Seen by"].action in ("free text", "identifier")
+    assert "de-identified" in window.model.data(window.model.index(0, window.model.PLAN))
+
+    dialogs = []
+
+    def choose(dialog):
+        dialogs.append(dialog)
+        dialog.combos["Seen by"].setCurrentIndex(dialog.combos["Seen by"].findData("left out"))
+        dialog.combos["Ward"].setCurrentIndex(dialog.combos["Ward"].findData("kept"))
+        dialog.accept()
+        return dialog.result()
+
+    monkeypatch.setattr(ColumnsDialog, "exec", choose)
+    window.columns_action.trigger()
+    assert dialogs and item.excluded_columns == ("Seen by",) and item.safe_columns == ("Ward",)
+    qtbot.waitUntil(lambda: item.status == "ready" and item.summary.plan.columns["Seen by"].action == "left out",
+                    timeout=30_000)
+    assert "user" in item.summary.plan.columns["Ward"].reason
+    assert item.overrides()["excluded_columns"] == ("Seen by",)
+
+    qtbot.waitUntil(lambda: bool(window.preview.rows) and "[NAME]" in window.preview.rows[0].deidentified,
+                    timeout=60_000)
+    window.settings_panel.mode.setCurrentIndex(window.settings_panel.mode.findData("surrogates"))
+    qtbot.waitUntil(lambda: bool(window.preview.rows) and "[" not in window.preview.rows[0].deidentified,
+                    timeout=60_000)
+    assert "Okafor" not in window.preview.rows[0].deidentified
 
 
 def test_whole_run_of_the_demo_keeps_the_window_responsive(qtbot, window, tmp_path):

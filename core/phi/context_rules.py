@@ -178,7 +178,7 @@ GENERIC_FACILITY_WORDS = FACILITY_HEADS | frozenset(
     system systems network national state county city public private st saint the of and for at in
     emergency trauma stroke transplant assisted skilled long term acute sub-acute subacute""".split()
 )
-_CONNECTORS = frozenset("and & of for the at st st. saint".split())
+_CONNECTORS = frozenset("and & of the st st. saint".split())
 _PLACE_CUE_BEFORE = frozenset("to at from in into transferred transfered admitted adm tx sent via per by".split())
 
 
@@ -254,7 +254,7 @@ def _name_run_before(text: str, toks: list[Tok], i: int, mixed: bool) -> int | N
     # In capitals a common word can still name a hospital when the text says one goes there: "TO HARBOR HOSPITAL".
     before = toks[start - 1].lower if start > 0 else ""
     if not mixed and before in _PLACE_CUE_BEFORE and all(not lexicon.is_clinical(t.lower) for t in run) and any(
-            t.lower not in GENERIC_FACILITY_WORDS for t in run):
+            t.lower not in GENERIC_FACILITY_WORDS and lexicon.zipf(t.lower) < 5.0 for t in run):
         return start
     return None
 
@@ -271,7 +271,7 @@ def _clearly_named(tok: Tok) -> bool:
 def _distinguishing(tok: Tok, mixed: bool) -> bool:
     """A word that names this facility or town rather than describing it."""
     lower = tok.lower
-    if lower in GENERIC_FACILITY_WORDS or lower in STOP or len(lower) < 2:
+    if lower in GENERIC_FACILITY_WORDS or lower in STOP or len(lower) < (2 if mixed else 3):
         return False
     if lexicon.is_clinical(lower) and not (lexicon.is_name_word(lower) or lower in lexicon.cities()):
         return False
@@ -320,6 +320,8 @@ class CapitalizedWordRecognizer(EntityRecognizer):
                 continue  # countries and states are not Safe Harbor identifiers
             place = lower in lexicon.cities()
             listed = lexicon.is_name_word(lower) or place or _listed_common_name(tok)
+            if not place and not _listed_common_name(tok) and lexicon.is_clinical_variant(lower):
+                continue  # "Fent", "Lobetalol", "Groins": clinical shorthand, not a rare surname
             if not listed and not any(a <= tok.start and tok.end <= b for a, b in spacy_entities):
                 continue
             if text[tok.start - 1 : tok.start] in ("/", "-"):
@@ -345,7 +347,7 @@ class CapitalizedWordRecognizer(EntityRecognizer):
 _INNER_CAPITAL = regex.compile(r"(?<!^Mc|^Mac|^O'|^D'|^[A-Z][a-z]*[\-'])(?<=.)[A-Z]")
 # What follows an eponym rather than a person: "Hoehn and Yahr stage", "Positive Neer test", "Breslow depth".
 _EPONYM_AFTER = regex.compile(
-    r"(?:'s)?(?:\s+and\s+[A-Z][\w\-]+(?:'s)?)?\s+(?:sign|signs|test|tests|maneuver|manoeuvre|scale|score|stage|staging"
+    r"(?:'s)?(?:\s+and\s+[A-Z][\w\-]+(?:'s)?|[\s\-][A-Z][a-z]+)?\s+(?:sign|signs|test|tests|maneuver|manoeuvre|scale|score|stage|staging"
     r"|criteria|classification|grade|index|depth|level|syndrome|disease|phenomenon|reflex|port|catheter|tube|drain"
     r"|monitor|monitoring|valve|stocking|stockings|fracture|procedure|operation|repair|incision|needle|clamp|forceps"
     r"|retractor|suture|mask|bag|line|shunt|filter|method|technique|equation|formula|rule|position|fingers|nodes?"

@@ -85,3 +85,114 @@ class DepartmentLists:
 
     def is_false_alarm(self, text: str, detector: str) -> bool:
         return " ".join(text.split()).lower() in self.not_phi and not detector.startswith(TRUSTED_DETECTORS)
+
+
+@dataclass
+class LearnReport:
+    """Counts only: the corrections are PHI and are never echoed."""
+    missed_added: int = 0
+    not_phi_added: int = 0
+    already_known: int = 0
+    not_found: int = 0  # the exact text is not in that row's original text: a typo, not learned
+    incomplete: int = 0  # a line without its text, its kind or (for missed PHI) its type
+
+    def lines(self) -> list[str]:
+        out = [f"{self.missed_added} missed identifier(s) and {self.not_phi_added} false alarm(s) added to the "
+               f"department's lists"]
+        if self.already_known:
+            out.append(f"{self.already_known} correction(s) already known")
+        if self.not_found:
+            out.append(f"{self.not_found} correction(s) skipped: the exact text is not in that row's original note")
+        if self.incomplete:
+            out.append(f"{self.incomplete} line(s) skipped: exact text, correction or PHI type missing")
+        return out
+
+
+def learn_from_review(path: Path, lists: DepartmentLists) -> LearnReport:
+    """Add a review workbook's Corrections sheet to ``lists`` (the caller saves them).
+
+    A correction counts only when its exact text occurs in the original text of the row (and column)
+    it names, so that a typo never teaches the de-identifier a wrong phrase.
+    """
+    from core.errors import InputError
+    from core.io.writers import CORRECTION_HEADERS, CORRECTIONS_SHEET, MISSED, NOT_PHI, REVIEW_SHEET
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - one line for the user, whatever openpyxl raises
+        raise InputError(f"{Path(path).name}: not a readable review workbook ({type(exc).__name__})") from None
+    try:
+        if CORRECTIONS_SHEET not in wb.sheetnames or REVIEW_SHEET not in wb.sheetnames:
+            raise InputError(f"{Path(path).name}: not a casenotes review workbook (no '{CORRECTIONS_SHEET}' sheet)")
+        originals: dict[tuple[str, str], str] = {}
+        for values in wb[REVIEW_SHEET].iter_rows(min_row=3, values_only=True):
+            if values and values[0] is not None and len(values) > 3:
+                originals[(_cell(values[0]), _cell(values[2]))] = _cell(values[3])
+        report = LearnReport()
+        for values in wb[CORRECTIONS_SHEET].iter_rows(min_row=3, max_col=len(CORRECTION_HEADERS), values_only=True):
+            row, column, text, kind, entity = (_cell(v) for v in (*values, *[None] * 5)[:5])
+            if not (row or column or text or kind or entity):
+                continue
+            kind = {MISSED.lower(): MISSED, NOT_PHI.lower(): NOT_PHI}.get(kind.lower())
+            entity = entity.upper()
+            if not text or kind is None or (kind == MISSED and entity not in PHI_TYPES):
+                report.incomplete += 1
+                continue
+            if not _occurs(text, row, column, originals):
+                report.not_found += 1
+                continue
+            added = lists.add_phi(text, entity) if kind == MISSED else lists.add_not_phi(text)
+            if not added:
+                report.already_known += 1
+            elif kind == MISSED:
+                report.missed_added += 1
+            else:
+                report.not_phi_added += 1
+        return report
+    finally:
+        wb.close()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())
+
+
+def _occurs(text: str, row: str, column: str, originals: dict[tuple[str, str], str]) -> bool:
+    wanted = text.lower()
+    candidates = [t for (r, c), t in originals.items() if (not row or r == row) and (not column or c == column)]
+    return any(wanted in " ".join(t.split()).lower() for t in candidates)
+
+
+# Headers of a staff list's name columns, most specific first.
+_STAFF_NAME_HEADERS = ("full name", "name", "staff", "clinician", "provider", "physician", "nurse", "employee")
+_FIRST, _LAST = ("first name", "first", "given name", "forename"), ("last name", "last", "surname", "family name")
+
+
+def read_staff_list(path: Path, column: str | None = None, sheet: str | None = None) -> list[str]:
+    """Clinicians' names from a spreadsheet or CSV: the named column, a 'Name' column, or first and
+    last name columns joined."""
+    from core.errors import InputError
+    from core.io.readers import read_table
+
+    frame = read_table(Path(path), sheet).frame
+    headers = {str(c).strip().lower(): c for c in frame.columns}
+    if column:
+        if column not in frame.columns:
+            raise InputError(f"{Path(path).name}: no column named '{column}' (columns: {', '.join(map(str, frame.columns))})")
+        return [v for v in (str(x).strip() for x in frame[column]) if v]
+    first = next((headers[h] for h in _FIRST if h in headers), None)
+    last = next((headers[h] for h in _LAST if h in headers), None)
+    if first is not None and last is not None:
+        return [" ".join(f"{a} {b}".split()) for a, b in zip(frame[first], frame[last]) if f"{a}{b}".strip()]
+    for wanted in _STAFF_NAME_HEADERS:
+        found = next((c for h, c in headers.items() if wanted in h), None)
+        if found is not None:
+            return [v for v in (str(x).strip() for x in frame[found]) if v]
+    if len(frame.columns) == 1:
+        return [v for v in (str(x).strip() for x in frame[frame.columns[0]]) if v]
+    raise InputError(f"{Path(path).name}: no name column found (a 'Name' column, or 'First name' and 'Last name')")

@@ -8,6 +8,7 @@ frequencies, simple-icd-10-cm's descriptions); nothing is fetched.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from importlib import resources
@@ -235,3 +236,48 @@ def is_eponym(word: str) -> bool:
 def is_clinical(word: str) -> bool:
     lower = word.lower().strip(".")
     return lower in clinical_terms() or lower in eponyms()
+
+
+@functools.cache
+def _sorted_clinical_terms() -> tuple[str, ...]:
+    return tuple(sorted(clinical_terms()))
+
+
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@functools.cache
+def is_clinical_variant(word: str) -> bool:
+    """A clinical word in a form no list holds: inflected ("suctioned", "groins"), clipped as staff
+    write it ("fent", "crea", "endo") or misspelled by one letter ("lobetalol", "banadryl"). Only for
+    words that no name list knows; a listed name stays a name."""
+    lower = _ascii(word.lower())
+    if len(lower) < 3 or is_clinical(lower):
+        return len(lower) >= 3
+    for suffix in _SUFFIXES:
+        stem = lower[: -len(suffix)]
+        if lower.endswith(suffix) and len(stem) >= 3 and (is_clinical(stem) or is_clinical(stem + "e") or zipf(stem) >= 3.0):
+            return True
+    if len(lower) >= 4:
+        terms = _sorted_clinical_terms()
+        at = bisect.bisect_left(terms, lower)
+        if at < len(terms) and terms[at].startswith(lower) and len(terms[at]) > len(lower):
+            return True
+    if len(lower) >= 5:
+        return any(variant in clinical_terms() or variant in us_states() or variant in countries()
+                   for variant in _one_edit(lower))
+    return False
+
+
+def _one_edit(word: str):
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            yield head + tail[1:]
+            if len(tail) > 1:
+                yield head + tail[1] + tail[0] + tail[2:]
+        for letter in _LETTERS:
+            yield head + letter + tail
+            if tail:
+                yield head + letter + tail[1:]

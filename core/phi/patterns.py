@@ -201,7 +201,8 @@ RULES: tuple[Rule, ...] = (
           0.9),
     # Numbers dialled with a country code: "+44 20 7946 0958", "+33 (0)1 42 68 53 00".
     _rule("PHONE", "phone_international",
-          r"(?<![\w+])(?P<phi>\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,4})(?![\d])", 0.85),
+          r"(?<![\w+])(?P<phi>\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,4})(?![\d])", 0.85,
+          validator=lambda text, s, e: len(regex.sub(r"\D", "", text[s:e])) >= 8),
     _rule("PHONE", "phone_area_code", r"(?<![\d\-])(?P<phi>\d{3})(?=[\s\-]+\d{3}[\s\-]\d{4}\b)", 0.8),
     # --- identifiers ---
     _rule("SSN", "ssn", r"(?<![\d\-])(?P<phi>\d{3}-\d{2}-\d{4})(?![\d\-])", 0.9),
@@ -241,7 +242,7 @@ RULES: tuple[Rule, ...] = (
     # European street lines: a house number after the street ("Harjukuja 54", "Rua do Arenque 1634"),
     # sometimes with a number before it too ("5049 Harjukuja 54").
     _rule("ADDRESS", "street_number_after",
-          r"(?-i:(?<![\w/.\-])(?P<phi>(?:\d{1,5}\s+)?(?:\p{Lu}[\p{L}'\-]+\s+)(?:[\p{L}'\-]+\s+){0,3}\d{1,5}[a-z]?\.?)"
+          r"(?-i:(?<![\w/.\-])(?P<phi>(?:\d{1,5}\s+)?(?:\p{Lu}\p{Ll}[\p{L}'\-]*\s+)(?:[\p{L}'\-]+\s+){0,3}\d{1,5}[a-z]?\.?)"
           r"(?=\s*(?:,|$|\n|\s{2}|>|\?\?\?|(?i:apt|suite|ste|unit)\b)))",
           0.7, validator=lambda text, s, e: _foreign_street_ok(text[s:e])),
     # The town after the flat number of an address block: "Apt. 595    LAPPEENRANTA", "Suite 501  Riisa".
@@ -269,7 +270,8 @@ RULES: tuple[Rule, ...] = (
           r"|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY),?\s+(?P<phi>\d{5}(?:-\d{4})?)\b",
           0.9),
     # UK and Canadian postcodes have shapes no clinical text has: "SE1 7EH", "M5V 2T6".
-    _rule("ZIP", "postcode_uk", r"(?-i:\b(?P<phi>[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2})\b)", 0.8),
+    # The inward part never uses C, I, K, M, O or V: "MS04 2MG" is a dose, not a postcode.
+    _rule("ZIP", "postcode_uk", r"(?-i:\b(?P<phi>[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2})\b)", 0.8),
     _rule("ZIP", "postcode_canada", r"(?-i:\b(?P<phi>[A-Z]\d[A-Z]\s\d[A-Z]\d)\b)", 0.8),
     _rule("ZIP", "zip_keyword", r"\b(?:zip|zip\s*code|postal\s*code)\s*[:#]?\s*(?P<phi>\d{5}(?:-\d{4})?)\b", 0.9),
 )

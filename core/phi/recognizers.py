@@ -405,7 +405,10 @@ class ContextNameRecognizer(EntityRecognizer):
         for width in (3, 2, 1):
             if j + width <= n and all(t.is_word for t in toks[j : j + width]):
                 name = " ".join(t.lower for t in toks[j : j + width])
-                if name in lexicon.cities() and (width > 1 or lexicon.zipf(lower) < 4.6 or (mixed_case and cand.text[0].isupper())) and (
+                # "continue to monitor lytes": a verb with its clinical object, not a town called Monitor
+                verb_with_object = (width == 1 and toks[i].lower == "to" and j + 1 < n and toks[j + 1].is_word
+                                    and lexicon.is_clinical(toks[j + 1].lower))
+                if name in lexicon.cities() and not verb_with_object and (width > 1 or lexicon.zipf(lower) < 4.6 or (mixed_case and cand.text[0].isupper())) and (
                     toks[i].lower not in ("to", "on", "per", "by", "at") or moved
                 ):
                     return [span_result("LOCATION", toks, (j, j + width), 0.75, "gazetteer:city")]

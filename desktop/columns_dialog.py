@@ -1,0 +1,113 @@
+"""Column handling for one file: every column with its first values, what casenotes will do with it
+and why, and a drop-down to change it (note, patient key, de-identify, keep unchanged, leave out)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout)
+
+from core.io.columns import KEPT, LEFT_OUT, NOTE, PATIENT_KEY
+from desktop.queue_model import QueueItem
+
+AUTOMATIC = "auto"
+# (choice, label, tooltip); AUTOMATIC shows what the content suggests.
+CHOICES = (
+    (AUTOMATIC, "De-identify (automatic)", "Identifiers replaced, free text de-identified, provably safe content kept"),
+    (NOTE, "Note: de-identify, summarize, code", "A note column; several are read together, each under its header"),
+    (PATIENT_KEY, "Patient key", "The patient or row ID: replaced by the same pseudonymous key for the same patient"),
+    (KEPT, "Keep unchanged (no PHI)", "Copied as it is: choose this only for columns that can never hold PHI"),
+    (LEFT_OUT, "Leave out", "Not written to any output"),
+)
+
+
+class ColumnsDialog(QDialog):
+    """Edits a QueueItem's column choices; the caller re-plans the file when it is accepted."""
+
+    def __init__(self, item: QueueItem, parent=None):
+        super().__init__(parent)
+        self.item = item
+        self.setWindowTitle(f"Columns of {item.path.name}")
+        summary = item.summary
+        intro = QLabel("Every column is de-identified unless its content shows it is safe. Change what is done to a "
+                       "column here; Run info in the output lists every column and what was done to it.")
+        intro.setWordWrap(True)
+        self.table = QTableWidget(len(summary.columns), 4)
+        self.table.setHorizontalHeaderLabels(["Column", "First values", "What is done", "Why (now)"])
+        self.table.setAccessibleName("Columns and what is done to each")
+        self.table.verticalHeader().setVisible(False)
+        self.combos: dict[str, QComboBox] = {}
+        for row, column in enumerate(summary.columns):
+            decision = summary.plan.columns[column]
+            self.table.setItem(row, 0, _read_only(column))
+            samples = summary.samples.get(column, [])
+            self.table.setItem(row, 1, _read_only(" | ".join(v for v in samples if v), "\n".join(samples)))
+            combo = QComboBox()
+            combo.setAccessibleName(f"What is done to {column}")
+            for value, label, tip in CHOICES:
+                combo.addItem(label, value)
+                combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
+            combo.setCurrentIndex(combo.findData(self._current_choice(column)))
+            self.table.setCellWidget(row, 2, combo)
+            self.combos[column] = combo
+            self.table.setItem(row, 3, _read_only(f"{decision.action}: {decision.reason}"))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.Stretch)
+        self.problem = QLabel()
+        self.problem.setStyleSheet("color: #b00020")
+        self.problem.setVisible(False)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+        self.resize(980, 120 + 34 * min(len(summary.columns), 14))
+
+    def _current_choice(self, column: str) -> str:
+        item, plan = self.item, self.item.summary.plan
+        if column in item.excluded_columns:
+            return LEFT_OUT
+        if column in item.safe_columns:
+            return KEPT
+        # the note and patient key in use, detected or chosen, stay what they are unless changed here
+        if column in plan.text_columns:
+            return NOTE
+        if column == plan.id_column:
+            return PATIENT_KEY
+        return AUTOMATIC
+
+    def choices(self) -> dict[str, str]:
+        return {column: combo.currentData() for column, combo in self.combos.items()}
+
+    def accept(self) -> None:
+        chosen = self.choices()
+        notes = [c for c, v in chosen.items() if v == NOTE]
+        keys = [c for c, v in chosen.items() if v == PATIENT_KEY]
+        if not notes:
+            return self._refuse("Choose at least one note column.")
+        if len(keys) > 1:
+            return self._refuse("Choose one patient key column at most.")
+        item = self.item
+        item.text_columns = tuple(notes)
+        item.id_column = keys[0] if keys else ""
+        item.safe_columns = tuple(c for c, v in chosen.items() if v == KEPT)
+        item.excluded_columns = tuple(c for c, v in chosen.items() if v == LEFT_OUT)
+        super().accept()
+
+    def _refuse(self, message: str) -> None:
+        self.problem.setText(message)
+        self.problem.setVisible(True)
+
+
+def _read_only(text: str, tooltip: str = "") -> QTableWidgetItem:
+    cell = QTableWidgetItem(text)
+    cell.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+    if tooltip:
+        cell.setToolTip(tooltip)
+    return cell
