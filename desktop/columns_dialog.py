@@ -11,14 +11,20 @@ from core.io.columns import KEPT, LEFT_OUT, NOTE, PATIENT_KEY
 from desktop.queue_model import QueueItem
 
 AUTOMATIC = "auto"
-# (choice, label, tooltip); AUTOMATIC shows what the content suggests.
+# (choice, label, tooltip, why); the AUTOMATIC label and reason come from the column's content.
 CHOICES = (
-    (AUTOMATIC, "De-identify (automatic)", "Identifiers replaced, free text de-identified, provably safe content kept"),
-    (NOTE, "Note: de-identify, summarize, code", "A note column; several are read together, each under its header"),
-    (PATIENT_KEY, "Patient key", "The patient or row ID: replaced by the same pseudonymous key for the same patient"),
-    (KEPT, "Keep unchanged (no PHI)", "Copied as it is: choose this only for columns that can never hold PHI"),
-    (LEFT_OUT, "Leave out", "Not written to any output"),
+    (AUTOMATIC, "Automatic", "What the content shows: identifiers replaced, free text de-identified, "
+     "provably safe content kept", ""),
+    (NOTE, "Note: de-identify, summarize, code", "A note column; several are read together, each under its header",
+     "note: de-identified by the PHI engine, then summarized and coded"),
+    (PATIENT_KEY, "Patient key", "The patient or row ID: replaced by the same pseudonymous key for the same patient",
+     "patient key: replaced by a pseudonymous key (PT-...)"),
+    (KEPT, "Keep unchanged (no PHI)", "Copied as it is: choose this only for columns that can never hold PHI",
+     "kept: marked safe by you; copied unchanged"),
+    (LEFT_OUT, "Leave out", "Not written to any output", "left out: written to no output"),
 )
+_AUTOMATIC_LABELS = {"free text": "Automatic: de-identify the text", "identifier": "Automatic: replace each value",
+                     "kept": "Automatic: keep (no PHI seen)"}
 
 
 class ColumnsDialog(QDialog):
@@ -42,16 +48,19 @@ class ColumnsDialog(QDialog):
             self.table.setItem(row, 0, _read_only(column))
             samples = summary.samples.get(column, [])
             self.table.setItem(row, 1, _read_only(" | ".join(v for v in samples if v), "\n".join(samples)))
+            automatic = summary.automatic.get(column, decision)
             combo = QComboBox()
             combo.setAccessibleName(f"What is done to {column}")
-            for value, label, tip in CHOICES:
-                combo.addItem(label, value)
+            for value, label, tip, _ in CHOICES:
+                combo.addItem(_AUTOMATIC_LABELS.get(automatic.action, label) if value == AUTOMATIC else label, value)
                 combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
             combo.setCurrentIndex(combo.findData(self._current_choice(column)))
             self.table.setCellWidget(row, 2, combo)
             self.combos[column] = combo
             self.table.setItem(row, 3, _read_only(f"{decision.action}: {decision.reason}"))
+            combo.currentIndexChanged.connect(lambda _, r=row, c=combo, a=automatic: self._explain(r, c, a))
         header = self.table.horizontalHeader()
+        self.table.setWordWrap(True)
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
@@ -68,6 +77,11 @@ class ColumnsDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.resize(980, 120 + 34 * min(len(summary.columns), 14))
+
+    def _explain(self, row: int, combo: QComboBox, automatic) -> None:
+        """The reason follows the choice at once, before OK."""
+        why = {value: reason for value, _, _, reason in CHOICES}[combo.currentData()]
+        self.table.item(row, 3).setText(why or f"{automatic.action}: {automatic.reason}")
 
     def _current_choice(self, column: str) -> str:
         item, plan = self.item, self.item.summary.plan

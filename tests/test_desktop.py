@@ -109,7 +109,8 @@ def test_preview_and_changing_the_note_column(qtbot, window, tmp_path):
     window.table.commitData(combo)
     window.table.closeEditor(combo, QAbstractItemDelegate.NoHint)
     assert window.model.items[0].text_columns == ("Comment",)
-    qtbot.waitUntil(lambda: bool(window.preview.rows) and window.preview.rows[0].original == "call back", timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.preview.rows) and window.preview.rows[0].original.startswith("Comment: call back"),
+                    timeout=60_000)
     assert window.model.items[0].summary.plan.columns["Nursing note"].action == "free text"  # still de-identified
 
 
@@ -135,7 +136,11 @@ def test_column_dialog_and_replacement_mode_drive_plan_and_preview(qtbot, window
 
     def choose(dialog):
         dialogs.append(dialog)
+        # says what will happen: two rows do not show that a ward column is a safe category
+        assert dialog.combos["Ward"].currentText() == "Automatic: de-identify the text"
         dialog.combos["Seen by"].setCurrentIndex(dialog.combos["Seen by"].findData("left out"))
+        row = list(dialog.combos).index("Seen by")
+        assert dialog.table.item(row, 3).text().startswith("left out")  # the reason follows the choice
         dialog.combos["Ward"].setCurrentIndex(dialog.combos["Ward"].findData("kept"))
         dialog.accept()
         return dialog.result()

@@ -96,12 +96,20 @@ def _score(engine, notes):
 @pytest.mark.slow
 @pytest.mark.skipif(not NURSING.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_nursing_notes(engine):
-    """Regression floor on the PhysioNet nursing notes (token-level, binary PHI). Issue bar: 0.97 / 0.80."""
-    from benchmarks.deid_data import load_nursing
+    """Regression floors on the PhysioNet nursing notes (token level, binary PHI), overall, on the worst
+    fold of a 5-fold split by patient, and by type. Measured: 0.976 / 0.860, worst fold 0.942."""
+    from benchmarks.deid_data import load_nursing, patient_folds, score
 
-    total = _score(engine, load_nursing()).total
-    assert total.recall >= 0.97, total
-    assert total.precision >= 0.80, total
+    notes = load_nursing()
+    predicted = [[(f.start, f.end) for f in found] for found in engine.analyze([n.text for n in notes])]
+    scored = score(notes, predicted)
+    assert scored.total.recall >= 0.97, scored.total
+    assert scored.total.precision >= 0.84, scored.total
+    by_type = scored.type_recall()
+    assert by_type["names"] >= 0.975 and by_type["dates"] >= 0.98 and by_type["phones"] >= 0.97, by_type
+    worst = min(score([notes[i] for i in fold], [predicted[i] for i in fold]).total.recall
+                for fold in patient_folds(notes))
+    assert worst >= 0.93
 
 
 SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
@@ -110,9 +118,73 @@ SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
 @pytest.mark.slow
 @pytest.mark.skipif(not SYNTH.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_presidio_synthetic_set(engine):
-    """General PII in prose (addresses, names from many countries): floor below today's 0.535 / 0.955."""
+    """General PII in prose (names from many countries, foreign addresses), Safe Harbor gold.
+    Measured 0.699 / 0.931 (stock Presidio: 0.616 / 0.729); the issue's 0.85 is not reached yet."""
     from benchmarks.deid_data import load_synth
 
     total = _score(engine, load_synth()).total
-    assert total.recall >= 0.50, total
+    assert total.recall >= 0.68, total
     assert total.precision >= 0.92, total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, recall, precision", [("dev", 0.97, 0.93), ("test", 0.92, 0.93)])
+def test_accuracy_floor_on_notes_of_other_kinds(engine, name, recall, precision):
+    """Notes of twelve kinds written for this project with planted PHI (discharge summaries, letters,
+    radiology, referrals, telephone and visit notes, capitals, lower case). The test set was never
+    looked at while the rules were written. Measured: dev 0.980 / 0.949, test 0.937 / 0.945."""
+    from benchmarks.deid_data import load_written
+
+    notes = load_written(name)
+    scored = _score(engine, notes)
+    assert scored.total.recall >= recall, scored.total
+    assert scored.total.precision >= precision, scored.total
+    assert scored.type_recall()["dates"] >= 0.97
+    # Clinical words survive: of the tokens that are not PHI, at most 1% is replaced.
+    kept = 1 - scored.total.fp / max(1, _token_count(notes) - scored.total.tp - scored.total.fn)
+    assert kept >= 0.99
+
+
+@pytest.mark.slow
+def test_names_in_visit_notes_are_removed(engine):
+    """Patient and clinician names in narrative visit notes, including names that are also words."""
+    from benchmarks.deid_data import load_written, score
+
+    notes = [n for n in load_written("dev") + load_written("test") if n.group == "clinic-visit-note"]
+    names_only = [type(n)(n.text, [s for s in n.spans if s["type"] in ("PATIENT", "CLINICIAN")], n.group, n.name)
+                  for n in notes]
+    found = [[(f.start, f.end) for f in fs] for fs in engine.analyze([n.text for n in notes])]
+    assert score(names_only, found).total.recall >= 0.97  # measured 0.976 (dev 1.0); the issue asks 0.99
+
+
+def _token_count(notes) -> int:
+    import re
+
+    return sum(len(re.findall(r"\w+", n.text)) for n in notes)
+
+
+def test_relation_words_stay_with_the_replacement(engine):
+    text = "Daughter Clara Ellison at bedside. Son-in-law Tomas called."
+    findings = engine.analyze([text])[0]
+    out = Replacer("tags", KeyRing.load_or_create()).replace(text, findings, "PT-1").text
+    assert out.startswith("Daughter [NAME] at bedside") and "Son-in-law [NAME] called" in out
+
+
+def test_known_identifiers_of_the_row_are_found_in_any_form(engine):
+    """Values of the row's identifier columns are searched in its text whatever the words around them."""
+    from core.phi.known import KnownIdentifiers
+
+    known = KnownIdentifiers()
+    for kind, value in (("NAME", "Philippa Ward"), ("ID", "0048813"), ("DATE", "1951-03-14"),
+                        ("PHONE", "(617) 555-0199")):
+        known.add(kind, value)
+    text = ("WARD HAS COPD; ref 48813 on file. Born 3/14/51. pw agrees with plan, philippa to call 617.555.0199. "
+            "Moved to the ward for monitoring.")
+    found = _found_with(engine, text, known)
+    for phi in ("WARD", "48813", "3/14/51", "philippa", "617.555.0199"):
+        assert phi in found, phi
+    assert "ward" not in found  # a name that is also a word is matched in its case, not everywhere
+
+
+def _found_with(engine, text, known):
+    return {text[f.start : f.end] for f in engine.analyze([text], known=[known])[0]}

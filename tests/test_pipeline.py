@@ -254,3 +254,28 @@ def test_user_marks_columns_safe_excluded_and_names_several_notes(tmp_path):
     # The models read the notes together, each under its header.
     assert first["deidentified_text"].startswith("History:\n") and "\n\nAssessment:\n" in first["deidentified_text"]
     assert "Quackenbush" not in first["deidentified_text"] and "48813" not in first["deidentified_text"]
+
+
+def test_preview_shows_exactly_what_the_run_writes(tmp_path):
+    """Surrogates and shifted dates in the preview are the ones the workbook gets (same keys, same
+    patient, same known identifiers), for the note and for every other de-identified column."""
+    from core.io.preview import preview_rows
+    from core.keys import KeyRing
+    from core.phi.replace import Replacer
+    from core.steps import DeidentifyStep
+
+    source = _export(tmp_path, rows=4)
+    options = RunOptions(output_dir=tmp_path / "out", mode="surrogates")
+    [result] = run([source], options)
+    assert result.status == "done", result.error
+    ws = load_workbook(result.outputs["workbook"])["Results"]
+    headers = [c.value for c in ws[1]]
+    written = list(ws.iter_rows(min_row=2, values_only=True))
+    preview = preview_rows(source, options, DeidentifyStep(Replacer("surrogates", KeyRing.load_or_create())), count=2)
+    assert [p.row for p in preview] == [1, 2]
+    for shown, row in zip(preview, written):
+        assert "[" not in shown.deidentified
+        lines = dict(line.split(": ", 1) for line in shown.deidentified.splitlines())
+        assert lines["Assessment"] == row[headers.index("De-identified note")]
+        for column in ("History", "Comments", "Patient name", "DOB", "Seen by"):
+            assert lines[column] == row[headers.index(column)], column

@@ -185,8 +185,12 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
     _append(findings, ["Row", "Column", "Entity type", "Start", "End", "Score", "Detector"])
     for record in records:
         for cell in record.cells:
-            for f in cell.phi:
-                _append(findings, [record.row, cell.column, f.entity_type, f.start, f.end, f.score, f.detector])
+            # Offsets into the de-identified text, which the sheet shows: the original's would give away
+            # each name's length. One replacement per finding, in order.
+            found = cell.phi if len(cell.phi) == len(cell.replacements) else [None] * len(cell.replacements)
+            for x, f in zip(cell.replacements, found):
+                _append(findings, [record.row, cell.column, x.entity_type, x.start, x.end, f.score if f else None,
+                                   f.detector if f else None])
         for column, (kind, value) in record.identifiers.items():
             if value.strip():
                 _append(findings, [record.row, column, kind, None, None, 1.0, "column"])
@@ -213,7 +217,8 @@ def _write_run_info(ws, run_info: list[tuple[str, str]]) -> None:
 
 
 def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
-    """One object per input row, in order. Offsets in "phi" point into the original note."""
+    """One object per input row, in order. Offsets in "phi" point at the replacements in
+    "deidentified_text": offsets into the original would tell the length of each name."""
     with atomic_path(path) as tmp:
         with tmp.open("w", encoding="utf-8", newline="\n") as handle:
             for r in records:
@@ -221,7 +226,7 @@ def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
                     "row": r.row,
                     "id": r.patient_key,
                     "deidentified_text": r.deidentified_text,
-                    "phi": [{"start": f.start, "end": f.end, "type": f.entity_type, "score": f.score} for f in r.phi],
+                    "phi": [{"start": x.start, "end": x.end, "type": x.entity_type} for x in r.replacements],
                     "needs_review": r.needs_review,
                 }
                 item.update({k: v for k, v in r.extra.items() if k in ("summary", "codes")})

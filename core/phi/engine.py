@@ -143,6 +143,8 @@ def _postprocess(text: str, results) -> list[PhiFinding]:
         if entity not in ENTITY_TAGS:
             continue
         start, end = _trim(text, r.start, r.end)
+        if entity == "NAME":
+            start, end = _without_cue_words(text, start, end)
         if start < end:
             findings.append(PhiFinding(start, end, entity, round(float(r.score), 3), detector))
     findings += _propagate_names(text, findings)
@@ -160,6 +162,21 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _WORD = regex.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]")
+_LEADING_WORD = regex.compile(r"([\p{L}\-']+)\.?\s+")
+_TRAILING_WORD = regex.compile(r",?\s+([\p{L}]+)\.?$")
+
+
+def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """'Daughter Clara Ellison' -> 'Clara Ellison', 'Dr. Okafor' -> 'Okafor', 'Maria Silva, RN' -> 'Maria
+    Silva': the relation, title or credential stays in the text and keeps the clinical context."""
+    from core.phi.words import CREDENTIALS, RELATIONS, TITLES
+
+    while (m := _LEADING_WORD.match(text, start, end)) and m.end() < end and (
+            m.group(1).lower() in RELATIONS or m.group(1).lower() in TITLES):
+        start = m.end()
+    while (m := _TRAILING_WORD.search(text, start, end)) and m.start() > start and m.group(1).lower() in CREDENTIALS:
+        end = m.start()
+    return start, end
 
 
 # Detections whose words are searched for again in the same note. spaCy's and the capitalised-word
