@@ -4,6 +4,7 @@ clinical vocabulary of core.phi.lexicon)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import regex
@@ -82,7 +83,9 @@ class Tok:
         return self.text[0].isalpha()
 
 
-def tokenize(text: str) -> list[Tok]:
+# Several recognizers read the same note: its tokens and its case are worked out once.
+@functools.lru_cache(maxsize=8)
+def tokenize(text: str) -> tuple[Tok, ...]:
     """Words, numbers and punctuation. A hyphenated word stays whole ("Forman-Lyons") unless a part
     of it is clinical or ordinary English ("VA-INTUBATED", "LA-10/3")."""
     toks = []
@@ -98,7 +101,7 @@ def tokenize(text: str) -> list[Tok]:
                 offset += len(part) + 1
         else:
             toks.append(Tok(word, m.start(), m.end()))
-    return toks
+    return tuple(toks)
 
 
 def span_result(entity, toks, span, score, detector) -> RecognizerResult:
@@ -177,11 +180,12 @@ def is_credential_after_name(toks, i) -> bool:
     return j >= len(toks) or not toks[j].is_word or (j + 1 < len(toks) and toks[j + 1].text == ":")
 
 
+@functools.lru_cache(maxsize=8)
 def is_mixed_case(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) < 20:
+    """Normally cased text, neither ALL CAPS nor all lower case."""
+    letters = len(regex.findall(r"\p{L}", text))
+    if letters < 20:
         return False
-    upper = sum(c.isupper() for c in letters) / len(letters)
-    return 0.03 < upper < 0.5
+    return 0.03 < len(regex.findall(r"\p{Lu}", text)) / letters < 0.5
 
 
