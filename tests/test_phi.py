@@ -188,3 +188,20 @@ def test_known_identifiers_of_the_row_are_found_in_any_form(engine):
 
 def _found_with(engine, text, known):
     return {text[f.start : f.end] for f in engine.analyze([text], known=[known])[0]}
+
+
+def test_a_name_gets_one_surrogate_however_it_is_written():
+    """The name column's "Howard Willis", the note's "Mr Willis", "WILLIS" and "howard" stay one person;
+    a first name keeps its sex; initials stay initials and never echo."""
+    from core.phi import lexicon
+    from core.phi.replace import SurrogateFactory
+
+    make = SurrogateFactory(KeyRing(b"k" * 32)).make
+    full = make("NAME", "Howard Willis", 0)
+    first, last = full.split()
+    assert make("NAME", "Willis", 0) == last and make("NAME", "WILLIS", 0) == last.upper()
+    assert make("NAME", "howard", 0) == first.lower() and make("NAME", "Willis, Howard", 0) == f"{last}, {first}"
+    assert lexicon.name_role(make("NAME", "Margaret", 0)) == "female"
+    assert lexicon.name_role(make("NAME", "Reginald", 0)) == "male"
+    initials = make("NAME", "J.K.", 0)
+    assert len(initials) == 4 and initials[0] != "J" and initials[2] != "K"

@@ -129,11 +129,31 @@ def census_first_names() -> frozenset[str]:
     return _census("dist.male.first") | _census("dist.female.first")
 
 
+@functools.cache
+def name_role(word: str) -> str:
+    """'male' or 'female' (a first name, more often one than a surname, of that sex in the 1990
+    census), 'first' (a first name of either sex) or 'last'."""
+    lower = word.lower()
+    male, female = _census_share("dist.male.first").get(lower, 0.0), _census_share("dist.female.first").get(lower, 0.0)
+    surname = _census_share("dist.all.last").get(lower, 0.0)
+    if max(male, female) > surname:
+        return "male" if male > 2 * female else "female" if female > 2 * male else "first"
+    if not surname and lower in first_names():
+        return "first"
+    return "last"
+
+
 def _census(filename: str) -> frozenset[str]:
+    return frozenset(_census_share(filename))
+
+
+@functools.cache
+def _census_share(filename: str) -> dict[str, float]:
+    """Name -> percent of the population that has it."""
     from importlib import resources as res
 
     text = res.files("names").joinpath(filename).read_text(encoding="ascii")
-    return frozenset(line.split()[0].lower() for line in text.splitlines() if line.strip())
+    return {parts[0].lower(): float(parts[1]) for parts in (line.split() for line in text.splitlines()) if parts}
 
 
 @functools.cache

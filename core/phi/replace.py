@@ -110,11 +110,7 @@ class SurrogateFactory:
         if entity_type == "DATE":
             return shift_date(value, shift_days) or _date_like(value, f.date_between("-30y", "-1y"))
         if entity_type == "NAME":
-            words = value.split()
-            if len(words) == 1 or len(value.strip(".")) <= 2:
-                fake = f.last_name() if len(value) > 2 else f.random_uppercase_letter()
-            else:
-                fake = f"{f.first_name()} {f.last_name()}"
+            fake = self._name(value)
             return fake.upper() if value.isupper() else fake.lower() if value.islower() else fake
         if entity_type == "LOCATION":
             return f.city()
@@ -137,6 +133,30 @@ class SurrogateFactory:
         if not any(c.isdigit() for c in value):
             return f.bothify("??-####").upper()  # an identifier written in letters
         return _same_shape_digits(value, f)
+
+
+    def _name(self, value: str) -> str:
+        """Word by word, each word always to the same surrogate word, so that a name gets the same
+        surrogate wherever and however it is written ("Howard Willis" in a name column, "Mr Willis"
+        and "howard" in the note). A first name keeps its sex; initials stay initials."""
+        return _NAME_WORD.sub(lambda m: self._name_word(m.group()), value) if _NAME_WORD.search(value) else self._name_word(value)
+
+    def _name_word(self, word: str) -> str:
+        from core.phi import lexicon
+
+        f = self._faker
+        f.seed_instance(self.keys.seed("surrogate:NAME:word", word.lower()))
+        if len(word) == 1:
+            fake = f.random_uppercase_letter()
+            while fake == word.upper():
+                fake = f.random_uppercase_letter()
+            return fake
+        role = lexicon.name_role(word)
+        fake = {"male": f.first_name_male, "female": f.first_name_female, "first": f.first_name}.get(role, f.last_name)()
+        return fake if fake.lower() != word.lower() else fake + "s"
+
+
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
 
 
 def _same_shape_digits(value: str, faker) -> str:
