@@ -49,9 +49,6 @@ class RowSource:
             known=self._known[i],
         )
 
-    def note_texts(self, row: int) -> str:
-        return self.record(row).text
-
     def _known_identifiers(self) -> list[KnownIdentifiers | None]:
         """The identifier values of each row, pooled over all rows of the same patient."""
         searched = {c: ("ID" if kind == "ID" else kind) for c, kind in self.plan.identifier_columns.items()

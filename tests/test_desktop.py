@@ -87,14 +87,18 @@ def test_window_shows_and_refuses_what_it_cannot_read(qtbot, qt_settings, tmp_pa
     w.close()
 
 
-def test_preview_and_changing_the_note_column(qtbot, window, tmp_path):
-    path = tmp_path / "two_columns.csv"
-    path.write_text("MRN,Comment,Nursing note\n1,call back,Daughter Clara Okafor visited on 7/22. Pt stable.\n",
-                    encoding="utf-8")
+def _queue_and_preview(qtbot, window, path, csv_text: str) -> None:
+    """The clerk drops one file, selects it and waits for its preview."""
+    path.write_text(csv_text, encoding="utf-8")
     _drop(window, [path])
     _wait_ready(qtbot, window, 1)
     window.table.selectRow(0)
     qtbot.waitUntil(lambda: bool(window.preview.rows), timeout=60_000)
+
+
+def test_preview_and_changing_the_note_column(qtbot, window, tmp_path):
+    _queue_and_preview(qtbot, window, tmp_path / "two_columns.csv",
+                       "MRN,Comment,Nursing note\n1,call back,Daughter Clara Okafor visited on 7/22. Pt stable.\n")
     row = window.preview.rows[0]
     assert "Okafor" in row.original and "Okafor" not in row.deidentified and "[NAME]" in row.deidentified
     assert "background-color" in window.preview.before.toHtml()
@@ -117,15 +121,10 @@ def test_column_dialog_and_replacement_mode_drive_plan_and_preview(qtbot, window
     Switching to surrogates re-draws the preview at once, with no tag left in it."""
     from desktop.columns_dialog import ColumnsDialog
 
-    path = tmp_path / "export.csv"
-    path.write_text("MRN,Ward,Seen by,Nursing note\n"
-                    "1,4B,Dr Castellanos-Pruitt,Daughter Clara Okafor visited on 7/22. Pt stable.\n"
-                    "2,ICU,Dr Castellanos-Pruitt,Pt comfortable overnight. Wife Philippa called on 7/23.\n",
-                    encoding="utf-8")
-    _drop(window, [path])
-    _wait_ready(qtbot, window, 1)
-    window.table.selectRow(0)
-    qtbot.waitUntil(lambda: bool(window.preview.rows), timeout=60_000)
+    _queue_and_preview(qtbot, window, tmp_path / "export.csv",
+                       "MRN,Ward,Seen by,Nursing note\n"
+                       "1,4B,Dr Castellanos-Pruitt,Daughter Clara Okafor visited on 7/22. Pt stable.\n"
+                       "2,ICU,Dr Castellanos-Pruitt,Pt comfortable overnight. Wife Philippa called on 7/23.\n")
     item = window.model.items[0]
     assert item.summary.plan.columns["Seen by"].action in ("free text", "identifier")
     assert "de-identified" in window.model.data(window.model.index(0, window.model.PLAN))

@@ -205,3 +205,22 @@ def test_a_name_gets_one_surrogate_however_it_is_written():
     assert lexicon.name_role(make("NAME", "Reginald", 0)) == "male"
     initials = make("NAME", "J.K.", 0)
     assert len(initials) == 4 and initials[0] != "J" and initials[2] != "K"
+
+
+def test_known_names_never_turn_abbreviations_into_names():
+    """Initials that spell an abbreviation ("MD" for Mary Dunn) are not searched; a staff list is
+    searched by names only, joined into a few patterns however long it is."""
+    from core.phi.known import KnownIdentifiers
+
+    text = "MD aware, PT to see, BP stable. J.S. and Dunn updated; Okoro-Adeyemi paged."
+    patient = KnownIdentifiers()
+    for name in ("Mary Dunn", "John Smith"):
+        patient.add("NAME", name)
+    found = {text[a:b] for a, b, _ in patient.find(text)}
+    assert found == {"J.S", "Dunn"} or found == {"J.S.", "Dunn"}
+    staff = KnownIdentifiers(initials=False)
+    for i in range(500):
+        staff.add("NAME", f"Staffname{i} Okoro-Adeyemi")
+    staff.add("NAME", "John Smith")
+    assert {text[a:b] for a, b, _ in staff.find(text)} == {"Okoro-Adeyemi"}
+    assert len(staff.forms()) <= 4

@@ -68,7 +68,7 @@ def test_xlsx_sheets_merged_cells_dates_formulas_and_blank_rows(tmp_path):
 def test_column_detection(tmp_path):
     p = _xlsx(tmp_path / "w.xlsx", [["Encounter", "MRN", "Patient Name", "Note text"], ["E1", "123", "Jo Bloggs", NOTE]])
     plan = plan_columns(read_table(p).frame)
-    assert plan.text_column == "Note text"
+    assert plan.text_columns == ["Note text"]
     assert plan.id_column == "MRN"
     assert plan.identifier_columns["Patient Name"] == "NAME"
     assert plan.identifier_columns["Encounter"] == "ID"

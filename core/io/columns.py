@@ -93,10 +93,6 @@ class ColumnPlan:
         return self._with(NOTE)
 
     @property
-    def text_column(self) -> str:
-        return self.text_columns[0]
-
-    @property
     def id_column(self) -> str | None:
         found = self._with(PATIENT_KEY)
         return found[0] if found else None

@@ -76,7 +76,7 @@ class DepartmentLists:
 
     def known_values(self) -> KnownIdentifiers:
         """What the department recognizer searches for in every note."""
-        known = KnownIdentifiers()
+        known = KnownIdentifiers(initials=False)
         for name in self.staff_names:
             known.add("NAME", name)
         for phrase, entity in self.phi_terms.items():
@@ -183,7 +183,8 @@ def read_staff_list(path: Path, column: str | None = None, sheet: str | None = N
     headers = {str(c).strip().lower(): c for c in frame.columns}
     if column:
         if column not in frame.columns:
-            raise InputError(f"{Path(path).name}: no column named '{column}' (columns: {', '.join(map(str, frame.columns))})")
+            # the columns are not listed: a staff list without a header row has a name as its header
+            raise InputError(f"{Path(path).name}: no column named '{column}'")
         return [v for v in (str(x).strip() for x in frame[column]) if v]
     first = next((headers[h] for h in _FIRST if h in headers), None)
     last = next((headers[h] for h in _LAST if h in headers), None)

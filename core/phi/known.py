@@ -47,40 +47,53 @@ class KnownIdentifiers:
     """The identifier values of one row (and of the other rows of its patient)."""
 
     values: list[tuple[str, str]] = field(default_factory=list)  # (column kind, value)
+    # A row's own patient is found by initials too ("J.S."); a department's staff list is not: across
+    # hundreds of names, initials would be everywhere.
+    initials: bool = True
     _forms: list[_Form] | None = field(default=None, repr=False, compare=False)
+    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._seen = set(self.values)
 
     def add(self, kind: str, value: str) -> None:
         value = value.strip()
-        if kind in SEARCHED_KINDS and value and (kind, value) not in self.values:
-            self.values.append((kind, value))
-            self._forms = None
+        if kind in SEARCHED_KINDS and value:
+            self._append((kind, value))
 
     def add_phrase(self, entity: str, phrase: str) -> None:
         """An exact phrase (a reviewer's missed identifier), found as whole words in any case."""
         phrase = phrase.strip()
-        if phrase and (f"={entity}", phrase) not in self.values:
-            self.values.append((f"={entity}", phrase))
-            self._forms = None
+        if phrase:
+            self._append((f"={entity}", phrase))
 
-    def merged(self, other: "KnownIdentifiers") -> "KnownIdentifiers":
-        both = KnownIdentifiers(list(self.values))
-        for item in other.values:
-            if item not in both.values:
-                both.values.append(item)
-        return both
+    def _append(self, item: tuple[str, str]) -> None:
+        # a patient with thousands of rows repeats the same values: the set keeps adding them linear
+        if item not in self._seen:
+            self._seen.add(item)
+            self.values.append(item)
+            self._forms = None
 
     def __bool__(self) -> bool:
         return bool(self.values)
 
     def __getstate__(self):  # sent to worker processes without the compiled patterns
-        return {"values": self.values, "_forms": None}
+        return {"values": self.values, "initials": self.initials, "_forms": None, "_seen": set(self.values)}
 
     def forms(self) -> list[_Form]:
+        """The forms of every value, joined into one pattern per entity and case rule: a staff list of
+        thousands of names is then a few searches per note, not thousands."""
         if self._forms is None:
-            forms: list[_Form] = []
+            groups: dict[tuple, list[_Form]] = {}
             for kind, value in self.values:
-                forms.extend(_forms_of(kind, value))
-            self._forms = forms
+                for form in _forms_of(kind, value, self.initials):
+                    groups.setdefault((form.entity, form.lowercase_notes_only, form.pattern.flags), []).append(form)
+            self._forms = []
+            for (entity, lowercase_only, flags), forms in groups.items():
+                # longest first: at one position the whole name wins over its first name
+                sources = sorted({f.pattern.pattern for f in forms}, key=len, reverse=True)
+                self._forms.append(_Form(regex.compile("|".join(f"(?:{p})" for p in sources), flags), entity,
+                                         lowercase_only))
         return self._forms
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
@@ -109,13 +122,13 @@ def _digits_pattern(digits: str) -> regex.Pattern:
     return regex.compile(rf"(?<![\p{{N}}]){body}(?![\p{{N}}])", regex.VERSION1)
 
 
-def _forms_of(kind: str, value: str) -> Iterable[_Form]:
+def _forms_of(kind: str, value: str, initials: bool = True) -> Iterable[_Form]:
     if kind.startswith("="):
         yield _Form(_words_pattern(value), kind[1:])
         return
     entity = SEARCHED_KINDS[kind]
     if kind == "NAME":
-        yield from _name_forms(value)
+        yield from _name_forms(value, initials)
     elif kind in ("ID", "ZIP"):
         yield from _id_forms(value, entity)
     elif kind == "PHONE":
@@ -137,7 +150,7 @@ def _forms_of(kind: str, value: str) -> Iterable[_Form]:
             yield _Form(regex.compile(rf"(?<![\w.]){regex.escape(local)}(?![\w])", regex.IGNORECASE), entity)
 
 
-def _name_forms(value: str) -> Iterable[_Form]:
+def _name_forms(value: str, with_initials: bool = True) -> Iterable[_Form]:
     # "Quackenbush, Philippa J" and "PHILIPPA QUACKENBUSH" alike: the words, each on its own too.
     if value.count(",") == 1:
         last, first = value.split(",")
@@ -161,12 +174,22 @@ def _name_forms(value: str) -> Iterable[_Form]:
                                       regex.VERSION1), "NAME", lowercase_notes_only=True)
         else:
             yield _Form(_words_pattern(piece), "NAME")
-    # Initials, written "J.S.", "J. S." or "JS" (capitals only).
+    # Initials, written "J.S.", "J. S." or "JS" (capitals only), unless they spell a word or an
+    # abbreviation ("MD" for Mary Dunn, "PT", "OK").
     initials = [p[0].upper() for p in parts[:3]]
-    if len(initials) >= 2:
+    if with_initials and len(initials) >= 2 and not _is_word_or_abbreviation("".join(initials)):
         dotted = r"\.?\s?".join(initials)
         yield _Form(regex.compile(rf"(?<![\p{{L}}\p{{N}}]){dotted}\.?(?![\p{{L}}\p{{N}}])", regex.VERSION1), "NAME")
         # "J. Smith" / "J Smith": an initial with a surname is caught by the surname; "Smith J" likewise.
+
+
+def _is_word_or_abbreviation(letters: str) -> bool:
+    from core.phi import lexicon
+    from core.phi.words import CREDENTIALS, STOP, TITLES
+
+    lower = letters.lower()
+    return (lower in CREDENTIALS or lower in TITLES or lower in STOP or lexicon.is_clinical(lower)
+            or lexicon.zipf(lower) >= 5.0)
 
 
 def _id_forms(value: str, entity: str) -> Iterable[_Form]:

@@ -270,8 +270,8 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 @functools.cache
 def is_clinical_variant(word: str) -> bool:
     """A clinical word in a form no list holds: inflected ("suctioned", "groins"), clipped as staff
-    write it ("fent", "crea", "endo") or misspelled by one letter ("lobetalol", "banadryl"). Only for
-    words that no name list knows; a listed name stays a name."""
+    write it ("fent", "crea", "endo") or misspelled by one letter ("lobetalol", "banadryl"). Callers
+    ask it only of words that no name list knows: a listed name stays a name."""
     lower = _ascii(word.lower())
     if len(lower) < 3 or is_clinical(lower):
         return len(lower) >= 3

@@ -67,7 +67,7 @@ RESIDENCE_VERBS = frozenset("lives living live lived resides reside resided move
 NAME_LIKE_FACILITY_WORDS = frozenset("memorial general regional sacred holy".split())
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tok:
     text: str
     start: int
@@ -84,7 +84,7 @@ class Tok:
 
 
 # Several recognizers read the same note: its tokens and its case are worked out once.
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def tokenize(text: str) -> tuple[Tok, ...]:
     """Words, numbers and punctuation. A hyphenated word stays whole ("Forman-Lyons") unless a part
     of it is clinical or ordinary English ("VA-INTUBATED", "LA-10/3")."""
@@ -180,7 +180,7 @@ def is_credential_after_name(toks, i) -> bool:
     return j >= len(toks) or not toks[j].is_word or (j + 1 < len(toks) and toks[j + 1].text == ":")
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def is_mixed_case(text: str) -> bool:
     """Normally cased text, neither ALL CAPS nor all lower case."""
     letters = len(regex.findall(r"\p{L}", text))
