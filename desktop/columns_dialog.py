@@ -3,8 +3,8 @@ and why, and a drop-down to change it (note, patient key, de-identify, keep unch
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
 from core.io.columns import KEPT, LEFT_OUT, NOTE, PATIENT_KEY
@@ -42,6 +42,11 @@ class ColumnsDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Column", "First values", "What is done", "Why (now)"])
         self.table.setAccessibleName("Columns and what is done to each")
         self.table.verticalHeader().setVisible(False)
+        # Tab moves between the drop-downs and on to OK and Cancel, not from cell to cell.
+        self.table.setTabKeyNavigation(False)
+        self.table.setFocusPolicy(Qt.NoFocus)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.combos: dict[str, QComboBox] = {}
         for row, column in enumerate(summary.columns):
             decision = summary.plan.columns[column]
@@ -56,6 +61,8 @@ class ColumnsDialog(QDialog):
                 combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
             combo.setCurrentIndex(combo.findData(self._current_choice(column)))
             self.table.setCellWidget(row, 2, combo)
+            combo.setProperty("row", row)
+            combo.installEventFilter(self)
             self.combos[column] = combo
             self.table.setItem(row, 3, _read_only(f"{decision.action}: {decision.reason}"))
             combo.currentIndexChanged.connect(lambda _, r=row, c=combo, a=automatic: self._explain(r, c, a))
@@ -77,6 +84,14 @@ class ColumnsDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.resize(980, 120 + 34 * min(len(summary.columns), 14))
+
+    def eventFilter(self, watched, event) -> bool:
+        """The row of the drop-down that has the keyboard is highlighted and scrolled into view."""
+        row = watched.property("row")
+        if event.type() == QEvent.FocusIn and row is not None:
+            self.table.selectRow(row)
+            self.table.scrollToItem(self.table.item(row, 0))
+        return super().eventFilter(watched, event)
 
     def _explain(self, row: int, combo: QComboBox, automatic) -> None:
         """The reason follows the choice at once, before OK."""

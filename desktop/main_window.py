@@ -288,7 +288,9 @@ class MainWindow(QMainWindow):
     def _preview_done(self, item: QueueItem, rows, message: str | None = None) -> None:
         self._preview_busy = False
         pending, self._preview_pending = self._preview_pending, None
-        if pending is not None and pending is not item:
+        if pending is not None:
+            # asked again while this one ran: for another file, or the same file with another sheet,
+            # columns or mode; what just finished is out of date
             self._request_preview(pending)
             return
         if item is not self.selected_item():

@@ -66,3 +66,17 @@ def test_user_choices_win_and_unknown_names_fail_in_one_line(export):
     with pytest.raises(InputError) as error:
         plan_columns(export, "Notes")
     assert "\n" not in str(error.value) and "no column named 'Notes'" in str(error.value)
+
+
+def test_a_patient_column_of_names_is_the_key_and_its_names_are_searched():
+    from core.keys import KeyRing
+    from core.rows import RowSource
+
+    frame = _frame(Patient=lambda i: ["Ignatius Lindqvist", "Precious Adebayo-Okafor"][i % 2],
+                   Note=lambda i: "LINDQVIST settled overnight; ignatius asked for his daughter. Plan unchanged.")
+    plan = plan_columns(frame, "Note")
+    assert plan.id_column == "Patient" and plan.columns["Patient"].kind == "NAME"
+    record = RowSource(frame, plan, KeyRing(b"k" * 32)).record(1)
+    text = record.cells[0].text
+    assert {text[a:b] for a, b, _ in record.known.find(text)} == {"LINDQVIST", "ignatius"}
+    assert record.identifiers["Patient"][0] == "PATIENT_KEY"  # the cell itself becomes PT-...

@@ -258,3 +258,57 @@ def test_train_dialog_trains_a_coder_in_the_background(qtbot, window, tmp_path):
     qtbot.mouseClick(dialog.use_button, Qt.LeftButton)
     assert window.settings.code and window.settings.coder == str(tmp_path / "coder")
     dialog.close()
+
+
+def test_columns_dialog_works_from_the_keyboard(qtbot, qt_settings, tmp_path):
+    """Tab goes from drop-down to drop-down (the row with the keyboard is highlighted), then to OK;
+    arrow keys change a choice; Return accepts."""
+    from PySide6.QtWidgets import QPushButton
+
+    from core.io.preview import inspect_file
+    from desktop.columns_dialog import ColumnsDialog
+    from desktop.queue_model import QueueItem
+
+    path = tmp_path / "notes.csv"
+    path.write_text("MRN,Comment,Note\n1,call back tomorrow,Pt stable overnight and comfortable today.\n",
+                    encoding="utf-8")
+    item = QueueItem(path, inspect_file(path))
+    dialog = ColumnsDialog(item)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    first = dialog.combos["MRN"]
+    first.setFocus()
+    focused = []
+    for _ in range(len(dialog.combos) + 1):
+        focused.append(dialog.focusWidget())
+        qtbot.keyClick(dialog.focusWidget(), Qt.Key_Tab)
+    assert focused[:3] == list(dialog.combos.values())
+    assert isinstance(focused[3], QPushButton) and "OK" in focused[3].text()
+    comment = dialog.combos["Comment"]
+    comment.setFocus()
+    qtbot.waitUntil(lambda: [i.row() for i in dialog.table.selectionModel().selectedRows()] == [1])
+    qtbot.keyClick(comment, Qt.Key_Down)  # "Automatic" -> "Note"
+    assert comment.currentData() == "note"
+    qtbot.keyClick(comment, Qt.Key_Return)
+    assert dialog.result() == dialog.DialogCode.Accepted and item.text_columns == ("Comment", "Note")
+
+
+def test_preview_follows_a_sheet_change_made_while_it_was_computed(qtbot, window, tmp_path):
+    path = tmp_path / "two_sheets.xlsx"
+    wb = openpyxl.Workbook()
+    readme = wb.active
+    readme.title = "Readme"
+    readme.append(["About"])
+    readme.append(["This workbook was exported from the ward system for the quarterly audit."])
+    export = wb.create_sheet("Export")
+    export.append(["MRN", "Note"])
+    export.append(["100234", "Pt comfortable overnight, daughter Odalys Brenkowitz visited."])
+    wb.save(path)
+    _drop(window, [path])
+    _wait_ready(qtbot, window, 1)
+    window.table.selectRow(0)  # the preview of the first sheet starts
+    window.model.setData(window.model.index(0, window.model.SHEET), "Export", Qt.EditRole)
+    qtbot.waitUntil(lambda: bool(window.preview.rows) and "comfortable" in window.preview.rows[0].original,
+                    timeout=60_000)
+    assert "Brenkowitz" not in window.preview.rows[0].deidentified

@@ -34,6 +34,10 @@ def _found(engine, text):
         ("She moved to Hauptstrasse 12 last spring.", "Hauptstrasse 12"),
         ("Her mail goes to Apt. 5B now.", "Apt. 5B"),
         ("Her neighbour Szabina Gelencsér brought her in this morning.", "Szabina Gelencsér"),
+        ("Seen in clinic 21/11/2023, reviewed 5.12.2023.", "21/11/2023"),
+        ("Seen in clinic 21/11/2023, reviewed 5.12.2023.", "5.12.2023"),
+        ("Son can be reached on 0161 496 0753 after work.", "0161 496 0753"),
+        ("Lives at 7 Meadow Bank Lane, Thornbury with her husband.", "7 Meadow Bank Lane, Thornbury"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -119,7 +123,7 @@ SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
 @pytest.mark.skipif(not SYNTH.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_presidio_synthetic_set(engine):
     """General PII in prose (names from many countries, foreign addresses), Safe Harbor gold.
-    Measured 0.699 / 0.931 (stock Presidio: 0.616 / 0.729); the issue's 0.85 is not reached yet."""
+    Measured 0.702 / 0.931 (stock Presidio: 0.608 / 0.697); the issue's 0.85 is not reached yet."""
     from benchmarks.deid_data import load_synth
 
     total = _score(engine, load_synth()).total
@@ -132,7 +136,7 @@ def test_accuracy_floor_on_presidio_synthetic_set(engine):
 def test_accuracy_floor_on_notes_of_other_kinds(engine, name, recall, precision):
     """Notes of twelve kinds written for this project with planted PHI (discharge summaries, letters,
     radiology, referrals, telephone and visit notes, capitals, lower case). The test set was never
-    looked at while the rules were written. Measured: dev 0.980 / 0.949, test 0.937 / 0.945."""
+    looked at while the rules were written. Measured: dev 0.983 / 0.950, test 0.941 / 0.948."""
     from benchmarks.deid_data import load_written
 
     notes = load_written(name)

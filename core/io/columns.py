@@ -99,7 +99,7 @@ class ColumnPlan:
 
     @property
     def identifier_columns(self) -> dict[str, str]:
-        """Columns replaced cell by cell, with their kind (the patient key column as ID)."""
+        """Columns replaced cell by cell, with their kind (the patient key column: ID, or NAME when it holds names)."""
         return {c: d.kind or "ID" for c, d in self.columns.items() if d.action in (IDENTIFIER, PATIENT_KEY)}
 
     @property
@@ -158,7 +158,9 @@ def plan_columns(frame: pd.DataFrame, text_columns: Sequence[str] | str | None =
             how = "named by the user" if column in text_columns else "the longest free text"
             plan.columns[column] = ColumnDecision(NOTE, f"{how}; de-identified by the PHI engine")
         elif column == ident:
-            plan.columns[column] = ColumnDecision(PATIENT_KEY, "replaced by a pseudonymous key (PT-...)", "ID")
+            # A patient column of names is a key and a name: its parts are searched for in the notes.
+            kind = "NAME" if _names_share(frame[column]) >= 0.8 else "ID"
+            plan.columns[column] = ColumnDecision(PATIENT_KEY, "replaced by a pseudonymous key (PT-...)", kind)
         elif column in safe_columns:
             plan.columns[column] = ColumnDecision(KEPT, "marked safe by the user; copied unchanged")
         else:
@@ -223,6 +225,16 @@ def safe_reason(filled: list[str]) -> str | None:
     if repeated and all(len(v) <= 40 and len(v.split()) <= 4 and _benign_category(v) for v in counts):
         return f"short categories repeated across rows ({len(counts)} values)"
     return None
+
+
+_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['.\-])*"
+_NAME_CELL = re.compile(rf"^{_NAME_WORD}(?:,?\s+{_NAME_WORD}){{1,3}}$")
+
+
+def _names_share(values: pd.Series) -> float:
+    """How many cells read as a person's name: two to four words of letters ("Quackenbush, Philippa")."""
+    filled = [str(v).strip() for v in values.head(200) if str(v).strip()]
+    return _share(filled, _NAME_CELL)
 
 
 def _share(values: list[str], pattern: re.Pattern) -> float:

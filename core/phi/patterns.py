@@ -68,12 +68,22 @@ def _street_ok(text: str, start: int, end: int) -> bool:
 
     words = regex.findall(r"[A-Za-z][A-Za-z'\-]*", text[start:end])
     name_words = [w for w in words[:-1] if not _STREET_SUFFIX_ABBREV.fullmatch(w) or w is words[0]]
+    from core.phi.words import is_mixed_case
+
+    if is_mixed_case(text) and all(w[0].isupper() and not w.isupper() for w in words):
+        return bool(name_words)  # "41 Quarry Hill Road": capitals make ordinary words a street's name
     for w in words:
         if _STREET_SUFFIX_ABBREV.fullmatch(w):
             break
         if lexicon.is_clinical_term(w) or w.lower() in _FUNCTION_WORDS:
             return False
     return bool(name_words)
+
+
+def _month_day_or_day_month(value: str) -> bool:
+    """"3/14/1950" and "14/03/2024" are dates; "14/14/20" is not."""
+    first, second = (int(x) for x in regex.findall(r"\d+", value)[:2])
+    return min(first, second) <= 12
 
 
 def _name_words_ok(words: list[str]) -> bool:
@@ -141,8 +151,9 @@ _UNIT_AFTER = r"(?:cc|ml|mls|mg|mcg|g|gm|kg|units?|u\b|meq|mmol|l\b|%|mm|cm|hrs?
 RULES: tuple[Rule, ...] = (
     # --- dates ---
     _rule("DATE", "date_numeric_full",
-          rf"(?<![\d/.x*])(?P<phi>{_MM}(?:(?P<sep>[/\-]){_DD}[/\-.]|\.{_DD}\.)(?:(?:18|19|20)\d{{2}}|\d{{2}}))(?![\d/%]|\.\d|\s*%)",
-          0.95, validator=lambda text, s, e: not _SETTING_BEFORE.search(text[max(0, s - 30) : s])),
+          rf"(?<![\d/.x*])(?P<phi>{_DD}(?:(?P<sep>[/\-]){_DD}[/\-.]|\.{_DD}\.)(?:(?:18|19|20)\d{{2}}|\d{{2}}))(?![\d/%]|\.\d|\s*%)",
+          0.95, validator=lambda text, s, e: _month_day_or_day_month(text[s:e])
+          and not _SETTING_BEFORE.search(text[max(0, s - 30) : s])),
     _rule("DATE", "date_iso", r"(?<!\d)(?P<phi>(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)", 0.95),
     _rule("DATE", "date_month_day_slash",
           rf"(?<![\d/.:+#x*]|(?<!\d/\d{{1,2}})\d-)(?P<phi>{_MM}/{_DD})(?![\d/]|\.\d|\s*(?:{_UNIT_AFTER}))",
@@ -199,6 +210,11 @@ RULES: tuple[Rule, ...] = (
           r"|ext|extension|switchboard|call(?:\s+back)?\s+(?:at|on)|reached\s+at)\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*"
           r"(?P<phi>\d[\d\s\-.]{2,12}\d)(?!\d|\.\d)",
           0.9),
+    # National numbers with a trunk 0, as Britain, Europe and Australia write them: "07700 900123",
+    # "020 7946 0958", "0412-345-678".
+    _rule("PHONE", "phone_trunk",
+          r"(?<![\d\-/.+])(?P<phi>0\d{2,4}[\s\-]?\d{3,4}[\s\-]?\d{3,4})(?![\d\-/]|\.\d)", 0.8,
+          validator=lambda text, s, e: 10 <= len(regex.sub(r"\D", "", text[s:e])) <= 11),
     # Numbers dialled with a country code: "+44 20 7946 0958", "+33 (0)1 42 68 53 00".
     _rule("PHONE", "phone_international",
           r"(?<![\w+])(?P<phi>\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,4})(?![\d])", 0.85,
@@ -232,7 +248,9 @@ RULES: tuple[Rule, ...] = (
           r"(?<![\w/.])(?P<phi>\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][A-Za-z'\-]+\s+){1,3}"
           r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
           r"|parkway|pkwy|highway|hwy|circle|cir|square|sq|gardens|close|crescent|row|mews|grove|plaza|trail|pike|alley"
-          r"|heights)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?)",
+          r"|heights)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?"
+          # the town that follows on the same line: "41 Quarry Hill Road, Marlstone"
+          r"(?:,\s*(?-i:\p{Lu}\p{Ll}+(?:[\s\-]\p{Lu}\p{Ll}+)?)(?![\w\-]))?)",
           0.85, validator=_street_ok),
     # A street named without its number, in normally cased text: "Wellington Road", "Loch Raven Blvd".
     _rule("ADDRESS", "street_name",
