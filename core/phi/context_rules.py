@@ -324,6 +324,8 @@ class CapitalizedWordRecognizer(EntityRecognizer):
                 continue  # "Fent", "Lobetalol", "Groins": clinical shorthand, not a rare surname
             if not listed and not any(a <= tok.start and tok.end <= b for a, b in spacy_entities):
                 continue
+            # after an unlisted word that spaCy marks, a person's verb: "Folasade to collect"
+            acts = _AUXILIARY_AFTER.match(text, tok.end) and not lexicon.is_common_word_misspelt(lower)
             if text[tok.start - 1 : tok.start] in ("/", "-"):
                 continue  # "U/O's": part of shorthand
             if _SECTION_LABEL.match(text, tok.end):
@@ -338,7 +340,9 @@ class CapitalizedWordRecognizer(EntityRecognizer):
             # At the start of a sentence a capital means nothing: only a listed name that is rare, or a
             # first name that the sentence goes on with ("Kofi drives", "Anna is"), counts there.
             if _SENTENCE_END.search(text[max(0, tok.start - 12) : tok.start]) and not (
-                    listed and (lexicon.zipf(lower) < 3.0 or (lower in lexicon.first_names() and _VERB_AFTER.match(text, tok.end)))):
+                    (listed and lexicon.zipf(lower) < 3.0)
+                    or (_is_first_name(lower) and _VERB_AFTER.match(text, tok.end))
+                    or (not listed and acts)):
                 continue
             out.append(phi_result("LOCATION" if place else "NAME", tok.start, tok.end, 0.5, "capitalized"))
         return out
@@ -356,13 +360,19 @@ _EPONYM_AFTER = regex.compile(
 _EPONYM_BEFORE = regex.compile(r"(?:positive|negative|pos|neg|\+|-)\s*(?:\w+\s+and\s+)?$", regex.IGNORECASE)
 _SECTION_LABEL = regex.compile(r"\s?(?::|-(?!\w)|\s-\s)")
 _VERB_AFTER = regex.compile(
-    r"\s+(?:is|was|has|had|will|would|can|could|and\s+\p{Lu}|\p{Ll}+(?<!s)s|\p{Ll}+ed)\b")
+    r"\s+(?:is|was|has|had|will|would|can|could|to\s+\p{Ll}+|and\s+\p{Lu}|\p{Ll}+(?<!s)s|\p{Ll}+ed)\b")
+# After an unlisted word only a person's verbs count: "Folasade to collect", not "Lacrilube applied".
+_AUXILIARY_AFTER = regex.compile(r"\s+(?:is|was|has|had|will|would|can|could|to\s+\p{Ll}+)\b")
 _SPACY_PROPER = frozenset("PERSON GPE LOC FAC ORG NORP".split())
 
 
 def is_eponym_use(text: str, start: int, end: int) -> bool:
     """A surname used for a sign, test, scale or device ("Positive Neer test", "Breslow depth")."""
     return bool(_EPONYM_AFTER.match(text, end) or _EPONYM_BEFORE.search(text[max(0, start - 24) : start]))
+
+
+def _is_first_name(lower: str) -> bool:
+    return lower in lexicon.first_names() or lower in lexicon.census_first_names()
 
 
 def _listed_common_name(tok: Tok) -> bool:

@@ -290,6 +290,13 @@ def is_clinical_variant(word: str) -> bool:
     return False
 
 
+@functools.cache
+def is_common_word_misspelt(word: str) -> bool:
+    """One letter away from a common English word ("contiue"): a typo rather than a name."""
+    lower = word.lower()
+    return len(lower) >= 5 and any(zipf(variant) >= 4.0 for variant in set(_one_edit(lower)) if variant != lower)
+
+
 def _one_edit(word: str):
     for i in range(len(word) + 1):
         head, tail = word[:i], word[i:]

@@ -248,7 +248,7 @@ RULES: tuple[Rule, ...] = (
           r"(?<![\w/.])(?P<phi>\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[A-Za-z][A-Za-z'\-]+\s+){1,3}"
           r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
           r"|parkway|pkwy|highway|hwy|circle|cir|square|sq|gardens|close|crescent|row|mews|grove|plaza|trail|pike|alley"
-          r"|heights)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?"
+          r"|heights|walk|rise)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?"
           # the town that follows on the same line: "41 Quarry Hill Road, Marlstone"
           r"(?:,\s*(?-i:\p{Lu}\p{Ll}+(?:[\s\-]\p{Lu}\p{Ll}+)?)(?![\w\-]))?)",
           0.85, validator=_street_ok),

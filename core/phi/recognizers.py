@@ -207,10 +207,13 @@ class ContextNameRecognizer(EntityRecognizer):
         out = []
         n = len(toks)
         for i, tok in enumerate(toks):
-            if not tok.is_word or len(tok.text) < 3 or not _first_name(tok):
+            if not tok.is_word or len(tok.text) < 3:
                 continue
             after_verb = i > 0 and (toks[i - 1].lower in TALK_VERBS or (
                 i > 1 and toks[i - 1].lower in ("with", "to") and toks[i - 2].lower in TALK_VERBS_WITH))
+            # a listed first name, or after a verb of talking any capitalised rare word ("spoke to Folasade")
+            if not (_first_name(tok) or (after_verb and self._mixed and _rare_capitalised(tok))):
+                continue
             from_service = i + 2 < n and toks[i + 1].lower == "from" and toks[i + 2].lower in SERVICES
             if after_verb or from_service:
                 end = i + 1
@@ -513,6 +516,12 @@ def _cue_before(text: str, toks: list[Tok], i: int) -> bool:
 
 
 _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
+
+
+def _rare_capitalised(tok: Tok) -> bool:
+    lower = tok.lower
+    return (tok.text[0].isupper() and not tok.text.isupper() and lower not in STOP and not lexicon.is_common_word(lower)
+            and not lexicon.is_clinical_variant(lower) and not lexicon.is_common_word_misspelt(lower))
 
 
 def _first_name(tok: Tok) -> bool:
