@@ -21,6 +21,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/deid_benchmark.py
+	$(BIN)/python benchmarks/train_deid_benchmark.py
 	$(BIN)/python benchmarks/summarize_benchmark.py --arch tiny-bart --arch tiny-causal
 	$(BIN)/python benchmarks/coding_benchmark.py
 	$(BIN)/python benchmarks/train_coder_benchmark.py

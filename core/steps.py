@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from core.phi.engine import PhiEngine
@@ -176,7 +177,8 @@ class DeidentifyStep:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.engine.spacy_model, self.engine.score_threshold, self.engine.department),
+                initargs=(self.engine.spacy_model, self.engine.score_threshold, self.engine.department,
+                          self.engine.deid_model),
             )
 
     def close(self) -> None:
@@ -187,6 +189,8 @@ class DeidentifyStep:
     def describe(self) -> dict[str, str]:
         info = {"PHI engine": f"Presidio + clinical recognizers, spaCy {self.engine.model_version}",
                 "Replacement mode": self.replacer.mode}
+        if self.engine.deid_model:
+            info["PHI tagger"] = f"{Path(self.engine.deid_model).name} (casenotes train-deid), added to the rules"
         if self.engine.department:
             info["Department lists"] = ", ".join(f"{n} {k}" for k, n in self.engine.department.counts().items())
         return info
@@ -218,12 +222,12 @@ class DeidentifyStep:
 _worker_engine: PhiEngine | None = None
 
 
-def _init_worker(spacy_model: str, threshold: float, department) -> None:
+def _init_worker(spacy_model: str, threshold: float, department, deid_model: str | None) -> None:
     global _worker_engine
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    _worker_engine = PhiEngine(spacy_model, threshold, department)
+    _worker_engine = PhiEngine(spacy_model, threshold, department, deid_model)  # the tagger on the CPU there
     _worker_engine.load()
 
 

@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.preview = PreviewPane()
         self.settings_panel = SettingsPanel(self.settings)
         self.settings_panel.changed.connect(self._settings_changed)
-        self._preview_mode = self.settings.mode
+        self._preview_mode = (self.settings.mode, self.settings.deid_model)
 
         self.overall = QProgressBar()
         self.overall.setToolTip("All queued files: rows done")
@@ -254,11 +254,11 @@ class MainWindow(QMainWindow):
         self._preview_busy = True
         self.preview.show_message(f"Preview of {item.path.name}: loading the PHI engine…" if self._preview_step is None
                                   else f"Preview of {item.path.name}: de-identifying the first notes…")
-        mode = self.settings.mode
+        mode, tagger = self.settings.mode, self.settings.deid_model or None
         path, options = item.path, self._options_for(item)
 
         def compute():
-            step = self._preview_step_for(mode)
+            step = self._preview_step_for(mode, tagger)
             return preview_rows(path, options, step, PREVIEW_ROWS)
 
         worker = CallWorker(compute, tag=item)
@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
         worker.failed.connect(self._preview_failed)
         self.workers.start(worker)
 
-    def _preview_step_for(self, mode: str):
+    def _preview_step_for(self, mode: str, tagger: str | None):
         """Runs on the worker thread: the engine loads there, never on the GUI thread."""
         from core.keys import KeyRing
         from core.phi.department import DepartmentLists
@@ -274,9 +274,13 @@ class MainWindow(QMainWindow):
         from core.phi.replace import Replacer
         from core.steps import DeidentifyStep
 
-        if self._preview_step is None or self._preview_step.replacer.mode != mode:
-            engine = self._preview_step.engine if self._preview_step else PhiEngine(department=DepartmentLists.load())
-            self._preview_step = DeidentifyStep(Replacer(mode, KeyRing.load_or_create()), engine)
+        step = self._preview_step
+        if step is None or step.engine.deid_model != tagger:
+            engine = PhiEngine(department=DepartmentLists.load(), deid_model=tagger)
+            step = DeidentifyStep(Replacer(mode, KeyRing.load_or_create()), engine)
+        elif step.replacer.mode != mode:
+            step = DeidentifyStep(Replacer(mode, KeyRing.load_or_create()), step.engine)
+        self._preview_step = step
         self._preview_step.load()
         return self._preview_step
 
@@ -430,9 +434,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _settings_changed(self) -> None:
-        """Another replacement mode changes what the run writes: the preview shows it at once."""
-        if self.settings.mode != self._preview_mode:
-            self._preview_mode = self.settings.mode
+        """Another replacement mode or PHI tagger changes what the run writes: the preview shows it at once."""
+        if (self.settings.mode, self.settings.deid_model) != self._preview_mode:
+            self._preview_mode = (self.settings.mode, self.settings.deid_model)
             item = self.selected_item()
             if item is not None and item.summary is not None:
                 self._request_preview(item)

@@ -17,6 +17,7 @@ class AppSettings:
     mode: str = "tags"
     summarizer: str = ""  # "" = the embedded default; else a local model folder
     coder: str = ""
+    deid_model: str = ""  # "" = the rules alone; else a PHI tagger folder from `casenotes train-deid`
     device: str = "auto"
     output_dir: str = ""  # "" = beside each input
     review: bool = False
@@ -44,6 +45,7 @@ class AppSettings:
             review=self.review, overwrite=self.overwrite, device=self.device, summarize=self.summarize,
             summarizer=Path(self.summarizer) if self.summarize and self.summarizer else None,
             code=self.code, coder=Path(self.coder) if self.code and self.coder else None,
+            deid_model=Path(self.deid_model) if self.deid_model else None,
         )
 
 

@@ -96,6 +96,9 @@ class SettingsPanel(QWidget):
                                       model_kind="summarizer")
         self.coder = FolderField(DEFAULT_MODEL, "Coder: empty for the embedded default, or a local fine-tuned "
                                  "classifier folder", "Choose a coding model folder", model_kind="coder")
+        self.deid_model = FolderField("Rules only", "PHI tagger: empty for casenotes' rules alone, or a model from "
+                                      "'casenotes train-deid' that adds its detections to the rules'",
+                                      "Choose a PHI tagger folder", model_kind="deid")
         self.device = QComboBox()
         self.device.addItem("Automatic", "auto")
         self.device.addItem("CPU", "cpu")
@@ -115,6 +118,7 @@ class SettingsPanel(QWidget):
         form.addRow("&Replacement:", self.mode)
         form.addRow("Summari&zer:", self.summarizer)
         form.addRow("C&oder:", self.coder)
+        form.addRow("PHI ta&gger:", self.deid_model)
         form.addRow("&Device:", self.device)
         form.addRow("O&utput folder:", self.output_dir)
         form.addRow("", self.review)
@@ -122,7 +126,7 @@ class SettingsPanel(QWidget):
         self._load()
         for signal in (self.summarize.toggled, self.code.toggled, self.review.toggled, self.overwrite.toggled,
                        self.mode.currentIndexChanged,
-                       self.device.currentIndexChanged, self.summarizer.changed, self.coder.changed,
+                       self.device.currentIndexChanged, self.summarizer.changed, self.coder.changed, self.deid_model.changed,
                        self.output_dir.changed):
             signal.connect(self._store)
 
@@ -141,6 +145,7 @@ class SettingsPanel(QWidget):
         self.device.setCurrentIndex(max(0, self.device.findData(s.device)))
         self.summarizer.set_value(s.summarizer)
         self.coder.set_value(s.coder)
+        self.deid_model.set_value(s.deid_model)
         self.output_dir.set_value(s.output_dir)
         self.review.setChecked(s.review)
         self.overwrite.setChecked(s.overwrite)
@@ -156,6 +161,7 @@ class SettingsPanel(QWidget):
         s.overwrite = self.overwrite.isChecked()
         s.mode, s.device = self.mode.currentData(), self.device.currentData()
         s.summarizer, s.coder, s.output_dir = self.summarizer.value(), self.coder.value(), self.output_dir.value()
+        s.deid_model = self.deid_model.value()
         s.save()
         self._enable()
         self.changed.emit()

@@ -231,10 +231,13 @@ def test_settings_are_saved_between_sessions(qtbot, qt_settings):
     qtbot.addWidget(first)
     first.settings_panel.summarize.setChecked(True)
     first.settings_panel.mode.setCurrentIndex(first.settings_panel.mode.findData("surrogates"))
+    first.settings_panel.deid_model.set_value("/models/deid-tagger")
+    first.settings_panel._store()
     first.close()
     second = MainWindow()
     qtbot.addWidget(second)
     assert second.settings_panel.summarize.isChecked() and second.settings.mode == "surrogates"
+    assert str(second.settings.run_options().deid_model) == "/models/deid-tagger"
     assert second.settings.run_options().summarize and second.settings.run_options().mode == "surrogates"
     text = Path(qt_settings).rglob("*.ini").__next__().read_text()
     assert "Okafor" not in text  # settings hold choices, never note text

@@ -10,6 +10,7 @@ reports...").
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Sequence
 
 import regex
@@ -38,14 +39,18 @@ _PRESIDIO_BUILTINS = {
 class PhiEngine:
     """Finds PHI in clinical notes. Models load once, on first use.
 
-    ``department`` adds the department's own lists (reviewers' corrections, staff names).
+    ``department`` adds the department's own lists (reviewers' corrections, staff names);
+    ``deid_model`` a PHI tagger made by ``casenotes train-deid``, whose detections are added to the
+    rules' (it never removes one).
     """
 
     def __init__(self, spacy_model: str = DEFAULT_SPACY_MODEL, score_threshold: float = 0.45,
-                 department: DepartmentLists | None = None):
+                 department: DepartmentLists | None = None, deid_model: str | None = None, device: str = "cpu"):
         self.spacy_model = spacy_model
         self.score_threshold = score_threshold
         self.department = department or DepartmentLists()
+        self.deid_model = str(deid_model) if deid_model else None
+        self.device = device
         self._analyzer = None
         self._nlp = None
 
@@ -93,6 +98,10 @@ class PhiEngine:
             registry.add_recognizer(getattr(builtin, class_name)())
         if self.department:
             registry.add_recognizer(KnownValuesRecognizer(self.department.known_values(), source="department"))
+        if self.deid_model:
+            from core.phi.learned import LearnedPhiRecognizer
+
+            registry.add_recognizer(LearnedPhiRecognizer(Path(self.deid_model), self.device))
         for recognizer in registry.recognizers:
             recognizer.load()
         self._analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
