@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# One ICD-10-CM index for set-up, the tests (tests/conftest.py defaults to this folder too), the demo
+# and the benchmarks; a CASENOTES_CACHE set outside make is used by all of them instead.
+export CASENOTES_CACHE ?= $(CURDIR)/.cache
 
 $(BIN)/casenotes: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -9,6 +12,8 @@ $(BIN)/casenotes: pyproject.toml
 	# torch first and pinned, with pip: it takes the local CPU build where there is one.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# The index takes minutes to build on a small CPU: here, once, rather than in a test or a first coded run.
+	$(BIN)/casenotes prepare
 	touch $(BIN)/casenotes
 
 setup: $(BIN)/casenotes

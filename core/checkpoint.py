@@ -55,6 +55,13 @@ class Checkpoint:
             done[item["row"]] = item
         return done
 
+    def rows_done(self) -> int:
+        """Rows saved so far (complete lines), without parsing them: shown for a file that can be resumed."""
+        if not self.rows_path.exists():
+            return 0
+        with self.rows_path.open("rb") as handle:
+            return sum(1 for line in handle if line.endswith(b"\n"))
+
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 

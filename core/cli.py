@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="process one or more spreadsheets")
     run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=".xlsx, .xlsm, .csv or .tsv files")
     run.add_argument("-o", "--output-dir", type=Path, help="folder for the outputs (default: beside each input)")
-    run.add_argument("--sheet", help="sheet name (default: the first sheet)")
+    run.add_argument("--sheet", help="sheet name (default: the sheet that holds the notes)")
     run.add_argument("--text-column", action="append", default=[], metavar="NAME",
                      help="a note column; repeat for several, read together each under its header (default: detected)")
     run.add_argument("--id-column", help="the patient or row ID column (default: detected)")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--text-column", required=True, help="the note column")
     train.add_argument("--codes-column", required=True, help="the codes column (codes separated by ; or ,)")
     train.add_argument("--id-column", help="patient ID column: the held-out split keeps each patient on one side")
-    train.add_argument("--sheet", help="sheet name (default: the first sheet)")
+    train.add_argument("--sheet", help="sheet name (default: the sheet that holds the notes)")
     train.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL_DIR", help="new model folder")
     train.add_argument("--base", type=Path, help="local encoder folder to start from (default: the bundled MiniLM)")
     train.add_argument("--epochs", type=int, default=10)
@@ -96,11 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     staff = sub.add_parser("staff-list", help="load the department's clinician names (searched in every note)")
     staff.add_argument("file", type=Path, metavar="FILE", help=".xlsx, .csv or .tsv with one name per row")
     staff.add_argument("--column", help="the name column (default: 'Name', or first and last name columns)")
-    staff.add_argument("--sheet", help="sheet name (default: the first sheet)")
+    staff.add_argument("--sheet", help="sheet name (default: detected; a cover sheet first is skipped)")
     gui = sub.add_parser("gui", help="open the desktop window (the same as casenotes-desktop)")
     gui.add_argument("files", nargs="*", type=Path, help="spreadsheets to queue")
     demo = sub.add_parser("demo", help="process the bundled sample spreadsheet")
     demo.add_argument("-o", "--output-dir", type=Path, help="where to write (default: ./casenotes-demo)")
+    prepare = sub.add_parser("prepare", help="build the ICD-10-CM index now, so that no coded run waits for it (once)")
+    prepare.add_argument("--into", type=Path, metavar="DIR",
+                         help="put the index in this folder, to ship read-only with an installation (default: the user cache)")
+    prepare.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     return parser
 
 
@@ -115,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     _offline()
     args = build_parser().parse_args(argv)
+    from core.lifetime import terminate_as_interrupt
+
+    terminate_as_interrupt()
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
+    if args.command == "prepare":  # before the pipeline's imports: preparing loads nothing but the index's model
+        return _prepare(args)
     from core.pipeline import RunOptions
 
     if args.command == "gui":
@@ -152,6 +161,55 @@ def _main(argv: list[str] | None) -> int:
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1
+
+
+def _prepare(args) -> int:
+    import time
+
+    from core.coding import icd10, index
+
+    entries = icd10.index_entries()
+    target = args.into or index.cache_dir()
+    if args.into:
+        built = index.built_in(args.into, entries)
+    else:  # a shipped index serves as well as a cached one
+        built = index.find_built(entries)
+    if built:
+        print(f"ICD-10-CM index already built: {built}")
+        return 0
+    elsewhere = index.find_built(entries) if args.into else None
+    if elsewhere:  # the one this machine built is the same file: shipping it needs no second build
+        print(f"ICD-10-CM index copied from {elsewhere}: {index.copy_into(elsewhere, args.into)}")
+        return 0
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    started = time.perf_counter()
+    path, _ = index.build(target, device, _build_progress(), entries)
+    print(f"ICD-10-CM index built ({len(entries):,} names, {time.perf_counter() - started:.0f} s): {path}")
+    return 0
+
+
+def _build_progress():
+    """One line redrawn on a terminal; in a log (make, CI) a line every tenth of the way."""
+    from core.coding.index import BuildEstimate
+
+    estimate = BuildEstimate()
+    tty = sys.stderr.isatty()
+    shown = {"tenth": -1, "width": 0}
+
+    def report(done: int, total: int) -> None:
+        text = estimate(done, total)
+        if tty:
+            print("\r" + text.ljust(shown["width"]), end="\n" if done >= total else "", file=sys.stderr, flush=True)
+            shown["width"] = len(text)
+        elif 10 * done // max(1, total) > shown["tenth"]:
+            shown["tenth"] = 10 * done // max(1, total)
+            print(text, file=sys.stderr, flush=True)
+
+    return report
 
 
 def _train_deid(args) -> int:
@@ -193,7 +251,7 @@ def _department(args) -> int:
 def _train_coder(args) -> int:
     from rich.console import Console
 
-    from core.coding.train import Trainer, TrainOptions, load_training_data
+    from core.coding.train import Trainer, TrainOptions, load_training_data, map_versus_default
     from core.steps import resolve_device
 
     console = Console(stderr=True)
@@ -216,23 +274,31 @@ def _train_coder(args) -> int:
         console.print("casenotes: training cancelled; nothing was saved")
         return 1
     m = card["held_out_metrics"]
-    console.print(f"saved {args.output} (best epoch {card['best_epoch']}: MAP {m.get('MAP')}, micro-F1 {m.get('micro_f1')}); "
+    console.print(f"saved {args.output} (best epoch {card['best_epoch']}: "
+                  f"{map_versus_default(m, card.get('default_coder_metrics'))}, micro-F1 {m.get('micro_f1')}); "
                   f"use it with: casenotes run --coder {args.output}")
     return 0
 
 
 def _training_progress(console):
+    from core.coding.train import map_versus_default
+
     state = {"last": None}
 
     def report(p) -> None:
         if p.stage == "training" and p.step in (1, p.steps):
             console.print(f"epoch {p.epoch}/{p.epochs}: batch {p.step}/{p.steps}, loss {p.loss:.4f}")
+        elif p.stage == "scored the default coder" and p.default_metrics:
+            d = p.default_metrics
+            console.print(f"default coder on the {p.steps} held-out notes: MAP {d.get('MAP')}, recall@5 "
+                          f"{d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
         elif p.stage == "evaluated" and p.report:
             m = p.report.metrics
-            console.print(f"epoch {p.epoch}: train loss {p.report.train_loss:.4f}; held-out MAP {m.get('MAP')}, "
+            console.print(f"epoch {p.epoch}: train loss {p.report.train_loss:.4f}; "
+                          f"{map_versus_default(m, p.default_metrics)}, "
                           f"recall@5 {m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')}, "
                           f"accuracy {m.get('accuracy')} ({p.report.seconds} s)")
-        elif p.stage != state["last"] and p.stage in ("de-identifying", "saving"):
+        elif p.stage != state["last"] and p.stage in ("de-identifying", "scoring the default coder", "saving"):
             console.print(f"{p.stage}…")
         state["last"] = p.stage
 
@@ -312,7 +378,10 @@ def _run_with_progress(inputs, options):
         def on_progress(p):
             if p.file not in tasks:
                 tasks[p.file] = bar.add_task(p.file, total=p.rows_total, rate=0.0)
-            bar.update(tasks[p.file], completed=p.rows_done, total=p.rows_total, rate=p.rows_per_s)
+            # A loading stage (the index build, with its own estimate) is shown beside the name, not as rows.
+            busy = p.stage not in ("processing", "writing", "done")
+            bar.update(tasks[p.file], completed=p.rows_done, total=p.rows_total, rate=p.rows_per_s,
+                       description=f"{p.file}: {p.stage}" if busy else p.file)
 
         state = RunState(on_progress)
         try:
@@ -326,7 +395,10 @@ def _run_with_progress(inputs, options):
             return []
     for r in results:
         if r.status == "done":
-            console.print(f"[green]done[/] {r.input.name}: {r.rows} rows, {r.rows_needing_review} to review -> {r.outputs['workbook']}")
+            sheet = f" (sheet {r.sheet!r})" if r.sheet else ""
+            console.print(f"[green]done[/] {r.input.name}{sheet}: {r.rows} rows, {r.rows_needing_review} to review -> {r.outputs['workbook']}",
+                          highlight=False)
+            console.print(f"  {r.verdict()}", highlight=False)
         else:
             console.print(f"[red]{r.status}[/] {r.error}")
     return results

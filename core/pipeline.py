@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 from core import __version__
 from core.checkpoint import Checkpoint, record_from_json
+from core.durations import format_duration
 from core.errors import Cancelled, CasenotesError, OutputError
 from core.io.columns import ColumnPlan, plan_for
 from core.io.readers import Table, read_table
@@ -67,12 +68,13 @@ class Progress:
     files_total: int
     rows_done: int
     rows_total: int
-    elapsed_s: float
+    elapsed_s: float  # since rows started flowing in this session (model loading not counted)
     stage: str = "processing"
+    rows_resumed: int = 0  # done by an interrupted run before this session: not part of the rate
 
     @property
     def rows_per_s(self) -> float:
-        return self.rows_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return (self.rows_done - self.rows_resumed) / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 @dataclass
@@ -84,16 +86,77 @@ class FileResult:
     rows: int = 0
     rows_failed: int = 0
     rows_needing_review: int = 0
+    sheet: str | None = None  # the sheet processed (detected or chosen)
+    phi_by_type: dict[str, int] = field(default_factory=dict)  # detections and replaced identifier cells
+    columns_deidentified: int = 0
+    columns_kept: int = 0
+    codes_suggested: int = 0
+    seconds: float = 0.0
+
+    def verdict(self) -> str:
+        """One line a clerk can act on, in the manner of Dangerzone's 'safe to share'."""
+        if self.status == "cancelled":
+            return "not finished: cancelled; resume to process the remaining rows"
+        if self.status != "done":
+            return f"not processed: {self.error or 'failed'}"
+        what = (f"every text column de-identified ({self.columns_deidentified})" if self.columns_deidentified
+                else "no text column to de-identify")
+        if self.rows_failed:
+            return (f"safe to share, with gaps: {what}; {self.rows_failed} row(s) could not be de-identified "
+                    "and were left blank")
+        look = (f"{self.rows_needing_review} row(s) need a look (see the Needs review column)"
+                if self.rows_needing_review else "no row flagged for review")
+        return f"safe to share: {what}; {look}"
+
+    def summary_lines(self) -> list[str]:
+        """Counts only, never note text: rows, PHI found by type, review, codes, time."""
+        found = ", ".join(f"{n:,} {kind.lower().replace('_', ' ')}" for kind, n in sorted(self.phi_by_type.items(), key=lambda x: -x[1]))
+        lines = [f"{self.rows:,} rows; {self.columns_deidentified} column(s) de-identified, {self.columns_kept} kept unchanged",
+                 f"PHI replaced: {found or 'none found'}",
+                 f"rows needing review: {self.rows_needing_review:,}; rows failed: {self.rows_failed:,}"]
+        if self.codes_suggested:
+            lines.append(f"codes suggested: {self.codes_suggested:,}")
+        if self.seconds:
+            lines.append(f"time: {format_duration(self.seconds)}")
+        return lines
+
+
+@dataclass
+class PriorRun:
+    """What an earlier run of a file left in its output folder: finished outputs or a checkpoint."""
+
+    status: str  # "done" or "interrupted"
+    outputs: dict[str, Path]
+    rows_done: int = 0
+    rows_total: int = 0
+
+
+def prior_run(path: Path, options: RunOptions) -> PriorRun | None:
+    """The earlier run of ``path`` under ``options``' output folder, if any (the window shows it
+    after a restart: a finished file is done, a checkpoint can be resumed)."""
+    outputs = output_paths(Path(path), options)
+    checkpoint = Checkpoint(outputs["checkpoint"])
+    if checkpoint.exists():
+        try:
+            total = int(checkpoint.meta().get("rows", 0))
+        except (OSError, ValueError):
+            total = 0
+        return PriorRun("interrupted", {"checkpoint": outputs["checkpoint"]}, checkpoint.rows_done(), total)
+    written = {k: v for k, v in outputs.items() if k != "checkpoint" and v.exists()}
+    if "workbook" in written:
+        return PriorRun("done", written)
+    return None
 
 
 class RunState:
     """Progress reporting and cancellation, shared by the caller and the pipeline thread."""
 
     def __init__(self, on_progress: Callable[[Progress], None] | None = None,
-                 on_file_done: Callable[[FileResult], None] | None = None):
+                 on_file_done: Callable[[FileResult], None] | None = None, cancel_event=None):
         self._on_progress = on_progress
         self._on_file_done = on_file_done
-        self._cancel = threading.Event()
+        # Any event with set() and is_set(): a multiprocessing one when the caller is another process.
+        self._cancel = cancel_event if cancel_event is not None else threading.Event()
 
     def report(self, progress: Progress) -> None:
         if self._on_progress is not None:
@@ -174,7 +237,7 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     started = time.perf_counter()
     outputs = output_paths(path, options)
     input_bytes = path.read_bytes() if path.is_file() else b""
-    table = read_table(path, options.sheet)  # raises InputError with a one-line reason
+    table = read_table(path, options.sheet, options.text_columns)  # raises InputError with a one-line reason
     plan = plan_for(table.frame, options, path.name)
     sha256 = hashlib.sha256(input_bytes).hexdigest()
     checkpoint = Checkpoint(outputs["checkpoint"])
@@ -207,13 +270,23 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
         deid.workers = workers
     steps: list[Step] = [deid, *extra_steps]
 
-    def report(stage="processing"):
-        state.report(Progress(path.name, file_index, files_total, len(records), total, time.perf_counter() - started, stage))
+    # Rows per second counts rows against the time spent on rows: the clock starts once the steps
+    # have loaded, so a model load or the index build does not read as a slow run.
+    processing_started: float | None = None
 
+    def report(stage="processing"):
+        elapsed = time.perf_counter() - processing_started if processing_started is not None else 0.0
+        state.report(Progress(path.name, file_index, files_total, len(records), total, elapsed, stage, len(done)))
+
+    loading_started = time.perf_counter()
     for step in steps:
-        if hasattr(step, "load_progress"):  # a one-time build (the ICD-10-CM index) shows its progress
-            step.load_progress = lambda done, of: report(f"building the ICD-10-CM index (first run only): {100 * done // of}%")
+        if hasattr(step, "load_progress"):  # a one-time build (the ICD-10-CM index): its own stage and estimate
+            from core.coding.index import BuildEstimate
+
+            step.load_progress = lambda done, of, estimate=BuildEstimate(): report(estimate(done, of))
         step.load()
+    loading = time.perf_counter() - loading_started
+    processing_started = time.perf_counter()
 
     report()
     for start in range(0, len(todo), options.batch_size):
@@ -230,12 +303,12 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
 
     ordered = [records[i] for i in range(1, total + 1)]
     report("writing")
-    elapsed = time.perf_counter() - started
-    info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed)
+    elapsed = time.perf_counter() - processing_started
+    info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed, loading, len(todo))
     extra_columns = [(c, k) for step in extra_steps for c, k in getattr(step, "result_columns", ())]
     extra_sheets = [step.sheet(ordered) for step in extra_steps if hasattr(step, "sheet")]
     write_results_workbook(outputs["workbook"], frame, plan, ordered, info, options.include_original,
-                           extra_columns, extra_sheets)
+                           extra_columns, extra_sheets, mode=options.mode)
     written = {"workbook": outputs["workbook"]}
     long_notes = any(len(c.deidentified) > EXCEL_CELL_LIMIT for r in ordered for c in r.cells)
     if options.jsonl or long_notes:
@@ -247,7 +320,23 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     checkpoint.remove()
     report("done")
     return FileResult(path, "done", written, rows=total, rows_failed=sum(r.failed for r in ordered),
-                      rows_needing_review=sum(r.needs_review for r in ordered))
+                      rows_needing_review=sum(r.needs_review for r in ordered), sheet=table.sheet,
+                      phi_by_type=_phi_by_type(ordered),
+                      columns_deidentified=len(plan.deidentified_columns), columns_kept=len(plan.kept_columns),
+                      codes_suggested=sum(len(r.extra.get("codes", [])) for r in ordered),
+                      seconds=time.perf_counter() - started)
+
+
+def _phi_by_type(records: list[NoteRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        for cell in r.cells:
+            for f in cell.phi:
+                counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+        for kind, value in r.identifiers.values():
+            if value.strip():
+                counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def _model_steps(options: RunOptions, deid: DeidentifyStep, keys: KeyRing) -> list[Step]:
@@ -308,7 +397,10 @@ def _run_steps(steps: list[Step], batch: list[NoteRecord]) -> None:
 
 
 def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: RunOptions,
-              records: list[NoteRecord], steps: list[Step], device: str, elapsed: float) -> list[tuple[str, str]]:
+              records: list[NoteRecord], steps: list[Step], device: str, elapsed: float, loading: float = 0.0,
+              rows_processed: int | None = None) -> list[tuple[str, str]]:
+    """``elapsed``: the rows' time (``rows_processed`` of them, fewer than all on a resumed run);
+    ``loading``: loading the steps' models and building the ICD-10-CM index, counted apart."""
     import platform
 
     import openpyxl
@@ -334,8 +426,9 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
         ("Original note column included", "yes (this file contains PHI)" if options.include_original else "no"),
         ("Settings", ", ".join(f"{k}={v}" for k, v in asdict(options).items() if k not in ("output_dir",))),
         ("Device", device),
+        ("Model loading (s)", f"{loading:.1f}"),
         ("Processing time (s)", f"{elapsed:.1f}"),
-        ("Rows per second", f"{len(records) / elapsed:.1f}" if elapsed else "-"),
+        ("Rows per second", f"{(len(records) if rows_processed is None else rows_processed) / elapsed:.1f}" if elapsed else "-"),
         ("casenotes", __version__),
         ("Python", platform.python_version()),
         ("presidio-analyzer", presidio_analyzer.__version__ if hasattr(presidio_analyzer, "__version__") else _dist_version("presidio-analyzer")),

@@ -6,6 +6,7 @@ ever read ``record.deidentified_text``. Models load once, lazily, on the device 
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +178,7 @@ class DeidentifyStep:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.engine.spacy_model, self.engine.score_threshold, self.engine.department,
+                initargs=(os.getpid(), self.engine.spacy_model, self.engine.score_threshold, self.engine.department,
                           self.engine.deid_model),
             )
 
@@ -222,10 +223,14 @@ class DeidentifyStep:
 _worker_engine: PhiEngine | None = None
 
 
-def _init_worker(spacy_model: str, threshold: float, department, deid_model: str | None) -> None:
+def _init_worker(parent: int, spacy_model: str, threshold: float, department, deid_model: str | None) -> None:
     global _worker_engine
-    import os
+    import signal
 
+    from core.lifetime import die_with_parent
+
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run; a worker must not die mid-batch
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _worker_engine = PhiEngine(spacy_model, threshold, department, deid_model)  # the tagger on the CPU there
     _worker_engine.load()

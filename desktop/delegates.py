@@ -25,7 +25,7 @@ class ChoiceDelegate(QStyledItemDelegate):
         combo = QComboBox(parent)
         combo.setToolTip(model.TOOLTIPS[index.column()])
         if index.column() == QueueModel.SHEET:
-            for sheet in item.summary.sheets:
+            for sheet in item.sheets:
                 combo.addItem(sheet, sheet)
         else:
             if index.column() == QueueModel.ID:
@@ -52,6 +52,7 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.progress = int(index.data(Qt.UserRole) or 0)
         bar.text = f"{bar.progress}%"
         bar.textVisible = True
-        bar.state = option.state
+        # Qt 6 has no orientation field: without State_Horizontal the bar is drawn as a vertical strip.
+        bar.state = option.state | QStyle.State_Horizontal
         style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.CE_ProgressBar, bar, painter, option.widget)

@@ -8,19 +8,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QSplitter, QTableView, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHeaderView, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
 
-from core.io.preview import inspect_file, preview_rows
+from core.io.preview import inspect_file
+from core.io.readers import SUPPORTED_EXTENSIONS, list_sheets
 from core.phi.department import DepartmentLists, learn_from_review, read_staff_list
-from core.pipeline import FileResult, Progress, output_paths
+from core.durations import rough_duration
+from core.pipeline import FileResult, Progress, output_paths, prior_run
 from desktop.delegates import ChoiceDelegate, ProgressDelegate
 from desktop.preview import PreviewPane
-from core.io.readers import SUPPORTED_EXTENSIONS
 from desktop.queue_model import QueueItem, QueueModel
-from desktop.settings import AppSettings
+from desktop.queue_view import QueueView
+from desktop.settings import AppSettings, last_folder, load_queue, recent_files, remember_files, save_queue
 from desktop.settings_panel import SettingsPanel
-from desktop.worker import CallWorker, RunWorker, Workers, import_libraries
+from core.run_process import PreviewProcess, RunProcess
+from desktop.worker import CallWorker, RunWorker, Workers
 
 CLOSE_WAIT_MS = 15000
 PREVIEW_ROWS = 5
@@ -36,23 +39,29 @@ class MainWindow(QMainWindow):
         self.model = QueueModel(self)
         self.model.choice_changed.connect(self._choice_changed)
         self.run_worker: RunWorker | None = None
+        self._standby: RunProcess | None = None  # the next run's process, started early so it is warm
         self._run_paths: list[Path] = []
-        self._run_started = 0.0
+        self._rate_start: tuple[float, int] | None = None  # (time, rows done) when rows started flowing
         self._rows_before: dict[Path, int] = {}
-        self._preview_step = None  # DeidentifyStep for previews; created (and its model loaded) off the GUI thread
+        # Previews and the GPU's name come from a child process: models never load in the window's interpreter.
+        self.preview_process = PreviewProcess()
+        self._lists_version = 0  # bumped when the department's lists change: the preview engine is built again
+        self._preview_engine_loaded = False
+        self.engine_ready = False  # the preview process has answered once (its libraries are imported)
         self._preview_busy = False
         self._preview_pending: QueueItem | None = None
         self._build_ui()
+        self._build_menus()
         self._restore_geometry()
+        self._restore_queue()
         self._update_actions()
-        self._import_libraries()
+        self._detect_gpu()
 
     # --- layout ------------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        self.table = QTableView()
+        self.table = QueueView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed
                                    | QAbstractItemView.SelectedClicked)
         self.table.setAccessibleName("File queue")
@@ -63,8 +72,11 @@ class MainWindow(QMainWindow):
         self.table.setItemDelegateForColumn(QueueModel.PROGRESS, ProgressDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Interactive)
-        header.setStretchLastSection(True)
-        for col, width in ((0, 200), (1, 100), (2, 60), (3, 130), (4, 100), (5, 230), (6, 150), (7, 100)):
+        # The status says what happened and why; it takes the room that is left, not the output name.
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QueueModel.STATUS, QHeaderView.Stretch)
+        for col, width in ((QueueModel.FILE, 180), (QueueModel.SHEET, 90), (QueueModel.ROWS, 55), (QueueModel.NOTE, 120),
+                           (QueueModel.ID, 90), (QueueModel.PLAN, 210), (QueueModel.PROGRESS, 90), (QueueModel.OUTPUT, 150)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(self._double_clicked)
@@ -73,6 +85,14 @@ class MainWindow(QMainWindow):
         self.notice.setWordWrap(True)
         self.notice.setVisible(False)
         self.notice.setToolTip("Files that were not added, and why")
+        self.result_box = QLabel()
+        self.result_box.setWordWrap(True)
+        self.result_box.setVisible(False)
+        self.result_box.setTextFormat(Qt.RichText)
+        self.result_box.setTextInteractionFlags(Qt.TextBrowserInteraction)
+        self.result_box.setAccessibleName("Result of the selected file")
+        self.result_box.setToolTip("What the run did to the selected file: counts only, never note text")
+        self.result_box.linkActivated.connect(self._result_link)
         self.preview = PreviewPane()
         self.settings_panel = SettingsPanel(self.settings)
         self.settings_panel.changed.connect(self._settings_changed)
@@ -83,19 +103,29 @@ class MainWindow(QMainWindow):
         self.overall.setAccessibleName("Overall progress")
         self.overall_label = QLabel("Drop spreadsheets (.xlsx, .xlsm, .csv, .tsv) or folders here, or use Add files (Ctrl+O).")
         self.overall_label.setToolTip("Rows done, rows per second and time left")
+        self.overall_label.setWordWrap(True)
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.table)
         top_layout.addWidget(self.notice)
+        top_layout.addWidget(self.result_box)
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(top)
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(self.preview)
-        bottom.addWidget(self.settings_panel)
+        # Scrolls rather than forcing a minimum width: at 1.5x scale on a laptop the window must fit the screen.
+        settings_scroll = QScrollArea()
+        settings_scroll.setWidget(self.settings_panel)
+        settings_scroll.setWidgetResizable(True)
+        settings_scroll.setFrameShape(QScrollArea.NoFrame)
+        bottom.addWidget(settings_scroll)
+        # The settings get the width they ask for where there is room; the preview takes the rest.
+        panel_width = self.settings_panel.sizeHint().width() + 24
+        bottom.setSizes([max(400, 1200 - panel_width), panel_width])
         bottom.setStretchFactor(0, 3)
-        bottom.setStretchFactor(1, 2)
+        bottom.setStretchFactor(1, 1)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
@@ -111,7 +141,8 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
         self.add_action = self._action("&Add files…", QKeySequence.Open, "Add spreadsheets to the queue (Ctrl+O)", self.add_files_dialog)
         self.run_action = self._action("&Run", QKeySequence("Ctrl+R"), "Process the queue in the background (Ctrl+R)", self.start_run)
-        self.cancel_action = self._action("&Cancel", QKeySequence(Qt.Key_Escape), "Stop at the next batch; what is done is kept (Esc)", self.cancel_run)
+        self.cancel_action = self._action("&Cancel", QKeySequence(Qt.Key_Escape), "Stop at the next batch, after asking; what is done is kept (Esc)", self.cancel_run)
+        self.again_action = self._action("Run &again", QKeySequence("Ctrl+Shift+A"), "Process the selected files again, replacing their earlier outputs (Ctrl+Shift+A)", self.run_again)
         self.resume_action = self._action("Res&ume", QKeySequence("Ctrl+Shift+R"), "Continue cancelled files where they stopped (Ctrl+Shift+R)", self.resume_run)
         self.open_action = self._action("&Open workbook", QKeySequence("Ctrl+Return"), "Open the selected file's annotated workbook (Ctrl+Enter)", self.open_output)
         self.folder_action = self._action("Show in &folder", QKeySequence("Ctrl+Shift+F"), "Show the output folder (Ctrl+Shift+F)", self.show_folder)
@@ -121,12 +152,52 @@ class MainWindow(QMainWindow):
         self.train_action = self._action("&Train coder…", QKeySequence("Ctrl+T"), "Fine-tune a coder on the department's coded notes (Ctrl+T)", self.open_train_dialog)
         self.learn_action = self._action("&Learn from review…", QKeySequence("Ctrl+Shift+L"), "Add a review workbook's corrections (missed PHI, false alarms) to the department's lists (Ctrl+Shift+L)", self.learn_from_review)
         self.staff_action = self._action("Load &staff list…", QKeySequence("Ctrl+Shift+S"), "Load the department's clinician names, found and removed in every note (Ctrl+Shift+S)", self.load_staff_list)
-        for action in (self.add_action, self.run_action, self.cancel_action, self.resume_action, None, self.open_action,
+        for action in (self.add_action, self.run_action, self.cancel_action, self.resume_action, self.again_action, None, self.open_action,
                        self.folder_action, self.details_action, self.remove_action, None, self.columns_action, None,
                        self.train_action, self.learn_action, self.staff_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self.statusBar().showMessage("Ready. Nothing leaves this computer.")
         self.resize(1200, 800)
+
+    def _build_menus(self) -> None:
+        from desktop.help import GuideDialog, about_text
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addAction(self.add_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addAction(self.remove_action)
+        file_menu.addSeparator()
+        quit_action = self._action("&Quit", QKeySequence.Quit, "Close casenotes (Ctrl+Q)", self.close)
+        file_menu.addAction(quit_action)
+        run_menu = menus.addMenu("&Run")
+        for action in (self.run_action, self.resume_action, self.again_action, self.cancel_action, None, self.columns_action):
+            run_menu.addSeparator() if action is None else run_menu.addAction(action)
+        results_menu = menus.addMenu("Res&ults")
+        for action in (self.open_action, self.folder_action, self.details_action):
+            results_menu.addAction(action)
+        tools_menu = menus.addMenu("&Tools")
+        for action in (self.train_action, self.learn_action, self.staff_action):
+            tools_menu.addAction(action)
+        help_menu = menus.addMenu("&Help")
+        self.guide_action = self._action("&Guide", QKeySequence.HelpContents, "A short guide to casenotes (F1)",
+                                         lambda: GuideDialog(self).exec())
+        self.about_action = self._action("&About casenotes", QKeySequence(), "Version, models and licence",
+                                         lambda: QMessageBox.about(self, "About casenotes", about_text()))
+        help_menu.addAction(self.guide_action)
+        help_menu.addAction(self.about_action)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = [Path(p) for p in recent_files()]
+        for path in recent:
+            action = self.recent_menu.addAction(path.name, lambda p=path: self.add_paths([p]))
+            action.setToolTip(str(path))
+            action.setEnabled(path.exists())
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
 
     def _action(self, text, shortcut, tip, slot) -> QAction:
         action = QAction(text, self)
@@ -140,20 +211,64 @@ class MainWindow(QMainWindow):
         geometry = QSettings().value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+        self._fit_to_screen()
+
+    def _fit_to_screen(self) -> None:
+        """A size saved at another scale or on a larger monitor must not put the progress off-screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        available = screen.availableGeometry()
+        frame_extra = self.frameGeometry().size() - self.geometry().size()
+        width = min(self.width(), available.width() - frame_extra.width())
+        height = min(self.height(), available.height() - frame_extra.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(max(width, 400), max(height, 300))
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), available.x()), available.right() - frame.width() + 1)
+        y = min(max(frame.y(), available.y()), available.bottom() - frame.height() + 1)
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(max(x, available.x()), max(y, available.y()))
+
+    def _restore_queue(self) -> None:
+        """The queue of the last session, with each file's choices; status comes from its output folder."""
+        missing = []
+        for saved in load_queue():
+            item = QueueItem.from_saved(saved)
+            if not item.path.is_file():
+                missing.append(item.path.name)
+                continue
+            if self.model.add_item(item):
+                self._inspect(item)
+        if missing:
+            self.notice.setText("Not restored from the last session (file moved or deleted): " + "; ".join(missing))
+            self.notice.setVisible(True)
+        if self.model.items:
+            self.table.selectRow(0)
+        self.model.rowsInserted.connect(self._save_queue)
+        self.model.rowsRemoved.connect(self._save_queue)
+
+    def _save_queue(self, *_) -> None:
+        save_queue([i.saved() for i in self.model.items])
 
     # --- adding files --------------------------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
+            self.table.set_drop_target(True)
+
+    def dragLeaveEvent(self, event) -> None:
+        self.table.set_drop_target(False)
 
     def dropEvent(self, event) -> None:
+        self.table.set_drop_target(False)
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
         self.add_paths(paths)
         event.acceptProposedAction()
 
     def add_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add spreadsheets", "",
+        files, _ = QFileDialog.getOpenFileNames(self, "Add spreadsheets", last_folder(),
                                                 "Spreadsheets (*.xlsx *.xlsm *.csv *.tsv);;All files (*)")
         self.add_paths([Path(f) for f in files])
 
@@ -180,6 +295,7 @@ class MainWindow(QMainWindow):
                     continue
                 added.append(item)
                 self._inspect(item)
+        remember_files([i.path for i in added])
         self.notice.setText("Not added: " + "; ".join(refused) if refused else "")
         self.notice.setVisible(bool(refused))
         if added and not self.table.selectionModel().hasSelection():
@@ -187,35 +303,79 @@ class MainWindow(QMainWindow):
         self._update_actions()
         return added
 
-    def _inspect(self, item: QueueItem) -> None:
+    def _inspect(self, item: QueueItem, after_choice: bool = False) -> None:
+        """Read the file and plan its columns; an earlier run's outputs or checkpoint set its status."""
         item.status = "reading"
         self.model.changed(item)
         path, options = item.path, self._options_for(item)
-        worker = CallWorker(lambda: inspect_file(path, options), tag=item, needs_libraries=False)
+        worker = CallWorker(lambda: (inspect_file(path, options), prior_run(path, options)), tag=(item, after_choice))
         worker.done.connect(self._inspected)
         worker.failed.connect(self._file_failed)
         self.workers.start(worker)
 
     @Slot(object, object)
-    def _inspected(self, item: QueueItem, summary) -> None:
-        item.summary, item.sheet = summary, summary.sheet
-        item.status, item.error = "ready", None
+    def _inspected(self, tag, found) -> None:
+        item, after_choice = tag
+        summary, prior = found
+        item.summary, item.sheet, item.sheets = summary, summary.sheet, summary.sheets
+        item.status, item.error, item.result, item.earlier = "ready", None, None, False
+        item.progress, item.rows_done = 0, 0
+        item.output, item.outputs = None, {}
+        if prior is not None and prior.status == "interrupted":
+            item.status, item.earlier = "interrupted", True
+            item.rows_done = prior.rows_done
+            item.progress = int(100 * prior.rows_done / prior.rows_total) if prior.rows_total else 0
+        elif prior is not None:
+            item.output, item.outputs = prior.outputs.get("workbook"), dict(prior.outputs)
+            # After a new choice the earlier output no longer matches: the file is ready to run again.
+            if not after_choice:
+                item.status, item.earlier, item.progress, item.rows_done = "done", True, 100, summary.rows
         self.model.changed(item)
         self._update_actions()
+        self._show_queue_summary()
         if item is self.selected_item():
             self._request_preview(item)
+            self._show_result(item)
+
+    def _show_queue_summary(self) -> None:
+        """Between runs, the line above the bar says what Run would do."""
+        if self.run_worker is not None:
+            return
+        items = self._runnable()
+        if not self.model.items:
+            self.overall_label.setText("Drop spreadsheets (.xlsx, .xlsm, .csv, .tsv) or folders here, or use Add files (Ctrl+O).")
+        elif items:
+            rows = sum(i.rows for i in items)
+            self.overall_label.setText(f"{len(items)} file(s) ready, {rows:,} rows: Run (Ctrl+R) processes them.")
+        elif any(i.resumable for i in self.model.items):
+            self.overall_label.setText("Interrupted files can be continued: Resume (Ctrl+Shift+R).")
 
     @Slot(object, str)
-    def _file_failed(self, item: QueueItem, message: str) -> None:
+    def _file_failed(self, tag, message: str) -> None:
+        item = tag[0]
         item.status, item.error = "failed", message
         self.model.changed(item)
         self._update_actions()
+        if item.path.suffix.lower() in (".xlsx", ".xlsm"):
+            # The sheet list lets the clerk pick the sheet that holds the notes, even on a failed file.
+            path = item.path
+            worker = CallWorker(lambda: list_sheets(path), tag=item)
+            worker.done.connect(self._sheets_listed)
+            self.workers.start(worker)
+        if item is self.selected_item():
+            self._selection_changed()
+
+    @Slot(object, object)
+    def _sheets_listed(self, item: QueueItem, sheets) -> None:
+        item.sheets = list(sheets)
+        self.model.changed(item)
 
     @Slot(object, int)
     def _choice_changed(self, item: QueueItem, column: int) -> None:
         if column == QueueModel.SHEET:  # another sheet has other columns: detect them again
             item.reset_columns()
-        self._inspect(item)  # the plan of every column follows the choice; the preview follows the plan
+        self._save_queue()
+        self._inspect(item, after_choice=True)  # the plan of every column follows the choice; the preview follows the plan
 
     def _options_for(self, item: QueueItem):
         """The run's options with this file's choices: the preview and the run plan alike."""
@@ -229,7 +389,8 @@ class MainWindow(QMainWindow):
             return
         dialog = ColumnsDialog(item, self)
         if dialog.exec():
-            self._inspect(item)
+            self._save_queue()
+            self._inspect(item, after_choice=True)
 
     # --- preview -------------------------------------------------------------------------------------
 
@@ -240,49 +401,50 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, *_):
         item = self.selected_item()
         self._update_actions()
+        self._show_result(item)
         if item is None:
             self.preview.show_message("Preview: select a file in the queue")
         elif item.summary is not None:
             self._request_preview(item)
         elif item.status == "failed":
-            self.preview.show_message(f"{item.path.name}: {item.error}")
+            hint = " Double-click its Sheet cell to choose another sheet." if len(item.sheets) > 1 else ""
+            self.preview.show_message(f"{item.path.name}: {item.short_error}.{hint}")
+
+    def _show_result(self, item: QueueItem | None) -> None:
+        """The selected file's verdict and counts, with a link to open the result."""
+        if item is None or item.status != "done" or item.output is None:
+            self.result_box.setVisible(False)
+            return
+        import html
+
+        links = '<a href="open">Open workbook</a> (Ctrl+Enter) · <a href="folder">Show in folder</a>'
+        if item.result is not None:
+            lines = [f"<b>{html.escape(item.path.name)}: {html.escape(item.result.verdict())}</b>",
+                     html.escape(" · ".join(item.result.summary_lines()))]
+        else:
+            lines = [f"<b>{html.escape(item.path.name)}: done in an earlier run</b>",
+                     "Its Run info sheet lists what was done. Run again (Ctrl+Shift+A) to process it anew."]
+        self.result_box.setText("<br>".join(lines + [links]))
+        self.result_box.setVisible(True)
+
+    @Slot(str)
+    def _result_link(self, link: str) -> None:
+        self.open_output() if link == "open" else self.show_folder()
 
     def _request_preview(self, item: QueueItem) -> None:
         if self._preview_busy:
             self._preview_pending = item
             return
         self._preview_busy = True
-        self.preview.show_message(f"Preview of {item.path.name}: loading the PHI engine…" if self._preview_step is None
-                                  else f"Preview of {item.path.name}: de-identifying the first notes…")
-        mode, tagger = self.settings.mode, self.settings.deid_model or None
-        path, options = item.path, self._options_for(item)
-
-        def compute():
-            step = self._preview_step_for(mode, tagger)
-            return preview_rows(path, options, step, PREVIEW_ROWS)
-
-        worker = CallWorker(compute, tag=item)
+        self.preview.show_message(f"Preview of {item.path.name}: de-identifying the first notes…" if self._preview_engine_loaded
+                                  else f"Preview of {item.path.name}: loading the PHI engine…")
+        path, options, lists = item.path, self._options_for(item), self._lists_version
+        process = self.preview_process
+        # The thread only waits for the child's answer: the same step, mode, tagger and secret as the run.
+        worker = CallWorker(lambda: process.preview(path, options, PREVIEW_ROWS, lists), tag=item)
         worker.done.connect(self._preview_done)
         worker.failed.connect(self._preview_failed)
         self.workers.start(worker)
-
-    def _preview_step_for(self, mode: str, tagger: str | None):
-        """Runs on the worker thread: the engine loads there, never on the GUI thread."""
-        from core.keys import KeyRing
-        from core.phi.department import DepartmentLists
-        from core.phi.engine import PhiEngine
-        from core.phi.replace import Replacer
-        from core.steps import DeidentifyStep
-
-        step = self._preview_step
-        if step is None or step.engine.deid_model != tagger:
-            engine = PhiEngine(department=DepartmentLists.load(), deid_model=tagger)
-            step = DeidentifyStep(Replacer(mode, KeyRing.load_or_create()), engine)
-        elif step.replacer.mode != mode:
-            step = DeidentifyStep(Replacer(mode, KeyRing.load_or_create()), step.engine)
-        self._preview_step = step
-        self._preview_step.load()
-        return self._preview_step
 
     @Slot(object, str)
     def _preview_failed(self, item: QueueItem, message: str) -> None:
@@ -291,6 +453,10 @@ class MainWindow(QMainWindow):
     @Slot(object, object)
     def _preview_done(self, item: QueueItem, rows, message: str | None = None) -> None:
         self._preview_busy = False
+        if rows is not None and not self._preview_engine_loaded:
+            self._preview_engine_loaded = True
+            # Only now: the preview, which the clerk is waiting for, does not share the CPU with this warm-up.
+            self._warm_up_run()
         pending, self._preview_pending = self._preview_pending, None
         if pending is not None:
             # asked again while this one ran: for another file, or the same file with another sheet,
@@ -306,29 +472,70 @@ class MainWindow(QMainWindow):
 
     # --- running -------------------------------------------------------------------------------------
 
+    def _runnable(self) -> list[QueueItem]:
+        """What Run processes: files ready or failed, and finished ones when earlier outputs are to be replaced."""
+        wanted = ("ready", "failed", "done") if self.settings.overwrite else ("ready", "failed")
+        return [i for i in self.model.items if i.status in wanted and i.summary]
+
     def start_run(self) -> None:
-        self._start([i for i in self.model.items if i.status in ("ready", "failed") and i.summary], resume=False)
+        items = self._runnable()
+        replace_outputs = {i.path for i in items if self.settings.overwrite}
+        earlier = [i for i in items if i.path not in replace_outputs and self._has_outputs(i)]
+        if earlier:
+            names = ", ".join(i.path.name for i in earlier[:5]) + (" …" if len(earlier) > 5 else "")
+            answer = QMessageBox.question(
+                self, "casenotes: replace earlier outputs?",
+                f"{len(earlier)} file(s) already have outputs from an earlier run ({names}).\n"
+                "Replace them? No runs the other files only.", QMessageBox.Yes | QMessageBox.No | QMessageBox.Cancel,
+                QMessageBox.No)
+            if answer == QMessageBox.Cancel:
+                return
+            if answer == QMessageBox.Yes:
+                replace_outputs |= {i.path for i in earlier}
+            else:
+                items = [i for i in items if i not in earlier]
+        self._start(items, resume=False, replace_outputs=replace_outputs)
 
     def resume_run(self) -> None:
         self._start([i for i in self.model.items if i.resumable], resume=True)
 
-    def _start(self, items: list[QueueItem], resume: bool) -> None:
+    def run_again(self) -> None:
+        """The selected files from the start, replacing what an earlier run left (outputs or a checkpoint)."""
+        rows = {i.row() for i in self.table.selectionModel().selectedRows()}
+        items = [self.model.items[r] for r in sorted(rows) if self.model.items[r].summary
+                 and self.model.items[r].status in QueueModel.IDLE]
+        if not items:
+            return
+        if any(self._has_outputs(i) or i.resumable for i in items):
+            answer = QMessageBox.question(self, "casenotes: run again?",
+                                          "Process the selected file(s) from the start and replace their earlier "
+                                          "outputs? Rows finished by an interrupted run are processed again.")
+            if answer != QMessageBox.Yes:
+                return
+        self._start(items, resume=False, replace_outputs={i.path for i in items})
+
+    def _has_outputs(self, item: QueueItem) -> bool:
+        return any(output_paths(item.path, self._options_for(item))[k].exists() for k in ("workbook", "checkpoint"))
+
+    def _start(self, items: list[QueueItem], resume: bool, replace_outputs: set[Path] = frozenset()) -> None:
         if self.run_worker is not None or not items:
             return
         options = self.settings.run_options()
         per_file = {}
         for item in items:
-            per_file[item.path] = {**item.overrides(), "resume": resume}
-            item.status, item.error = "queued", None
+            per_file[item.path] = {**item.overrides(), "resume": resume,
+                                   "overwrite": options.overwrite or item.path in replace_outputs}
+            item.status, item.error, item.result = "queued", None, None
             if not resume:
                 item.progress = item.rows_done = 0
             self.model.changed(item)
         self._run_paths = [i.path for i in items]
         self._rows_before = {i.path: i.rows_done for i in items}
-        self._run_started = time.perf_counter()
+        self._rate_start = None
         self.overall.setRange(0, max(1, sum(i.rows for i in items)))
         self.overall.setValue(sum(self._rows_before.values()))
-        self.run_worker = RunWorker(self._run_paths, options, per_file)
+        process, self._standby = self._standby, None
+        self.run_worker = RunWorker(self._run_paths, options, per_file, process)
         self.run_worker.progress.connect(self._on_progress)
         self.run_worker.file_done.connect(self._on_file_done)
         self.run_worker.finished.connect(self._on_run_finished)
@@ -338,9 +545,15 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def cancel_run(self) -> None:
-        if self.run_worker is not None:
+        if self.run_worker is None:
+            return
+        answer = QMessageBox.question(self, "casenotes: stop the run?",
+                                      "Stop the run at the next batch?\nFinished rows are kept; Resume continues later.",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        if answer == QMessageBox.Yes and self.run_worker is not None:
             self.run_worker.cancel()
             self.statusBar().showMessage("Cancelling at the next batch; finished rows are kept")
+            self.overall_label.setText("Stopping at the next batch…")
 
     @Slot(object)
     def _on_progress(self, p: Progress) -> None:
@@ -349,24 +562,37 @@ class MainWindow(QMainWindow):
         item = self.model.item_for(self._run_paths[p.file_index])
         if item is None:
             return
-        item.status = "running" if p.stage == "processing" else p.stage
+        item.status = "running" if p.stage in ("processing", "writing", "done") else p.stage
         item.rows_done = p.rows_done
         self.statusBar().showMessage(f"Running file {p.file_index + 1} of {p.files_total}: {item.path.name} ({p.stage})")
         item.progress = int(100 * p.rows_done / p.rows_total) if p.rows_total else 100
         self.model.changed(item)
-        self._update_overall()
+        self._update_overall(None if p.stage in ("processing", "writing", "done") else p.stage)
 
-    def _update_overall(self) -> None:
+    def _update_overall(self, loading: str | None = None) -> None:
+        """Rows done, the rate and the time left; model loading and index building are not counted as rows."""
         items = [self.model.item_for(p) for p in self._run_paths]
         done = sum(i.rows_done for i in items if i)
         total = sum(i.rows for i in items if i)
-        new_rows = done - sum(self._rows_before.values())
-        elapsed = time.perf_counter() - self._run_started
-        rate = new_rows / elapsed if elapsed > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else None
         self.overall.setMaximum(max(1, total))
         self.overall.setValue(done)
-        eta = f"{int(left // 60)} min {int(left % 60)} s left" if left is not None else "estimating time left"
+        if loading is not None:
+            self.overall_label.setText(f"{done:,} of {total:,} rows · {loading}")
+            self._rate_start = None  # the next rows start a new measurement
+            return
+        now = time.perf_counter()
+        if self._rate_start is None:
+            self._rate_start = (now, done)
+        started, done_then = self._rate_start
+        elapsed, new_rows = now - started, done - done_then
+        rate = new_rows / elapsed if elapsed > 0 and new_rows > 0 else 0.0
+        if done >= total:
+            eta = "finishing"
+        elif rate > 0:
+            left = (total - done) / rate
+            eta = f"about {rough_duration(left)} left"
+        else:
+            eta = "estimating time left"
         self.overall_label.setText(f"{done:,} of {total:,} rows · {rate:.1f} rows/s · {eta}")
 
     @Slot(object)
@@ -374,15 +600,18 @@ class MainWindow(QMainWindow):
         item = self.model.item_for(result.input)
         if item is None:
             return
-        item.status = result.status
+        item.status, item.result, item.earlier = result.status, result, False
         item.error = result.error if result.status != "done" else None
         item.outputs = dict(result.outputs)
         item.output = result.outputs.get("workbook")
         if result.status == "done":
             item.progress, item.rows_done = 100, item.rows
+            self.statusBar().showMessage(f"{item.path.name}: {result.verdict()}")
         self.model.changed(item)
         self._update_overall()
         self._update_actions()
+        if item is self.selected_item():
+            self._show_result(item)
 
     @Slot(str)
     def _on_run_failed(self, message: str) -> None:
@@ -393,26 +622,61 @@ class MainWindow(QMainWindow):
                 item.status, item.error = "failed", message
                 self.model.changed(item)
 
-    @Slot(list)
-    def _on_run_finished(self, results: list) -> None:
+    def _warm_up_run(self) -> None:
+        """Start the next run's process while the clerk is choosing: Run then starts in about a second."""
+        if self._standby is None and self.run_worker is None and not self.workers.closed:
+            self._standby = RunProcess()
+            self._standby.start()
+
+    @Slot(object)
+    def _on_run_finished(self, results) -> None:
         self.run_worker = None
-        done = sum(r.status == "done" for r in results)
-        self.statusBar().showMessage(f"Finished: {done} of {len(results)} files done"
-                                     + ("; cancelled files can be resumed" if any(r.status == "cancelled" for r in results) else ""))
+        results = results or []
+        if any(i.status in QueueModel.IDLE for i in self.model.items):
+            self._warm_up_run()
+        counts = {status: sum(r.status == status for r in results) for status in ("done", "failed", "cancelled")}
+        parts = [f"{counts['done']} done"] + [f"{n} {status}" for status, n in counts.items() if n and status != "done"]
+        line = f"Finished {len(results)} file(s): " + ", ".join(parts)
+        if counts["cancelled"]:
+            line += "; Resume (Ctrl+Shift+R) continues the cancelled ones"
+        elif counts["failed"]:
+            line += "; select a failed file and press Ctrl+I for why"
+        elif counts["done"]:
+            line += "; Open workbook (Ctrl+Enter) opens the selected result"
+        self.statusBar().showMessage(line)
+        items = [self.model.item_for(p) for p in self._run_paths]
+        done_rows = sum(i.rows_done for i in items if i)
+        total = sum(i.rows for i in items if i)
+        state = "Stopped" if counts["cancelled"] else "Finished"
+        self.overall_label.setText(f"{state}: {done_rows:,} of {total:,} rows · {', '.join(parts)}")
         self._update_actions()
+        self._show_result(self.selected_item())
 
     # --- file actions --------------------------------------------------------------------------------
 
     def open_output(self) -> None:
         item = self.selected_item()
-        if item and item.output and item.output.exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(item.output)))
+        if not (item and item.output):
+            return
+        if not item.output.exists():
+            QMessageBox.warning(self, "casenotes: workbook not found",
+                                f"The workbook is no longer where it was written:\n{item.output}")
+            return
+        self._open_location(item.output, "open the workbook")
 
     def show_folder(self) -> None:
         item = self.selected_item()
         if item:
-            folder = item.output.parent if item.output else output_paths(item.path, self.settings.run_options())["workbook"].parent
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+            folder = item.output.parent if item.output else output_paths(item.path, self._options_for(item))["workbook"].parent
+            self._open_location(folder if folder.exists() else folder.parent, "show the folder")
+
+    def _open_location(self, path: Path, what: str) -> None:
+        """Hand a file or folder to the desktop; when no program takes it, say so and show the path."""
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            box = QMessageBox(QMessageBox.Information, "casenotes",
+                              f"No program on this computer could {what}. It is here:\n\n{path}", QMessageBox.Ok, self)
+            box.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+            box.exec()
 
     def show_error(self) -> None:
         item = self.selected_item()
@@ -422,6 +686,8 @@ class MainWindow(QMainWindow):
     def remove_selected(self) -> None:
         self.model.remove_rows([i.row() for i in self.table.selectionModel().selectedRows()])
         self._update_actions()
+        self._show_queue_summary()
+        self._show_result(self.selected_item())
 
     def _double_clicked(self, index) -> None:
         item = self.model.items[index.row()]
@@ -467,14 +733,14 @@ class MainWindow(QMainWindow):
             return lines + ["The department's lists now hold "
                             + ", ".join(f"{n} {what}" for what, n in lists.counts().items()) + "."]
 
-        worker = CallWorker(work, tag=title, needs_libraries=False)
+        worker = CallWorker(work, tag=title)
         worker.done.connect(self._department_updated)
         worker.failed.connect(lambda tag, message: QMessageBox.warning(self, tag, message))
         self.workers.start(worker)
 
     @Slot(object, object)
     def _department_updated(self, title, lines) -> None:
-        self._preview_step = None  # the next preview loads the engine with the new lists
+        self._lists_version += 1  # the next preview builds the engine with the new lists
         QMessageBox.information(self, title, "\n".join(lines) + "\nThe next runs and previews use them.")
         item = self.selected_item()
         if item is not None and item.summary is not None:
@@ -498,8 +764,9 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         running = self.run_worker is not None
         item = self.selected_item()
-        self.run_action.setEnabled(not running and any(i.status in ("ready", "failed") and i.summary for i in self.model.items))
+        self.run_action.setEnabled(not running and bool(self._runnable()))
         self.resume_action.setEnabled(not running and any(i.resumable for i in self.model.items))
+        self.again_action.setEnabled(not running and bool(item and item.summary and item.status in QueueModel.IDLE))
         self.cancel_action.setEnabled(running)
         self.open_action.setEnabled(bool(item and item.output))
         self.folder_action.setEnabled(item is not None)
@@ -510,14 +777,16 @@ class MainWindow(QMainWindow):
         self.staff_action.setEnabled(not running)
         self.settings_panel.setEnabled(not running)
 
-    def _import_libraries(self) -> None:
-        """The model libraries load in the background while the clerk adds files; the GPU is then known."""
-        worker = CallWorker(import_libraries, needs_libraries=False)
+    def _detect_gpu(self) -> None:
+        """The preview process imports the model libraries while the clerk adds files; the GPU is then known."""
+        process = self.preview_process
+        worker = CallWorker(process.gpu_name)
         worker.done.connect(self._gpu_detected)
         self.workers.start(worker)
 
     @Slot(object, object)
     def _gpu_detected(self, _tag, name) -> None:
+        self.engine_ready = True
         if name:
             self.settings_panel.add_gpu(name)
         if self.run_worker is None:
@@ -533,6 +802,16 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         QSettings().setValue("window/geometry", self.saveGeometry())
+        self._save_queue()
+        self.workers.close()  # results still on their way start nothing new
+        # The answer was given: the window goes at once, and the run stops behind it (bounded wait).
+        self.hide()
+        QApplication.processEvents()
+        if self._standby is not None:
+            self._standby.close()
+            self._standby = None
+        self.preview_process.close()
         if not self.workers.stop_all(CLOSE_WAIT_MS):
             self.statusBar().showMessage("Still stopping…")
         event.accept()
+

@@ -20,12 +20,17 @@ class QueueItem:
     id_column: str | None = None  # "" = the sheet has no patient ID
     safe_columns: tuple[str, ...] = ()
     excluded_columns: tuple[str, ...] = ()
-    status: str = "reading"  # reading, ready, queued, running, done, cancelled, failed
+    # reading, ready, queued, running (or a loading stage), done, cancelled, interrupted (a checkpoint
+    # left by a run of an earlier session), failed
+    status: str = "reading"
     progress: int = 0  # percent
     rows_done: int = 0
     output: Path | None = None
     error: str | None = None
     outputs: dict = field(default_factory=dict)
+    sheets: list[str] = field(default_factory=list)  # known even when the chosen sheet could not be read
+    result: object | None = None  # core.pipeline.FileResult of this session's run
+    earlier: bool = False  # done or interrupted by a run of an earlier session
 
     @property
     def rows(self) -> int:
@@ -33,12 +38,49 @@ class QueueItem:
 
     @property
     def resumable(self) -> bool:
-        return self.status == "cancelled"
+        return self.status in ("cancelled", "interrupted")
+
+    @property
+    def short_error(self) -> str:
+        """The error without the file name it starts with: the File column already shows it."""
+        error = self.error or ""
+        prefix = f"{self.path.name}: "
+        return error[len(prefix):] if error.startswith(prefix) else error
+
+    def status_text(self) -> str:
+        if self.status == "failed":
+            return f"failed: {self.short_error}" if self.error else "failed"
+        if self.status in ("cancelled", "interrupted"):
+            return f"{self.status}: {self.rows_done:,} of {self.rows:,} rows done (resume)" if self.rows else f"{self.status} (resume)"
+        if self.status == "done":
+            if self.result is not None:
+                review = self.result.rows_needing_review
+                return f"done: {review:,} row(s) to review" if review else "done: nothing flagged"
+            return "done (earlier run)" if self.earlier else "done"
+        return self.status
+
+    def saved(self) -> dict:
+        """What the queue keeps between sessions: the file and the clerk's choices, never content."""
+        return {"path": str(self.path), "sheet": self.sheet, "text_columns": list(self.text_columns),
+                "id_column": self.id_column, "safe_columns": list(self.safe_columns),
+                "excluded_columns": list(self.excluded_columns)}
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "QueueItem":
+        return cls(Path(saved["path"]), sheet=saved.get("sheet"), text_columns=tuple(saved.get("text_columns", ())),
+                   id_column=saved.get("id_column"), safe_columns=tuple(saved.get("safe_columns", ())),
+                   excluded_columns=tuple(saved.get("excluded_columns", ())))
 
     def overrides(self) -> dict:
         """This file's choices, as RunOptions fields."""
         return {"sheet": self.sheet, "text_columns": self.text_columns, "id_column": self.id_column,
                 "safe_columns": self.safe_columns, "excluded_columns": self.excluded_columns}
+
+    def plan_tooltip(self) -> str:
+        """Which columns are replaced, de-identified, kept or left out: visible before the run."""
+        lines = [f"{column}: {decision.action}" + (f" ({decision.kind})" if decision.kind else "")
+                 for column, decision in self.summary.plan.columns.items()]
+        return "\n".join(lines + ["", "Ctrl+L or double-click to change"])
 
     def reset_columns(self) -> None:
         self.text_columns, self.id_column, self.safe_columns, self.excluded_columns = (), None, (), ()
@@ -62,6 +104,7 @@ class QueueModel(QAbstractTableModel):
     COLUMNS = ("File", "Sheet", "Rows", "Note column", "ID column", "Columns", "Status", "Progress", "Output")
     FILE, SHEET, ROWS, NOTE, ID, PLAN, STATUS, PROGRESS, OUTPUT = range(9)
     EDITABLE = {SHEET, NOTE, ID}
+    IDLE = ("ready", "done", "failed", "cancelled", "interrupted")  # statuses whose choices can change
     TOOLTIPS = {
         FILE: "The spreadsheet; it is never modified",
         SHEET: "The sheet to process (double-click to choose another)",
@@ -69,7 +112,7 @@ class QueueModel(QAbstractTableModel):
         NOTE: "The free-text column that is de-identified (double-click to change)",
         ID: "The patient or row ID column, replaced by a pseudonymous key (double-click to change)",
         PLAN: "What is done to every column: de-identified, kept or left out (double-click or Ctrl+L to change)",
-        STATUS: "Reading, ready, running, done, cancelled (resumable) or failed",
+        STATUS: "Reading, ready, running, done, cancelled or interrupted (resume continues it) or failed (double-click for why)",
         PROGRESS: "Rows processed in this file",
         OUTPUT: "The annotated workbook, once written",
     }
@@ -122,9 +165,12 @@ class QueueModel(QAbstractTableModel):
     def flags(self, index):
         base = Qt.ItemIsEnabled | Qt.ItemIsSelectable
         item = self.items[index.row()]
-        if index.column() in self.EDITABLE and item.summary and item.status in ("ready", "done", "failed", "cancelled"):
-            if index.column() != self.SHEET or item.summary.sheets:
-                return base | Qt.ItemIsEditable
+        if item.status not in self.IDLE:  # reading, queued, running or loading models
+            return base
+        if index.column() == self.SHEET and item.sheets:
+            return base | Qt.ItemIsEditable  # also when the file failed: another sheet may hold the notes
+        if index.column() in self.EDITABLE and item.summary:
+            return base | Qt.ItemIsEditable
         return base
 
     def data(self, index, role=Qt.DisplayRole):
@@ -139,6 +185,10 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ToolTipRole:
             if col == self.STATUS and item.error:
                 return item.error
+            if col == self.STATUS and item.result is not None:
+                return "\n".join([item.result.verdict(), *item.result.summary_lines()])
+            if col == self.PLAN and item.summary:
+                return item.plan_tooltip()
             if col == self.FILE:
                 return str(item.path)
             if col == self.OUTPUT and item.output:
@@ -164,8 +214,7 @@ class QueueModel(QAbstractTableModel):
         if col == self.PLAN:
             return item.columns_summary()
         if col == self.STATUS:
-            label = {"cancelled": "cancelled (resumable)"}.get(item.status, item.status)
-            return f"{label}: {item.error}" if item.status == "failed" and item.error else label
+            return item.status_text()
         if col == self.PROGRESS:
             return f"{item.progress}%"
         if col == self.OUTPUT:
@@ -175,13 +224,17 @@ class QueueModel(QAbstractTableModel):
     # --- queue operations ------------------------------------------------------------------------
 
     def add(self, path: Path) -> QueueItem | None:
-        if any(i.path == path for i in self.items):
-            return None
-        self.beginInsertRows(QModelIndex(), len(self.items), len(self.items))
         item = QueueItem(path)
+        return item if self.add_item(item) else None
+
+    def add_item(self, item: QueueItem) -> bool:
+        """Append unless the file is already queued."""
+        if any(i.path == item.path for i in self.items):
+            return False
+        self.beginInsertRows(QModelIndex(), len(self.items), len(self.items))
         self.items.append(item)
         self.endInsertRows()
-        return item
+        return True
 
     def remove_rows(self, rows: list[int]) -> None:
         for row in sorted(rows, reverse=True):

@@ -52,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(["casenotes"])
     app.setOrganizationName("casenotes-screenshots")
     from core.demo import demo_spreadsheet
-    from desktop import worker
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
 
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     window.add_paths([demo_spreadsheet()])
     _wait(app, lambda: bool(window.preview.rows))
     shot("2-queued-file-with-preview")
-    _wait(app, worker._libraries_imported.is_set)
+    _wait(app, lambda: window.engine_ready)
     big = _ward_export(work / "ward_export_2024.csv", 3000)
     window.add_paths([big])
     _wait(app, lambda: all(i.status == "ready" for i in window.model.items))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -51,3 +52,47 @@ class AppSettings:
 
 def _as_bool(value) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+
+
+# --- what the window remembers besides the run settings: the queue, the last folder, recent files ---
+
+RECENT_LIMIT = 8
+
+
+def save_queue(entries: list[dict]) -> None:
+    """The queued files and the clerk's choices for each (HandBrake keeps its queue the same way).
+    Status is not stored: it is read again from the output folder (outputs or a checkpoint)."""
+    store = QSettings()
+    store.setValue("queue/files", json.dumps(entries))
+    store.sync()
+
+
+def load_queue() -> list[dict]:
+    try:
+        entries = json.loads(str(QSettings().value("queue/files", "[]")))
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict) and e.get("path")] if isinstance(entries, list) else []
+
+
+def last_folder() -> str:
+    """Where the Add dialog opens: the folder of the last files added (not the working directory)."""
+    folder = str(QSettings().value("paths/last_folder", ""))
+    return folder if folder and Path(folder).is_dir() else str(Path.home())
+
+
+def remember_files(paths: list[Path]) -> None:
+    if not paths:
+        return
+    store = QSettings()
+    store.setValue("paths/last_folder", str(paths[-1].parent if paths[-1].is_file() else paths[-1]))
+    recent = [str(p) for p in paths] + [p for p in recent_files() if p not in {str(x) for x in paths}]
+    store.setValue("paths/recent", json.dumps(recent[:RECENT_LIMIT]))
+
+
+def recent_files() -> list[str]:
+    try:
+        recent = json.loads(str(QSettings().value("paths/recent", "[]")))
+    except ValueError:
+        return []
+    return [p for p in recent if isinstance(p, str)] if isinstance(recent, list) else []

@@ -1,13 +1,18 @@
-"""Train a coder from the department's own coded notes (``casenotes train-coder`` in a dialog)."""
+"""Train a coder from the department's own coded notes (``casenotes train-coder`` in a dialog).
+
+The status line always says what the dialog is waiting for: the next thing to fill in, the stage
+of a running training, or how the last one ended. Train stays pressable so that pressing it too
+early answers with what is missing and moves the focus there, instead of doing nothing.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
-                               QVBoxLayout)
+                               QVBoxLayout, QWidget)
 
 from core.io.preview import inspect_file
 from core.io.readers import SUPPORTED_EXTENSIONS
@@ -16,6 +21,7 @@ from desktop.settings_panel import FolderField
 from desktop.worker import CallWorker, TrainWorker, Workers
 
 NO_ID = "(none: split by row)"
+TRAIN_TIP = "Start training in the background"
 
 
 class TrainDialog(QDialog):
@@ -28,14 +34,24 @@ class TrainDialog(QDialog):
         self.workers = Workers(self)
         self.worker: TrainWorker | None = None
         self.model_folder: Path | None = None
+        self._reading: Path | None = None  # the file whose columns are being read
+        self._notice = ""  # what happened to the last files added, until more are added or training starts
+        self._outcome: tuple[str, tuple] | None = None  # the last training's end, and the inputs it had
+        self._training_output: Path | None = None
+        self._cancelling = False
+        self._error = ""
+        self._default_metrics: dict | None = None
+
         self.files = QListWidget()
         self.files.setToolTip("Spreadsheets with a note column and a column of assigned ICD-10-CM codes")
-        add = QPushButton("&Add files…")
-        add.setToolTip("Add coded spreadsheets (.xlsx, .xlsm, .csv, .tsv)")
-        add.clicked.connect(self._add_dialog)
+        self.add_button = QPushButton("&Add files…")
+        self.add_button.setToolTip("Add coded spreadsheets (.xlsx, .xlsm, .csv, .tsv)")
+        self.add_button.clicked.connect(self._add_dialog)
         self.text_column, self.codes_column, self.id_column = QComboBox(), QComboBox(), QComboBox()
         self.text_column.setToolTip("The column with the note text")
+        self.text_column.setPlaceholderText("Choose the note column")
         self.codes_column.setToolTip("The column with the codes the coders assigned, separated by ; or ,")
+        self.codes_column.setPlaceholderText("Choose the codes column")
         self.id_column.setToolTip("Patient ID: the held-out check keeps each patient's notes on one side")
         self.base = FolderField("Bundled MiniLM encoder", "Start from a local Hugging Face encoder folder instead",
                                 "Choose an encoder folder")
@@ -46,18 +62,21 @@ class TrainDialog(QDialog):
         self.output = QLineEdit()
         self.output.setPlaceholderText("A new, empty folder for the model")
         self.output.setToolTip("Where the trained model and its model card are saved")
-        browse = QPushButton("Browse…")
+        self.output.setClearButtonEnabled(True)
+        browse = QPushButton("Bro&wse…")
         browse.setToolTip("Choose the folder to save the model in")
         browse.clicked.connect(self._choose_output)
         self.progress = QProgressBar()
-        self.progress.setToolTip("Batches of the current epoch")
+        self.progress.setToolTip("Progress of the current stage")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.log.setToolTip("Per-epoch loss and held-out measures (no note text)")
-        self.status = QLabel("Add coded spreadsheets to begin.")
+        self.log.setToolTip("Per-epoch loss and held-out measures beside the default coder's (no note text)")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Status")
         self.buttons = QDialogButtonBox()
         self.train_button = self.buttons.addButton("&Train", QDialogButtonBox.AcceptRole)
-        self.train_button.setToolTip("Start training in the background")
+        self.train_button.setToolTip(TRAIN_TIP)
         self.cancel_button = self.buttons.addButton("&Cancel training", QDialogButtonBox.RejectRole)
         self.cancel_button.setToolTip("Stop at the next batch; nothing is saved")
         self.use_button = self.buttons.addButton("&Use as coder", QDialogButtonBox.ApplyRole)
@@ -69,22 +88,38 @@ class TrainDialog(QDialog):
         self.use_button.clicked.connect(self._use)
         close.clicked.connect(self.close)
 
-        form = QFormLayout()
+        # Labels are made here, each with its buddy: QFormLayout only sets a buddy when the field is a
+        # widget, and a label without one shows its '&' instead of underlining the Alt key.
+        self.form = QFormLayout()
         files_row = QHBoxLayout()
         files_row.addWidget(self.files, 1)
-        files_row.addWidget(add)
-        form.addRow("Coded notes:", files_row)
-        form.addRow("&Note column:", self.text_column)
-        form.addRow("C&odes column:", self.codes_column)
-        form.addRow("&Patient ID column:", self.id_column)
-        form.addRow("&Base encoder:", self.base)
-        form.addRow("&Epochs:", self.epochs)
+        files_row.addWidget(self.add_button)
         out_row = QHBoxLayout()
         out_row.addWidget(self.output, 1)
         out_row.addWidget(browse)
-        form.addRow("&Save model to:", out_row)
+        self.labels: dict[str, QLabel] = {}
+        for text, field, buddy in (("Co&ded notes:", files_row, self.files),
+                                   ("&Note column:", self.text_column, self.text_column),
+                                   ("C&odes column:", self.codes_column, self.codes_column),
+                                   ("&Patient ID column:", self.id_column, self.id_column),
+                                   ("&Base encoder:", self.base, self.base),
+                                   ("&Epochs:", self.epochs, self.epochs),
+                                   ("&Save model to:", out_row, self.output)):
+            label = QLabel(text)
+            label.setBuddy(buddy)
+            self.labels[text.replace("&", "").rstrip(":")] = label
+            self.form.addRow(label, field)
+        self._inputs_widgets: list[QWidget] = [self.files, self.add_button, self.text_column, self.codes_column,
+                                               self.id_column, self.base, self.epochs, self.output, browse]
+        for combo in (self.text_column, self.codes_column, self.id_column):
+            combo.currentIndexChanged.connect(self._update)
+        self.output.textChanged.connect(self._update)
+        self.base.changed.connect(self._update)
+        self.base.edit.textChanged.connect(self._update)
+        self.epochs.valueChanged.connect(self._update)
+
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addLayout(self.form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.log, 1)
@@ -100,104 +135,246 @@ class TrainDialog(QDialog):
         self.add_files([Path(f) for f in files])
 
     def add_files(self, paths: list[Path]) -> None:
+        present = {self.files.item(i).text() for i in range(self.files.count())}
+        refused = []
         for path in paths:
-            if path.suffix.lower() in SUPPORTED_EXTENSIONS and path.is_file():
+            if path.suffix.lower() not in SUPPORTED_EXTENSIONS or not path.is_file():
+                refused.append(f"{path.name} (not a .xlsx, .xlsm, .csv or .tsv file)")
+            elif str(path) in present:
+                refused.append(f"{path.name} (already added)")  # twice would count its notes twice
+            else:
                 self.files.addItem(str(path))
-        if self.files.count() and not self.text_column.count():
-            first = Path(self.files.item(0).text())
-            worker = CallWorker(lambda: inspect_file(first), tag=first, needs_libraries=False)
-            worker.done.connect(self._columns_read)
-            worker.failed.connect(self._columns_failed)
-            self.workers.start(worker)
+                present.add(str(path))
+        self._notice = f"Not added: {', '.join(refused)}." if refused else ""
+        self._read_columns()
         self._update()
+
+    def _read_columns(self) -> None:
+        """The drop-downs offer the first file's columns; the other files must have the same ones."""
+        if not self.files.count() or self.text_column.count() or self._reading is not None:
+            return
+        first = Path(self.files.item(0).text())
+        self._reading = first
+        worker = CallWorker(lambda: inspect_file(first), tag=first)
+        worker.done.connect(self._columns_read)
+        worker.failed.connect(self._columns_failed)
+        self.workers.start(worker)
 
     @Slot(object, object)
     def _columns_read(self, _path, summary) -> None:
+        self._reading = None
         for combo in (self.text_column, self.codes_column, self.id_column):
+            combo.blockSignals(True)
             combo.clear()
         self.id_column.addItem(NO_ID, "")
         for column in summary.columns:
             for combo in (self.text_column, self.codes_column, self.id_column):
                 combo.addItem(column_label(summary, column), column)
-        self.text_column.setCurrentIndex(max(0, self.text_column.findData(summary.text_columns[0])))
+        # Nothing is chosen for the clerk when nothing fits: a wrong guess would train on the wrong column.
+        self.text_column.setCurrentIndex(self.text_column.findData(summary.text_columns[0]) if summary.text_columns
+                                         else -1)
         codes = next((c for c in summary.columns if "code" in c.lower() or "icd" in c.lower()), None)
-        if codes:
-            self.codes_column.setCurrentIndex(self.codes_column.findData(codes))
-        if summary.id_column:
-            self.id_column.setCurrentIndex(self.id_column.findData(summary.id_column))
+        self.codes_column.setCurrentIndex(self.codes_column.findData(codes) if codes else -1)
+        self.id_column.setCurrentIndex(max(0, self.id_column.findData(summary.id_column or "")))
+        for combo in (self.text_column, self.codes_column, self.id_column):
+            combo.blockSignals(False)
         self._update()
 
     @Slot(object, str)
-    def _columns_failed(self, _path, message: str) -> None:
-        self.status.setText(message)
+    def _columns_failed(self, path, message: str) -> None:
+        self._reading = None
+        for i in range(self.files.count()):
+            if self.files.item(i).text() == str(path):
+                self.files.takeItem(i)
+                break
+        self._notice = f"Not added: {message}"
+        self._read_columns()  # the next file, if any
+        self._update()
 
     def _choose_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save the model in")
         if folder:
             self.output.setText(str(Path(folder) / "casenotes-coder"))
 
+    def missing(self) -> tuple[str, QWidget | None] | None:
+        """What Train still needs, as the status line says it, and the field to put it in; None when ready."""
+        if self._reading is not None:
+            return f"Reading the columns of {self._reading.name}…", None
+        if not self.files.count():
+            return "Add coded spreadsheets to begin (Add files…).", self.add_button
+        text, codes = self.text_column.currentData(), self.codes_column.currentData()
+        if not text:
+            return "Next: choose the note column.", self.text_column
+        if not codes:
+            return "Next: choose the codes column (the ICD-10-CM codes the coders assigned).", self.codes_column
+        if codes == text:
+            return "The codes column is the note column: choose the column of codes.", self.codes_column
+        if self.id_column.currentData() in (text, codes):
+            return "The patient ID column cannot be the note or codes column: choose another.", self.id_column
+        base = self.base.value()
+        if base and not Path(base).expanduser().is_dir():
+            return f"The base encoder folder '{Path(base).name}' does not exist: choose another or clear it.", self.base
+        out = self.output.text().strip()
+        if not out:
+            return "Next: choose the output folder, a new, empty folder to save the model in (Save model to).", \
+                self.output
+        folder = Path(out).expanduser()
+        if not folder.is_absolute():
+            # A bare name would land in whatever folder the app happened to start in.
+            return "The output folder needs its full path (Save model to), or use Browse…", self.output
+        try:
+            if folder.exists() and not folder.is_dir():
+                return f"The output folder '{folder.name}' is a file: choose a new, empty folder (Save model to).", \
+                    self.output
+            if folder.is_dir() and any(folder.iterdir()):
+                return f"The output folder '{folder.name}' is not empty: choose a new, empty folder (Save model to).", \
+                    self.output
+        except OSError:
+            return f"The output folder '{folder.name}' cannot be read: choose another (Save model to).", self.output
+        return None
+
     # --- training ----------------------------------------------------------------------------------
 
     def start(self) -> None:
         from core.coding.train import TrainOptions
 
-        if self.worker is not None or not self.files.count() or not self.output.text().strip():
+        if self.worker is not None:
             return
-        options = TrainOptions(base=Path(self.base.value()) if self.base.value() else None, epochs=self.epochs.value(),
-                               device=self.device, id_column=self.id_column.currentData() or None)
+        gap = self.missing()
+        if gap is not None:
+            message, field = gap
+            self._notice = ""
+            self._outcome = None
+            self.status.setText(message)
+            if field is not None:
+                field.setFocus(Qt.OtherFocusReason)
+            return
+        self._notice, self._outcome, self._cancelling, self._error, self._default_metrics = "", None, False, "", None
+        self._training_output = Path(self.output.text().strip()).expanduser()
+        options = TrainOptions(base=Path(self.base.value()).expanduser() if self.base.value() else None,
+                               epochs=self.epochs.value(), device=self.device,
+                               id_column=self.id_column.currentData() or None)
         self.worker = TrainWorker([Path(self.files.item(i).text()) for i in range(self.files.count())],
                                   self.text_column.currentData(), self.codes_column.currentData(),
-                                  self.id_column.currentData() or None, Path(self.output.text().strip()), options)
+                                  self.id_column.currentData() or None, self._training_output, options)
         self.worker.progress.connect(self._on_progress)
         self.worker.failed.connect(self._on_message)
         self.worker.finished.connect(self._on_finished)
         self.workers.start(self.worker)
         self.log.appendPlainText("Training started (the notes are de-identified first).")
+        self.status.setText("Reading the coded spreadsheets…")
+        self.progress.setRange(0, 0)
         self._update()
 
     def cancel(self) -> None:
         if self.worker is not None:
+            self._cancelling = True
             self.worker.cancel()
             self.status.setText("Cancelling at the next batch…")
 
+    def _bar(self, step: int, steps: int) -> None:
+        if steps > 0:
+            self.progress.setRange(0, steps)
+            self.progress.setValue(step)
+        else:
+            self.progress.setRange(0, 0)  # busy: the stage has no countable steps
+
     @Slot(object)
     def _on_progress(self, p) -> None:
-        self.status.setText(f"{p.stage.capitalize()}: epoch {p.epoch} of {p.epochs}")
-        if p.stage == "training":
-            self.progress.setRange(0, p.steps)
-            self.progress.setValue(p.step)
-        if p.report is not None:
+        from core.coding.train import map_versus_default
+
+        if self._cancelling:
+            return  # "Cancelling…" stays until the worker stops
+        if p.stage == "de-identifying":
+            self.status.setText(f"De-identifying {p.steps} notes…")
+            self._bar(0, 0)
+        elif p.stage == "scoring the default coder":
+            self.status.setText("Scoring the default coder on the held-out notes, to compare the model with…")
+            self._bar(p.step, p.steps)
+        elif p.stage == "scored the default coder":
+            self._default_metrics = p.default_metrics or None
+            if self._default_metrics:
+                d = self._default_metrics
+                self.log.appendPlainText(f"Default coder on the {p.steps} held-out notes: MAP {d.get('MAP')}, "
+                                         f"recall@5 {d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
+            else:
+                self.log.appendPlainText("No held-out notes (one patient only): the model cannot be scored.")
+        elif p.stage == "training":
+            self.status.setText(f"Training: epoch {p.epoch} of {p.epochs}, batch {p.step} of {p.steps}")
+            self._bar(p.step, p.steps)
+        elif p.stage == "evaluating":
+            self.status.setText(f"Scoring epoch {p.epoch} of {p.epochs} on the held-out notes…")
+            self._bar(0, 0)
+        elif p.stage == "evaluated" and p.report is not None:
             m = p.report.metrics
             self.log.appendPlainText(
-                f"Epoch {p.epoch}: loss {p.report.train_loss:.4f}; held-out MAP {m.get('MAP')}, recall@5 "
-                f"{m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')} ({p.report.seconds} s)")
+                f"Epoch {p.epoch}: loss {p.report.train_loss:.4f}; {map_versus_default(m, p.default_metrics)}, "
+                f"recall@5 {m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')} "
+                f"({p.report.seconds} s)")
+        elif p.stage == "saving":
+            self.status.setText("Saving the model…")
+            self._bar(0, 0)
 
     @Slot(str)
     def _on_message(self, message: str) -> None:
+        if not message.startswith("note:"):  # a note about skipped codes is not why training stopped
+            self._error = message
         self.log.appendPlainText(message)
 
     @Slot(object)
     def _on_finished(self, card) -> None:
+        from core.coding.train import map_versus_default
+
         self.worker = None
+        self.progress.setRange(0, 1)
         if card:
-            self.model_folder = Path(self.output.text().strip())
-            self.status.setText(f"Saved {self.model_folder.name}: best epoch {card['best_epoch']}, "
-                                f"held-out MAP {card['held_out_metrics'].get('MAP')}")
-            self.log.appendPlainText(f"Model and model card saved to {self.model_folder}")
+            self.model_folder = self._training_output
+            summary = map_versus_default(card["held_out_metrics"], card.get("default_coder_metrics"))
+            best = f"best epoch {card['best_epoch']} of {len(card['history'])}"
+            self.progress.setValue(1)
+            self.log.appendPlainText(f"Saved to {self.model_folder}: {summary}, {best}.")
+            message = f"Done: saved {self.model_folder.name}; {summary}, {best}. Use as coder to code with it."
+        elif self._cancelling or "cancelled" in self._error:
+            self.progress.setValue(0)
+            message = "Cancelled: nothing was saved."
         else:
-            self.status.setText("Training did not finish; see the log.")
+            self.progress.setValue(0)
+            message = f"Training failed: {self._error or 'see the log'}"
+        self._outcome = (message, self._inputs())
         self._update()
 
     def _use(self) -> None:
         if self.model_folder:
             self.model_ready.emit(str(self.model_folder))
-            self.status.setText("The next runs will code with this model.")
+            self._outcome = ("The next runs will code with this model.", self._inputs())
+            self._update()
 
+    # --- state -------------------------------------------------------------------------------------
+
+    def _inputs(self) -> tuple:
+        return (tuple(self.files.item(i).text() for i in range(self.files.count())), self.text_column.currentData(),
+                self.codes_column.currentData(), self.id_column.currentData(), self.base.value(), self.epochs.value(),
+                self.output.text().strip())
+
+    @Slot()
     def _update(self) -> None:
         running = self.worker is not None
-        self.train_button.setEnabled(not running and self.files.count() > 0 and self.text_column.count() > 0)
+        for widget in self._inputs_widgets:
+            widget.setEnabled(not running)  # the running training keeps what it was started with
+        self.train_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.use_button.setEnabled(self.model_folder is not None and not running)
+        if running:
+            return  # the progress reports say where it is
+        gap = self.missing()
+        self.train_button.setToolTip(f"Not ready yet. {gap[0]}" if gap else TRAIN_TIP)
+        if self._outcome is not None and self._outcome[1] == self._inputs():
+            self.status.setText(self._outcome[0])
+            return
+        self._outcome = None  # the inputs changed since: say what comes next instead
+        step = gap[0] if gap else (f"Ready: press Train (up to {self.epochs.value()} epochs; it stops early when "
+                                   "the held-out MAP stops improving).")
+        self.status.setText(f"{self._notice} {step}" if self._notice else step)
 
     def closeEvent(self, event) -> None:
         if self.worker is not None:

@@ -1,79 +1,83 @@
 """Background work for the window, in the superqt / Dangerzone style.
 
-The core reports through plain callbacks; ``RunWorker`` turns them into Qt signals, which Qt
-delivers to slots of objects living on the GUI thread (queued across threads). Each worker runs in
-its own QThread; ``Workers`` keeps worker and thread alive until the thread has finished, and
-``Workers.stop_all`` cancels and waits with a bound when the window closes.
+Model work (runs, training) happens in child processes (core.run_process); ``ProcessWorker``
+relays their messages as Qt signals, which Qt delivers to slots of objects living on the GUI thread
+(queued across threads). Short calls (reading a file, asking the preview process) run on a
+``CallWorker``. Each worker has its own QThread; ``Workers`` keeps worker and thread alive until
+the thread has finished, and ``Workers.stop_all`` cancels and waits with a bound when the window
+closes, killing a child that does not stop in time.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core.errors import CasenotesError
-from core.pipeline import RunOptions, RunState, run
+from core.pipeline import RunOptions
+from core.run_process import ChildJob, RunProcess, TrainProcess
 
 log = logging.getLogger(__name__)
 
-# torch and the libraries built on it are not safe to import from two threads at once, so one
-# background thread imports them first and every model-using worker waits for it.
-_libraries_imported = threading.Event()
 
+class ProcessWorker(QObject):
+    """Relays a child-process job (core.run_process) as signals; the thread only waits for messages,
+    so the window's interpreter never runs model code and a job that ignores cancelling can be killed."""
 
-def import_libraries() -> str | None:
-    """Import the model libraries once, off the GUI thread; the GPU's name, or None."""
-    try:
-        import presidio_analyzer  # noqa: F401  (imports transformers)
-        import presidio_anonymizer  # noqa: F401
-        import spacy  # noqa: F401
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception as exc:  # no GPU information is not an error
-        log.warning("GPU detection failed (%s)", type(exc).__name__)
-        return None
-    finally:
-        _libraries_imported.set()
-
-
-def wait_for_libraries() -> None:
-    _libraries_imported.wait()
-
-
-class RunWorker(QObject):
-    """Runs the pipeline over the queue; the core's callbacks become signals."""
-
-    progress = Signal(object)  # core.pipeline.Progress
+    progress = Signal(object)  # core.pipeline.Progress or core.coding.train.TrainProgress
     file_done = Signal(object)  # core.pipeline.FileResult
-    finished = Signal(list)  # all FileResults
     failed = Signal(str)  # a one-line message, never note text
+    finished = Signal(object)  # the job's result (a run: its FileResults; a training: the model card or None)
 
-    def __init__(self, paths: list[Path], options: RunOptions, per_file: dict[Path, dict]):
+    def __init__(self, process: ChildJob, *job):
         super().__init__()
-        self.paths, self.options, self.per_file = paths, options, per_file
-        self.state = RunState(on_progress=self.progress.emit, on_file_done=self.file_done.emit)
+        self.process = process
+        self.job = job
 
     def cancel(self) -> None:
-        self.state.cancel()  # thread-safe: an Event the pipeline checks between batches
+        self.process.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.process.cancelled
+
+    def kill(self) -> None:
+        self.process.kill()
 
     @Slot()
     def work(self) -> None:
-        wait_for_libraries()
+        result = None
         try:
-            results = run(self.paths, self.options, self.state, per_file=self.per_file)
-        except CasenotesError as exc:
-            self.failed.emit(str(exc))
-            results = []
+            self.process.submit(*self.job)
+            signals = {"progress": self.progress, "file_done": self.file_done, "failed": self.failed}
+            for kind, payload in self.process.messages():
+                if kind == "finished":
+                    result = payload
+                else:
+                    signals[kind].emit(payload)
         except Exception as exc:  # never let a bug kill the thread silently, nor show note text
-            log.error("run failed (%s)", type(exc).__name__)
+            log.error("background job failed (%s)", type(exc).__name__)
             self.failed.emit(f"internal error ({type(exc).__name__})")
-            results = []
-        self.finished.emit(results)
+        self.finished.emit(result)
+
+
+class RunWorker(ProcessWorker):
+    """The pipeline over the queue; ``process`` may be one started early (warm)."""
+
+    def __init__(self, paths: list[Path], options: RunOptions, per_file: dict[Path, dict],
+                 process: RunProcess | None = None):
+        super().__init__(process or RunProcess(), paths, options, per_file)
+
+
+class TrainWorker(ProcessWorker):
+    """Fine-tunes a coder (core.coding.train) in a child process."""
+
+    def __init__(self, paths: list[Path], text_column: str, codes_column: str, id_column: str | None, output: Path,
+                 options):
+        super().__init__(TrainProcess(), paths, text_column, codes_column, id_column, output, options)
 
 
 class CallWorker(QObject):
@@ -87,19 +91,16 @@ class CallWorker(QObject):
     failed = Signal(object, str)  # (tag, one-line message)
     finished = Signal()
 
-    def __init__(self, function: Callable[[], object], tag: object = None, needs_libraries: bool = True):
+    def __init__(self, function: Callable[[], object], tag: object = None):
         super().__init__()
         self.function = function
         self.tag = tag
-        self.needs_libraries = needs_libraries
 
     def cancel(self) -> None:
         pass  # short calls: waited for, not interrupted
 
     @Slot()
     def work(self) -> None:
-        if self.needs_libraries:
-            wait_for_libraries()
         try:
             self.done.emit(self.tag, self.function())
         except CasenotesError as exc:
@@ -147,8 +148,16 @@ class Workers(QObject):
         thread.deleteLater()
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def busy(self) -> bool:
         return bool(self._running)
+
+    def close(self) -> None:
+        """Start no new worker from now on (the window is closing)."""
+        self._closed = True
 
     def stop_all(self, timeout_ms: int = 15000) -> bool:
         """Cancel every worker and wait for its thread; False if one did not stop in time."""
@@ -156,48 +165,10 @@ class Workers(QObject):
         for _, worker in self._running:
             worker.cancel()
         stopped = True
-        for thread, _ in list(self._running):
-            stopped = thread.wait(timeout_ms) and stopped
+        for thread, worker in list(self._running):
+            done = thread.wait(timeout_ms)
+            if not done and hasattr(worker, "kill"):
+                worker.kill()  # a child process past the bound: its checkpoints keep the finished batches
+                done = thread.wait(5000)
+            stopped = stopped and done
         return stopped
-
-
-class TrainWorker(QObject):
-    """Fine-tunes a coder (core.coding.train) off the GUI thread; its progress becomes signals."""
-
-    progress = Signal(object)  # core.coding.train.TrainProgress
-    finished = Signal(object)  # the model card (dict), or None when it failed or was cancelled
-    failed = Signal(str)
-
-    def __init__(self, paths: list[Path], text_column: str, codes_column: str, id_column: str | None, output: Path,
-                 options):
-        super().__init__()
-        from core.coding.train import Trainer
-
-        self.paths, self.text_column, self.codes_column, self.id_column = paths, text_column, codes_column, id_column
-        self.output = output
-        self.trainer = Trainer(options, self.progress.emit)
-
-    def cancel(self) -> None:
-        self.trainer.cancel()
-
-    @Slot()
-    def work(self) -> None:
-        from core.coding.train import load_training_data
-        from core.errors import Cancelled
-
-        wait_for_libraries()
-        card = None
-        try:
-            data = load_training_data(self.paths, self.text_column, self.codes_column, self.id_column)
-            if data.invalid_codes:
-                self.failed.emit(f"note: {sum(data.invalid_codes.values())} invalid or non-billable codes skipped "
-                                 f"({', '.join(sorted(data.invalid_codes)[:8])})")
-            card = self.trainer.run(data, self.output)
-        except Cancelled:
-            self.failed.emit("training cancelled; nothing was saved")
-        except CasenotesError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            log.error("training failed (%s)", type(exc).__name__)
-            self.failed.emit(f"internal error ({type(exc).__name__})")
-        self.finished.emit(card)

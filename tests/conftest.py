@@ -9,7 +9,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-# The ICD-10-CM index is built once (about 2 minutes) and shared by every test and later runs.
+# The ICD-10-CM index is built once, by `make setup` (`casenotes prepare`, into the folder the Makefile
+# names, this one), and shared by every test and later runs; without it the first coding test builds it.
 os.environ.setdefault("CASENOTES_CACHE", str(ROOT / ".cache"))
 
 

@@ -43,7 +43,7 @@ def test_run_writes_all_rows_in_order_and_no_phi(tmp_path):
     assert lines[1]["deidentified_text"] == ""
     assert lines[0]["id"] == lines[1]["id"] != "M0000"  # same MRN -> same key
     wb = load_workbook(result.outputs["workbook"])
-    assert wb.sheetnames == ["Results", "PHI findings", "Run info"]
+    assert wb.sheetnames == ["About this file", "Results", "PHI findings", "Run info"]
     results = wb["Results"]
     assert results.max_row == len(NOTES) + 1
     assert [c.value for c in results[1]][:2] == ["MRN", "De-identified note"]
@@ -65,7 +65,7 @@ def test_summaries_and_codes_never_carry_phi(tmp_path):
     [result] = run([_input(tmp_path)], RunOptions(output_dir=tmp_path / "out", jsonl=True, summarize=True, code=True))
     assert result.status == "done", result.error
     wb = load_workbook(result.outputs["workbook"])
-    assert wb.sheetnames == ["Results", "PHI findings", "Codes", "Run info"]
+    assert wb.sheetnames == ["About this file", "Results", "PHI findings", "Codes", "Run info"]
     headers = [c.value for c in wb["Results"][1]]
     assert {"Summary", "ICD-10-CM codes"} <= set(headers)
     text = _xlsx_text(result.outputs["workbook"]) + result.outputs["jsonl"].read_text(encoding="utf-8")

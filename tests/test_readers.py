@@ -123,3 +123,41 @@ def test_no_text_column(tmp_path):
     p = _xlsx(tmp_path / "w.xlsx", [["MRN", "Code"], ["1", "A"], ["2", "B"]])
     with pytest.raises(InputError, match="no column of free text"):
         plan_columns(read_table(p).frame, source="w.xlsx")
+
+
+def _cover_then_notes(path, cover_rows):
+    wb = Workbook()
+    cover = wb.active
+    cover.title = "Cover"
+    for r in cover_rows:
+        cover.append(r)
+    notes = wb.create_sheet("Notes")
+    notes.append(["MRN", "Note", "Ward"])
+    for i in range(12):
+        notes.append([f"{i:04d}", f"{NOTE} Visit number {i} went well.", "4B"])
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("cover_rows", [
+    [["Export of case notes"], ["This workbook was exported from the clinic system for the quality review of the last quarter."]],
+    [],  # an empty first sheet
+    [["Field", "Meaning"], ["Note", "The free text written by the clinician at the visit, in full, unedited."]],
+], ids=["title-and-paragraph", "empty", "data-dictionary"])
+def test_the_notes_sheet_is_found_when_it_is_not_first(tmp_path, cover_rows):
+    path = _cover_then_notes(tmp_path / "export.xlsx", cover_rows)
+    table = read_table(path)
+    assert table.sheet == "Notes" and len(table.frame) == 12
+    # a named note column finds its sheet; a named sheet is read as named
+    assert read_table(path, text_columns=("Note",)).sheet == "Notes"
+    assert read_table(path, "Cover").sheet == "Cover" if cover_rows else True
+    with pytest.raises(InputError, match="no sheet has the column 'Summary'"):
+        read_table(path, text_columns=("Summary",))
+
+
+def test_the_cli_processes_the_notes_sheet_not_the_cover(tmp_path):
+    from core.pipeline import RunOptions, run
+
+    path = _cover_then_notes(tmp_path / "export.xlsx", [["Cover page"], ["Exported for audit, with notes of the clinic visits of the whole year."]])
+    [result] = run([path], RunOptions(output_dir=tmp_path / "out"))
+    assert result.status == "done" and result.rows == 12

@@ -107,6 +107,15 @@ class ColumnPlan:
         return self._with(FREE_TEXT)
 
     @property
+    def deidentified_columns(self) -> list[str]:
+        """Every column whose content is changed before it is shared."""
+        return self._with(NOTE, FREE_TEXT, IDENTIFIER, PATIENT_KEY)
+
+    @property
+    def kept_columns(self) -> list[str]:
+        return self._with(KEPT)
+
+    @property
     def engine_columns(self) -> list[str]:
         """Columns whose every cell goes through the PHI engine."""
         return self._with(NOTE, FREE_TEXT)
@@ -278,6 +287,15 @@ def detect_text_column(frame: pd.DataFrame, exclude=()) -> str | None:
         if mean_len >= 20 and wordy >= 0.3 and mean_len > best_len:
             best, best_len = column, mean_len
     return best
+
+
+def notes_score(frame: pd.DataFrame) -> tuple[int, int]:
+    """How much a sheet looks like the notes: the notes in its best text column, then the rows.
+    A cover or read-me sheet has a paragraph or two; the notes sheet has a note per row."""
+    column = detect_text_column(frame)
+    if column is None:
+        return 0, len(frame)
+    return sum(1 for v in frame[column].astype(str) if len(v.split()) >= 4), len(frame)
 
 
 def detect_id_column(frame: pd.DataFrame, exclude=()) -> str | None:

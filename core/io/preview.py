@@ -46,7 +46,7 @@ def inspect_file(path: Path, options=None) -> FileSummary:
     None: all detected); raises InputError with a one-line reason."""
     path = Path(path)
     sheets = list_sheets(path) if path.suffix.lower() in SPREADSHEET_EXTENSIONS else []
-    table = read_table(path, options.sheet if options else None)
+    table = read_table(path, options.sheet, options.text_columns) if options else read_table(path)
     plan = plan_for(table.frame, options, path.name) if options else plan_columns(table.frame, source=path.name)
     frame = table.frame
     samples = {c: [_shorten(str(v)) for v in frame[c].head(SAMPLE_VALUES)] for c in frame.columns}
@@ -60,7 +60,7 @@ def preview_rows(path: Path, options, deidentify_step, count: int = 5) -> list[P
     from core.rows import RowSource
 
     path = Path(path)
-    table = read_table(path, options.sheet)
+    table = read_table(path, options.sheet, options.text_columns)
     rows = RowSource(table.frame, plan_for(table.frame, options, path.name), deidentify_step.replacer.keys)
     records = []
     for row in range(1, len(rows) + 1):

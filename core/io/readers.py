@@ -44,12 +44,14 @@ def list_sheets(path: Path) -> list[str]:
         workbook.close()
 
 
-def read_table(path: Path, sheet: str | None = None) -> Table:
+def read_table(path: Path, sheet: str | None = None, text_columns: tuple[str, ...] = ()) -> Table:
+    """One sheet as a table: ``sheet`` when named, else the sheet that holds the notes (a cover or
+    read-me sheet often comes first), or the first sheet with all of ``text_columns``."""
     path = Path(path)
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix in SPREADSHEET_EXTENSIONS:
-        return _read_workbook(path, sheet)
+        return _read_workbook(path, sheet, tuple(c for c in text_columns if c))
     return _read_delimited(path, "\t" if suffix == ".tsv" else None)
 
 
@@ -95,26 +97,58 @@ def _is_encrypted_office_file(path: Path) -> bool:
         return False
 
 
-def _read_workbook(path: Path, sheet: str | None) -> Table:
+def _read_workbook(path: Path, sheet: str | None, text_columns: tuple[str, ...]) -> Table:
     workbook = _open_workbook(path, read_only=False)  # merged-cell ranges are not available in read-only mode
     try:
-        if sheet is None:
+        if sheet is not None:
+            if sheet not in workbook.sheetnames:
+                raise InputError(f"{path.name}: has no sheet named '{sheet}' (sheets: {', '.join(workbook.sheetnames)})")
+            return Table(_sheet_frame(path, workbook[sheet]), sheet)
+        if len(workbook.worksheets) == 1:
             worksheet = workbook.worksheets[0]
-        elif sheet in workbook.sheetnames:
-            worksheet = workbook[sheet]
-        else:
-            raise InputError(f"{path.name}: has no sheet named '{sheet}' (sheets: {', '.join(workbook.sheetnames)})")
-        merged = [(r.min_row, r.min_col, r.max_row, r.max_col) for r in worksheet.merged_cells.ranges]
-        rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
-        for min_row, min_col, max_row, max_col in merged:
-            value = rows[min_row - 1][min_col - 1] if min_row - 1 < len(rows) else ""
-            for r in range(min_row - 1, min(max_row, len(rows))):
-                for c in range(min_col - 1, max_col):
-                    if c < len(rows[r]):
-                        rows[r][c] = value
-        return Table(_to_frame(path, rows), worksheet.title)
+            return Table(_sheet_frame(path, worksheet), worksheet.title)
+        return _notes_sheet(path, workbook, text_columns)
     finally:
         workbook.close()
+
+
+def _notes_sheet(path: Path, workbook, text_columns: tuple[str, ...]) -> Table:
+    """The sheet with the named note columns, else the one whose best text column holds the most notes."""
+    from core.io.columns import notes_score
+
+    best, best_score, first_error = None, None, None
+    for worksheet in workbook.worksheets:
+        try:
+            frame = _sheet_frame(path, worksheet)
+        except InputError as exc:  # an empty cover sheet is not a reason to fail the file
+            first_error = first_error or exc
+            continue
+        if text_columns:
+            if all(c in frame.columns for c in text_columns):
+                return Table(frame, worksheet.title)
+            continue
+        score = notes_score(frame)
+        if best_score is None or score > best_score:
+            best, best_score = Table(frame, worksheet.title), score
+    if text_columns:
+        raise InputError(f"{path.name}: no sheet has the column{'s' if len(text_columns) > 1 else ''} "
+                         f"{', '.join(repr(c) for c in text_columns)} (sheets: {', '.join(workbook.sheetnames)})")
+    if best is None:
+        raise first_error
+    return best
+
+
+def _sheet_frame(path: Path, worksheet) -> pd.DataFrame:
+    merged = [(r.min_row, r.min_col, r.max_row, r.max_col) for r in worksheet.merged_cells.ranges]
+    rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+    for min_row, min_col, max_row, max_col in merged:
+        value = rows[min_row - 1][min_col - 1] if min_row - 1 < len(rows) else ""
+        for r in range(min_row - 1, min(max_row, len(rows))):
+            for c in range(min_col - 1, max_col):
+                if c < len(rows[r]):
+                    rows[r][c] = value
+    single = len(worksheet.parent.worksheets) == 1
+    return _to_frame(path.name if single else f"{path.name}, sheet '{worksheet.title}'", rows)
 
 
 def _cell_text(value) -> str:
@@ -141,7 +175,7 @@ def _read_delimited(path: Path, delimiter: str | None) -> Table:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise InputError(f"{path.name}: is not a readable {path.suffix} file ({exc})") from None
-    return Table(_to_frame(path, rows), None, encoding)
+    return Table(_to_frame(path.name, rows), None, encoding)
 
 
 def _decode(path: Path, raw: bytes) -> tuple[str, str]:
@@ -170,14 +204,14 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
     return str(best), encoding
 
 
-def _to_frame(path: Path, rows: list[list[str]]) -> pd.DataFrame:
+def _to_frame(source: str, rows: list[list[str]]) -> pd.DataFrame:
     # The header is the first non-empty row; data runs to the last non-empty row.
     while rows and not any(str(v).strip() for v in rows[0]):
         rows.pop(0)
     while rows and not any(str(v).strip() for v in rows[-1]):
         rows.pop()
     if not rows:
-        raise InputError(f"{path.name}: has no rows")
+        raise InputError(f"{source}: has no rows")
     header = [str(h).strip() for h in rows[0]]
     width = max(len(r) for r in rows)
     header += [""] * (width - len(header))
@@ -192,5 +226,5 @@ def _to_frame(path: Path, rows: list[list[str]]) -> pd.DataFrame:
         names.append(name)
     data = [[str(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
     if not data:
-        raise InputError(f"{path.name}: has a header row but no data rows")
+        raise InputError(f"{source}: has a header row but no data rows")
     return pd.DataFrame(data, columns=names, dtype=object)

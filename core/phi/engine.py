@@ -19,7 +19,7 @@ from core.errors import ConfigurationError
 from core.phi import lexicon
 from core.phi.department import DepartmentLists
 from core.phi.findings import DETECTOR_KEY, ENTITY_TAGS, PhiFinding, merge_overlaps
-from core.phi.known import KnownIdentifiers, KnownValuesRecognizer
+from core.phi.known import KnownIdentifiers
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ class PhiEngine:
         from presidio_analyzer import predefined_recognizers as builtin
 
         from core.phi.context_rules import CapitalizedWordRecognizer, FacilityNameRecognizer, LabelledValueRecognizer
-        from core.phi.recognizers import ContextNameRecognizer, MixedCaseSpacyRecognizer, ShapeRecognizer
+        from core.phi.recognizers import (ContextNameRecognizer, KnownValuesRecognizer, MixedCaseSpacyRecognizer,
+                                          ShapeRecognizer)
         from core.phi.spacy_engine import NerWhereItCountsEngine
 
         if not spacy.util.is_package(self.spacy_model) and not _is_model_dir(self.spacy_model):
@@ -116,6 +117,8 @@ class PhiEngine:
         is a column header that is read before the text as context ("Seen by: ..."), the way a
         note's own words are.
         """
+        from core.phi.recognizers import KnownValuesRecognizer
+
         self.load()
         out: list[list[PhiFinding]] = [[] for _ in texts]
         todo = [i for i, t in enumerate(texts) if t and t.strip()]

@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import regex
-from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 from core.phi.lexicon import zipf
-from core.phi.findings import DETECTOR_KEY
 
 # Column kinds (core.io.columns) whose values are searched, and the entity type a hit gets.
 SEARCHED_KINDS = {"NAME": "NAME", "ID": "ID", "DATE": "DATE", "PHONE": "PHONE", "ADDRESS": "ADDRESS",
@@ -284,26 +282,3 @@ def _address_forms(value: str) -> Iterable[_Form]:
         elif len(words) == 1 and zipf(words[0].lower()) >= _COMMON_PART_ZIPF:
             continue  # a town called "Hope" or "Union": found by context, not everywhere
         # A town or city on its own line of the address: found as written.
-
-
-class KnownValuesRecognizer(EntityRecognizer):
-    """Finds known values: a row's identifiers (a Presidio ad-hoc recognizer, built per request) or the
-    department's own lists (registered once, ``source="department"``)."""
-
-    ENTITIES = ["NAME", "ID", "DATE", "PHONE", "ADDRESS", "ZIP", "EMAIL", "LOCATION", "FACILITY", "AGE", "URL",
-                "SSN", "IP_ADDRESS"]
-
-    def __init__(self, known: KnownIdentifiers, source: str = "known"):
-        super().__init__(supported_entities=self.ENTITIES, name=f"KnownValuesRecognizer:{source}",
-                         supported_language="en")
-        self.known = known
-        self.source = source
-
-    def load(self) -> None:
-        pass
-
-    def analyze(self, text, entities, nlp_artifacts=None):
-        return [
-            RecognizerResult(entity, start, end, 1.0, recognition_metadata={DETECTOR_KEY: f"{self.source}:{entity}"})
-            for start, end, entity in self.known.find(text)
-        ]

@@ -19,6 +19,8 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from core.phi import lexicon
 from core.phi.context_rules import is_eponym_use
+from core.phi.findings import DETECTOR_KEY
+from core.phi.known import KnownIdentifiers
 from core.phi.patterns import RULES
 from core.phi.words import (CREDENTIALS, FACILITY_SUFFIXES, MOVE_VERBS, NAME_LIKE_FACILITY_WORDS, PLACE_CUES,
                             RELATIONS, RESIDENCE_VERBS, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
@@ -574,3 +576,26 @@ class MixedCaseSpacyRecognizer(SpacyRecognizer):
                 continue  # a state on its own is not a Safe Harbor identifier
             results.append(phi_result(entity, ent.start_char, ent.end_char, 0.6, "spacy:" + ent.label_))
         return results
+
+
+class KnownValuesRecognizer(EntityRecognizer):
+    """Finds known values: a row's identifiers (a Presidio ad-hoc recognizer, built per request) or the
+    department's own lists (registered once, ``source="department"``)."""
+
+    ENTITIES = ["NAME", "ID", "DATE", "PHONE", "ADDRESS", "ZIP", "EMAIL", "LOCATION", "FACILITY", "AGE", "URL",
+                "SSN", "IP_ADDRESS"]
+
+    def __init__(self, known: KnownIdentifiers, source: str = "known"):
+        super().__init__(supported_entities=self.ENTITIES, name=f"KnownValuesRecognizer:{source}",
+                         supported_language="en")
+        self.known = known
+        self.source = source
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        return [
+            RecognizerResult(entity, start, end, 1.0, recognition_metadata={DETECTOR_KEY: f"{self.source}:{entity}"})
+            for start, end, entity in self.known.find(text)
+        ]
