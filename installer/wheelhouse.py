@@ -64,9 +64,13 @@ def install(wheelhouse: Path, target: Path) -> int:
     python = target / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     step = subprocess.run([str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse),
                            "casenotes"], text=True)
-    if step.returncode == 0:
-        print(f"installed: {target / ('Scripts' if sys.platform == 'win32' else 'bin') / 'casenotes'}")
-    return step.returncode
+    if step.returncode != 0:
+        return step.returncode
+    command = target / ("Scripts/casenotes.exe" if sys.platform == "win32" else "bin/casenotes")
+    # The ICD-10-CM index is built now, at install time, so that no clerk's first coded run waits for it.
+    prepared = subprocess.run([str(command), "prepare"], text=True)
+    print(f"installed: {command}")
+    return prepared.returncode
 
 
 def main() -> int:

@@ -131,7 +131,7 @@ CODIESP = SHARED_DATA / "coding" / "codiesp_en_train_diagnoses.jsonl"
 @pytest.mark.slow
 @pytest.mark.skipif(not CODIESP.exists(), reason="shared development data not present")
 def test_map_floor_on_codiesp(coder):
-    """Floor under today's MAP of 0.26 on the CodiEsp dev cases (the issue's bar is 0.25)."""
+    """Floor under today's MAP of 0.255 on the first 200 CodiEsp dev cases (the issue's bar is 0.25)."""
     from core.metrics import score_codes
 
     rows = [json.loads(line) for line in CODIESP.read_text(encoding="utf-8").splitlines()][:200]
@@ -159,3 +159,13 @@ def test_review_of_systems_lists_and_procedure_sections_are_not_coded(coder):
     assert not active & {"R11.0", "R11.2", "R05.9", "R07.9", "R50.9", "R06.2"}
     assert not any(c.startswith(("R20", "T88")) for c in active)  # "anesthesia" here is not a diagnosis
     assert any(c.startswith("K35") for c in active)
+
+
+def test_one_code_per_mention(coder):
+    """A mention the code set names gets that code, not its neighbours by meaning ("in remission",
+    "other complications"); a clause matched by meaning alone proposes one code."""
+    [hodgkin] = coder.code(["Assessment: Hodgkin lymphoma. Plan: chemotherapy."])
+    assert [s.code for s in hodgkin if s.code.startswith("C8")] == ["C81.90"]
+    assert len([s for s in hodgkin if any(m.text == "chemotherapy" for m in s.evidence)]) <= 1
+    [both] = coder.code(["Patient with type 2 diabetes and hypertension, here for chest pain."])
+    assert sorted(s.code for s in both if s.active) == ["E11.9", "I10", "R07.9"]

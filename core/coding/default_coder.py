@@ -104,15 +104,25 @@ class DefaultCoder:
         for text, clauses in zip(texts, clauses_per_note):
             found = self._dictionary_hits(text)
             for clause, hits in zip(clauses, neighbours[cursor : cursor + len(clauses)]):
-                for entry, cosine in hits:
-                    if cosine >= self.embedding_floor:
-                        confidence = min(0.85, (cosine - 0.45) / 0.45 * 0.85)
-                        found.append((self.index.entries[entry].code, confidence, clause))
+                found += self._one_code_for(clause, hits, found)
             cursor += len(clauses)
             skip = excluded_spans(text)
             found = [f for f in found if not any(a <= f[2].start < b for a, b in skip)]
             out.append(_aggregate(found))
         return out
+
+    def _one_code_for(self, clause: Mention, hits: list[tuple[int, float]],
+                      terms: list[tuple[str, float, Mention]]) -> list[tuple[str, float, Mention]]:
+        """One code per mention: a clause matched by meaning proposes its best code only, and none
+        when the code set's own words inside it were found (they name the code; the clause's near
+        neighbours, "in remission" or "with other complications", are not what the note says)."""
+        inside = [code for code, _, m in terms if clause.start <= m.start and m.end <= clause.end]
+        ranked = [(self.index.entries[entry].code, min(0.85, (cosine - 0.45) / 0.45 * 0.85))
+                  for entry, cosine in hits if cosine >= self.embedding_floor]
+        if inside:
+            # Still evidence for the code the words gave: the clause shows its context in the Codes sheet.
+            return [(code, confidence, clause) for code, confidence in ranked if code in inside][:1]
+        return [(code, confidence, clause) for code, confidence in ranked[:1]]
 
     # --- mentions ------------------------------------------------------------------------------
 
