@@ -22,11 +22,36 @@ class Checkpoint:
         self.meta_path = folder / "meta.json"
         self.rows_path = folder / "rows.jsonl"
 
+        self.staging = folder / "outputs"  # the run's outputs until they are committed together
+        self._lock_path = folder / "lock"
+        self._lock = None
+
     def exists(self) -> bool:
         return self.meta_path.exists()
 
+    def claim(self) -> bool:
+        """Hold this checkpoint for this process until ``release``; False when another live run holds it.
+
+        An operating-system lock, not a PID in a file: the lock ends with its process, however it ends.
+        """
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = open(self._lock_path, "a+b")
+        if not _try_lock(handle):
+            handle.close()
+            return False
+        self._lock = handle
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        if self.folder.exists() and not self.exists():  # claimed, then nothing started: leave no trace
+            self.remove()
+
     def start(self, meta: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
         self.rows_path.write_text("", encoding="utf-8")
         tmp = self.meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -43,16 +68,27 @@ class Checkpoint:
             os.fsync(handle.fileno())
 
     def load_rows(self) -> dict[int, dict]:
-        """row -> what the steps produced for it; a torn last line is ignored."""
+        """row -> what the steps produced for it.
+
+        A torn last line (power loss, full disk) is cut off, so the rows appended after it by this
+        run are read by the next resume too, instead of being recomputed there again."""
         done = {}
         if not self.rows_path.exists():
             return done
-        for line in self.rows_path.read_text(encoding="utf-8").splitlines():
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            done[item["row"]] = item
+        good = 0
+        with self.rows_path.open("rb") as handle:
+            for line in handle:
+                try:
+                    if not line.endswith(b"\n"):
+                        raise ValueError("torn line")
+                    item = json.loads(line)
+                    done[item["row"]] = item
+                except (ValueError, KeyError, TypeError):
+                    break
+                good += len(line)
+        if good < self.rows_path.stat().st_size:
+            with self.rows_path.open("r+b") as handle:
+                handle.truncate(good)
         return done
 
     def rows_done(self) -> int:
@@ -64,6 +100,22 @@ class Checkpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _to_json(r: NoteRecord) -> dict:

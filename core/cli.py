@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -36,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--review", action="store_true", help="also write an in-house review workbook (CONTAINS PHI)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run")
     run.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
+    run.add_argument("--output-names", choices=["input", "neutral"], default="input",
+                     help="name outputs after the input (default) or neutrally, from the local secret: a file name can be PHI")
+    run.add_argument("--record-input-name", action="store_true",
+                     help="write the input's file name into Run info (default: left out, only its SHA-256)")
     run.add_argument("--keep-original", action="store_true", help="keep the original note column in the results (PHI!)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--batch-size", type=int, default=64)
@@ -154,7 +160,8 @@ def _main(argv: list[str] | None) -> int:
         output_dir=args.output_dir, sheet=args.sheet, text_columns=tuple(args.text_column), id_column=args.id_column,
         safe_columns=tuple(args.safe_column), excluded_columns=tuple(args.exclude_column),
         mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
-        include_original=args.keep_original, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
+        include_original=args.keep_original, output_names=args.output_names,
+        record_input_name=args.record_input_name, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
         spacy_model=args.spacy_model, deid_model=args.deid_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
@@ -383,25 +390,50 @@ def _run_with_progress(inputs, options):
             bar.update(tasks[p.file], completed=p.rows_done, total=p.rows_total, rate=p.rows_per_s,
                        description=f"{p.file}: {p.stage}" if busy else p.file)
 
-        state = RunState(on_progress)
+        finished: list = []
+        state = RunState(on_progress, finished.append)
         try:
-            results = run(inputs, options, state)
+            with _interrupt_cancels(state):
+                results = run(inputs, options, state)
         except CasenotesError as exc:
             console.print(f"casenotes: error: {exc}")
             return []
         except KeyboardInterrupt:
             state.cancel()
-            console.print("casenotes: interrupted; run again with --resume to continue")
+            done = [r for r in finished if r.status == "done"]
+            left = len(inputs) - len(done)
+            console.print(f"casenotes: interrupted; {len(done)} of {len(inputs)} file(s) finished"
+                          + (f"; run again with --resume to continue the other {left}" if left else ""))
             return []
     for r in results:
-        if r.status == "done":
+        if r.status == "done" and r.note:
+            console.print(f"[green]done[/] {r.input.name}: {r.note} -> {r.outputs['workbook']}", highlight=False)
+        elif r.status == "done":
             sheet = f" (sheet {r.sheet!r})" if r.sheet else ""
             console.print(f"[green]done[/] {r.input.name}{sheet}: {r.rows} rows, {r.rows_needing_review} to review -> {r.outputs['workbook']}",
                           highlight=False)
             console.print(f"  {r.verdict()}", highlight=False)
+            if r.seconds:  # the time, and the writing's share of it
+                console.print(f"  {r.summary_lines()[-1]}", highlight=False)
         else:
             console.print(f"[red]{r.status}[/] {r.error}")
     return results
+
+
+@contextlib.contextmanager
+def _interrupt_cancels(state):
+    """Ctrl+C (and SIGTERM, taken as one) also sets the run's cancel flag: should a library swallow
+    the KeyboardInterrupt, the pipeline still stops at the next batch instead of running on to the end."""
+    def interrupted(signum, frame):
+        state.cancel()
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ workbook as an "Evaluation" sheet (written atomically) and returned for the term
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from core.coding.train import parse_codes
 from core.errors import InputError
 from core.io.readers import read_table
-from core.io.writers import atomic_path
+from core.io.writers import save_workbook
 from core.metrics import TokenScore, score_codes, score_tokens
 
 PHI_COLUMNS = ("reference phi", "phi_spans", "phi spans", "phi")
@@ -45,6 +46,25 @@ def _find(columns: list[str], wanted: str | None, names: tuple[str, ...], exclud
     return next((lower[n] for n in names if n in lower), None)
 
 
+def _input_beside(output: Path, info: dict) -> Path | None:
+    """The run's input in the output's folder: by the name Run info recorded, else by its SHA-256
+    (Run info leaves the input's name out unless asked)."""
+    named = output.parent / str(info.get("Input file") or "")
+    if info.get("Input file") and named.is_file():
+        return named
+    digest = str(info.get("Input SHA-256") or "")
+    if not digest:
+        return None
+    from core.io.readers import SUPPORTED_EXTENSIONS
+
+    for candidate in sorted(output.parent.iterdir()):
+        if (candidate.suffix.lower() in SUPPORTED_EXTENSIONS and candidate.is_file() and candidate != output
+                and ".casenotes" not in candidate.name
+                and hashlib.sha256(candidate.read_bytes()).hexdigest() == digest):
+            return candidate
+    return None
+
+
 def evaluate(output: Path, reference: Path | None, text_column: str | None = None, phi_column: str | None = None,
              summary_column: str | None = None, codes_column: str | None = None, sheet: str | None = None,
              write: bool = True) -> Evaluation:
@@ -61,8 +81,8 @@ def evaluate(output: Path, reference: Path | None, text_column: str | None = Non
     headers, body = [str(h) for h in results[0]], results[1:]
     info = {r[0]: r[1] for r in wb["Run info"].iter_rows(values_only=True)} if "Run info" in wb.sheetnames else {}
     if reference is None:  # the input itself, with reference columns, beside the output (the default place)
-        reference = output.parent / str(info.get("Input file", ""))
-        if not info.get("Input file") or not reference.is_file():
+        reference = _input_beside(output, info)
+        if reference is None:
             raise InputError(f"{output.name}: give --reference (the input file is not beside the output)")
     reference = Path(reference)
     ref = read_table(reference, sheet).frame
@@ -144,5 +164,4 @@ def _write_sheet(wb, output: Path, evaluation: Evaluation, reference_name: str) 
         ws.append([section, measure, value])
     for col, width in zip("ABC", (14, 20, 30)):
         ws.column_dimensions[col].width = width
-    with atomic_path(output) as tmp:
-        wb.save(tmp)
+    save_workbook(wb, output)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from pathlib import Path
 
 
@@ -32,16 +33,27 @@ def private_home(home: Path | None = None) -> Path:
     return home
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_private(path: Path, data: bytes, only_if_new: bool = False) -> None:
+    """Write a file readable by its owner only, atomically (temporary name, then rename).
+
+    ``only_if_new``: leave a file that another thread or process created first as it is (linking
+    the temporary file into place fails if the name exists), so that all of them use one secret.
+    """
+    # One temporary name per thread: two threads of one process must not write the same file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if only_if_new:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        else:
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -55,7 +67,7 @@ class KeyRing:
     def load_or_create(cls, home: Path | None = None) -> "KeyRing":
         path = private_home(home) / "secret.key"
         if not path.exists():
-            write_private(path, secrets.token_bytes(32))
+            write_private(path, secrets.token_bytes(32), only_if_new=True)
         return cls(path.read_bytes())
 
     def digest(self, purpose: str, value: str) -> bytes:

@@ -22,7 +22,8 @@ from core.durations import format_duration
 from core.errors import Cancelled, CasenotesError, OutputError
 from core.io.columns import ColumnPlan, plan_for
 from core.io.readers import Table, read_table
-from core.io.writers import EXCEL_CELL_LIMIT, write_jsonl, write_results_workbook, write_review_workbook
+from core.io.writers import (EXCEL_CELL_LIMIT, remove_stale_temporaries, write_jsonl, write_results_workbook,
+                              write_review_workbook)
 from core.keys import KeyRing
 from core.phi.department import DepartmentLists
 from core.phi.engine import PhiEngine
@@ -59,6 +60,11 @@ class RunOptions:
     code: bool = False
     coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
     code_threshold: float = 0.5
+    # "input": outputs named after the input (notes.casenotes.xlsx); "neutral": a name derived from the
+    # local secret and the input's path (deidentified-7K3M9Q2X.casenotes.xlsx), because a file name
+    # such as Smith_John_MRN123.xlsx is itself PHI.
+    output_names: str = "input"
+    record_input_name: bool = False  # the input's file name in Run info (a file name can identify a patient)
 
 
 @dataclass
@@ -92,6 +98,8 @@ class FileResult:
     columns_kept: int = 0
     codes_suggested: int = 0
     seconds: float = 0.0
+    writing_seconds: float = 0.0
+    note: str | None = None  # e.g. "finished by an earlier run; nothing to resume"
 
     def verdict(self) -> str:
         """One line a clerk can act on, in the manner of Dangerzone's 'safe to share'."""
@@ -99,6 +107,8 @@ class FileResult:
             return "not finished: cancelled; resume to process the remaining rows"
         if self.status != "done":
             return f"not processed: {self.error or 'failed'}"
+        if self.note:
+            return self.note
         what = (f"every text column de-identified ({self.columns_deidentified})" if self.columns_deidentified
                 else "no text column to de-identify")
         if self.rows_failed:
@@ -110,6 +120,8 @@ class FileResult:
 
     def summary_lines(self) -> list[str]:
         """Counts only, never note text: rows, PHI found by type, review, codes, time."""
+        if self.note:
+            return [self.note]
         found = ", ".join(f"{n:,} {kind.lower().replace('_', ' ')}" for kind, n in sorted(self.phi_by_type.items(), key=lambda x: -x[1]))
         lines = [f"{self.rows:,} rows; {self.columns_deidentified} column(s) de-identified, {self.columns_kept} kept unchanged",
                  f"PHI replaced: {found or 'none found'}",
@@ -117,7 +129,9 @@ class FileResult:
         if self.codes_suggested:
             lines.append(f"codes suggested: {self.codes_suggested:,}")
         if self.seconds:
-            lines.append(f"time: {format_duration(self.seconds)}")
+            lines.append(f"time: {format_duration(self.seconds)}"
+                         + (f", of which writing the outputs {format_duration(self.writing_seconds)}"
+                            if self.writing_seconds >= 1 else ""))
         return lines
 
 
@@ -174,15 +188,41 @@ class RunState:
         return self._cancel.is_set()
 
 
-def output_paths(input_path: Path, options: RunOptions) -> dict[str, Path]:
+OUTPUT_NAMES = ("input", "neutral")
+
+
+def output_paths(input_path: Path, options: RunOptions, keys: KeyRing | None = None) -> dict[str, Path]:
     folder = Path(options.output_dir) if options.output_dir else input_path.parent
-    stem = input_path.stem
+    if options.output_names == "neutral":
+        keys = keys or KeyRing.load_or_create()
+        # The resolved path, so that two inputs of one name in different folders get two names.
+        stem = "deidentified-" + keys.pseudonym(str(Path(input_path).resolve()), "N")[2:10]
+    elif options.output_names == "input":
+        stem = input_path.stem
+    else:
+        raise ValueError(f"unknown output naming {options.output_names!r}")
     return {
         "workbook": folder / f"{stem}.casenotes.xlsx",
         "jsonl": folder / f"{stem}.casenotes.jsonl",
         "review": folder / f"{stem}.REVIEW-CONTAINS-PHI.casenotes.xlsx",
         "checkpoint": folder / f".{stem}.casenotes-checkpoint",
     }
+
+
+def output_clashes(paths: Sequence[Path], options: RunOptions, keys: KeyRing | None = None,
+                   per_file: dict[Path, dict] | None = None) -> dict[Path, Path]:
+    """Inputs whose outputs would replace an earlier input's of the same run (``a/notes.csv`` and
+    ``b/notes.csv`` into one folder): each such input -> the earlier input it clashes with."""
+    per_file = per_file or {}
+    owner: dict[Path, Path] = {}
+    clashes: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        workbook = output_paths(path, replace(options, **per_file.get(path, {})), keys)["workbook"].resolve()
+        if workbook in owner and owner[workbook].resolve() != path.resolve():
+            clashes[path] = owner[workbook]
+        else:
+            owner.setdefault(workbook, path)
+    return clashes
 
 
 def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = None,
@@ -201,10 +241,18 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
                        device=resolve_device(options.device) if options.deid_model else "cpu")
     deid = DeidentifyStep(replacer, engine, workers=1)
     model_steps = [*_model_steps(options, deid, keys), *extra_steps]
+    clashes = output_clashes(paths, options, keys, per_file)
     results: list[FileResult] = []
     try:
         for index, path in enumerate(paths):
             path = Path(path)
+            if path in clashes:
+                result = FileResult(path, "failed", error=(
+                    f"{path.name}: not processed: its outputs would replace those of the earlier input of the same "
+                    f"name ({_shown_folder(clashes[path])}); choose another output folder or neutral output names"))
+                results.append(result)
+                state.file_done(result)
+                continue
             result = _run_one(path, replace(options, **per_file.get(path, {})), state, keys, deid, model_steps,
                               index, len(paths))
             results.append(result)
@@ -221,27 +269,76 @@ def _run_one(path: Path, options: RunOptions, state: RunState, keys: KeyRing, de
     try:
         return process_file(path, options, state, keys, deid, model_steps, index, total)
     except Cancelled:
-        return FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options)["checkpoint"]},
+        return FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options, keys)["checkpoint"]},
                           error="cancelled; run again with resume to continue")
-    except CasenotesError as exc:
-        log.warning("file %d of %d failed: %s", index + 1, total, exc)
+    except CasenotesError as exc:  # reported once, by whoever shows the result
         return FileResult(path, "failed", error=str(exc))
+    except OSError as exc:  # the disk or the file system, not a bug: say what happened and what to do
+        return FileResult(path, "failed", error=f"{path.name}: {os_error_message(exc)}")
     except Exception as exc:  # a bug must not stop the other files, nor show note text
         # No traceback: exception messages can quote cell contents.
         log.error("unexpected error in file %d of %d (%s)", index + 1, total, type(exc).__name__)
         return FileResult(path, "failed", error=f"{path.name}: internal error ({type(exc).__name__})")
 
 
+def _shown_folder(path: Path) -> str:
+    return f"in {path.parent.name or path.parent}" if path.parent.name else str(path)
+
+
+def os_error_message(exc: OSError) -> str:
+    """What a file-system failure means for the clerk, and what to do; never the file's content."""
+    import errno
+
+    name = Path(exc.filename).name if getattr(exc, "filename", None) else "a file"
+    if isinstance(exc, PermissionError):
+        return (f"cannot write {name}: permission denied (close it if it is open in Excel, "
+                "or choose an output folder you can write to)")
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full; free some space, then run again with resume to continue"
+    if exc.errno == errno.EROFS:
+        return "the output folder is read-only; choose another output folder"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "a file name is too long for this folder; choose a shorter output folder or neutral output names"
+    return f"cannot read or write {name} ({exc.strerror or type(exc).__name__})"
+
+
 def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing, deid: DeidentifyStep,
                  extra_steps: list[Step], file_index: int = 0, files_total: int = 1) -> FileResult:
+    """One file, holding its checkpoint's lock, so a second run on the same outputs is refused."""
+    outputs = output_paths(path, options, keys)
+    _check_input_output(path, outputs)
+    checkpoint = Checkpoint(outputs["checkpoint"])
+    try:
+        if not checkpoint.claim():
+            raise OutputError(f"{path.name}: another casenotes run is working on this file's outputs now; "
+                              "wait for it to finish or stop it first")
+    except OSError as exc:
+        raise OutputError(f"{path.name}: {os_error_message(exc)}") from None
+    try:
+        remove_stale_temporaries(outputs["workbook"].parent)
+        return _process_claimed(path, outputs, checkpoint, options, state, keys, deid, extra_steps,
+                                file_index, files_total)
+    finally:
+        checkpoint.release()
+
+
+def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoint, options: RunOptions,
+                     state: RunState, keys: KeyRing, deid: DeidentifyStep, extra_steps: list[Step],
+                     file_index: int, files_total: int) -> FileResult:
     started = time.perf_counter()
-    outputs = output_paths(path, options)
+    wanted = _wanted_outputs(options)
+    if options.resume and not checkpoint.exists() and outputs["workbook"].exists():
+        # Finished before (a Ctrl+C after the last write, or resume pressed twice): nothing to redo.
+        missing = [k for k in wanted if not outputs[k].exists()]
+        if missing:
+            raise OutputError(f"{path.name}: an earlier run finished without the {', '.join(missing)} output; "
+                              "run with overwrite to make it")
+        return FileResult(path, "done", {k: outputs[k] for k in wanted}, note="finished by an earlier run; nothing to resume")
+    _check_outputs(path, outputs, options, checkpoint)
     input_bytes = path.read_bytes() if path.is_file() else b""
     table = read_table(path, options.sheet, options.text_columns)  # raises InputError with a one-line reason
     plan = plan_for(table.frame, options, path.name)
     sha256 = hashlib.sha256(input_bytes).hexdigest()
-    checkpoint = Checkpoint(outputs["checkpoint"])
-    _check_outputs(path, outputs, options, checkpoint)
     device = resolve_device(options.device)
 
     frame = table.frame
@@ -307,24 +404,38 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
     info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed, loading, len(todo))
     extra_columns = [(c, k) for step in extra_steps for c, k in getattr(step, "result_columns", ())]
     extra_sheets = [step.sheet(ordered) for step in extra_steps if hasattr(step, "sheet")]
-    write_results_workbook(outputs["workbook"], frame, plan, ordered, info, options.include_original,
+    # Written into the checkpoint's private folder first, then renamed into place together: no output
+    # exists under its final name while the run can still fail, and a kill before the checkpoint is
+    # removed is resumed by writing them again.
+    writing_started = time.perf_counter()
+    staged = {k: checkpoint.staging / outputs[k].name for k in ("workbook", "jsonl", "review")}
+    write_results_workbook(staged["workbook"], frame, plan, ordered, info, options.include_original,
                            extra_columns, extra_sheets, mode=options.mode)
-    written = {"workbook": outputs["workbook"]}
+    written = ["workbook"]
     long_notes = any(len(c.deidentified) > EXCEL_CELL_LIMIT for r in ordered for c in r.cells)
     if options.jsonl or long_notes:
-        write_jsonl(outputs["jsonl"], ordered)
-        written["jsonl"] = outputs["jsonl"]
+        write_jsonl(staged["jsonl"], ordered)
+        written.append("jsonl")
     if options.review:
-        write_review_workbook(outputs["review"], ordered, rows.key_map, plan.id_column, info)
-        written["review"] = outputs["review"]
+        write_review_workbook(staged["review"], ordered, rows.key_map, plan.id_column, info)
+        written.append("review")
+    # An earlier run's output of a kind this run does not make is kept: a review workbook may hold a
+    # reviewer's corrections.
+    for kind in written:
+        os.replace(staged[kind], outputs[kind])
+    writing = time.perf_counter() - writing_started
     checkpoint.remove()
     report("done")
-    return FileResult(path, "done", written, rows=total, rows_failed=sum(r.failed for r in ordered),
+    return FileResult(path, "done", {k: outputs[k] for k in written}, rows=total, rows_failed=sum(r.failed for r in ordered),
                       rows_needing_review=sum(r.needs_review for r in ordered), sheet=table.sheet,
                       phi_by_type=_phi_by_type(ordered),
                       columns_deidentified=len(plan.deidentified_columns), columns_kept=len(plan.kept_columns),
                       codes_suggested=sum(len(r.extra.get("codes", [])) for r in ordered),
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, writing_seconds=writing)
+
+
+def _wanted_outputs(options: RunOptions) -> list[str]:
+    return ["workbook"] + (["jsonl"] if options.jsonl else []) + (["review"] if options.review else [])
 
 
 def _phi_by_type(records: list[NoteRecord]) -> dict[str, int]:
@@ -355,19 +466,22 @@ def _model_steps(options: RunOptions, deid: DeidentifyStep, keys: KeyRing) -> li
     return steps
 
 
-def _check_outputs(path: Path, outputs: dict[str, Path], options: RunOptions, checkpoint: Checkpoint) -> None:
-    if outputs["workbook"].resolve() == path.resolve():
+def _check_input_output(path: Path, outputs: dict[str, Path]) -> None:
+    if any(outputs[k].resolve() == path.resolve() for k in ("workbook", "jsonl", "review")):
         raise OutputError(f"{path.name}: the output would overwrite the input")
+    try:
+        outputs["workbook"].parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path.name}: cannot create the output folder ({os_error_message(exc)})") from None
+
+
+def _check_outputs(path: Path, outputs: dict[str, Path], options: RunOptions, checkpoint: Checkpoint) -> None:
     if checkpoint.exists() and not options.resume and not options.overwrite:
         raise OutputError(f"{path.name}: an interrupted run exists; use resume to continue it or overwrite to start again")
     if not options.resume and not options.overwrite:
         for kind in ("workbook", "jsonl", "review"):
             if outputs[kind].exists():
                 raise OutputError(f"{path.name}: {outputs[kind].name} already exists; use overwrite to replace it")
-    try:
-        outputs["workbook"].parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{path.name}: cannot create the output folder ({exc.strerror})") from None
 
 
 def _worker_count(options: RunOptions, rows: int) -> int:
@@ -410,7 +524,8 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
 
     empty = sum(1 for r in records if not r.text.strip())
     info = [
-        ("Input file", path.name),
+        ("Input file", path.name if options.record_input_name
+         else "(name left out: a file name can identify a patient; the SHA-256 below identifies the file)"),
         ("Input SHA-256", sha256),
         ("Sheet", table.sheet or "(text file)"),
         ("Text encoding", table.encoding or "(workbook)"),

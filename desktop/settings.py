@@ -24,6 +24,7 @@ class AppSettings:
     review: bool = False
     jsonl: bool = True
     overwrite: bool = False
+    neutral_names: bool = True  # a file name can be PHI: the window names outputs neutrally unless told
 
     @classmethod
     def load(cls) -> "AppSettings":
@@ -43,7 +44,8 @@ class AppSettings:
     def run_options(self) -> RunOptions:
         return RunOptions(
             output_dir=Path(self.output_dir) if self.output_dir else None, mode=self.mode, jsonl=self.jsonl,
-            review=self.review, overwrite=self.overwrite, device=self.device, summarize=self.summarize,
+            review=self.review, overwrite=self.overwrite, output_names="neutral" if self.neutral_names else "input",
+            device=self.device, summarize=self.summarize,
             summarizer=Path(self.summarizer) if self.summarize and self.summarizer else None,
             code=self.code, coder=Path(self.coder) if self.code and self.coder else None,
             deid_model=Path(self.deid_model) if self.deid_model else None,

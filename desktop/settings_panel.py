@@ -107,6 +107,9 @@ class SettingsPanel(QWidget):
                                       "Choose the output folder")
         self.review = QCheckBox("Also write a review workbook with the original text (contains PHI)")
         self.review.setToolTip("For in-house checking only; clearly named REVIEW-CONTAINS-PHI")
+        self.neutral_names = QCheckBox("Give outputs neutral names (deidentified-…), not the input's name")
+        self.neutral_names.setToolTip("A file name such as Smith_John_MRN123.xlsx is itself PHI: with this, "
+                                      "neither the output's name nor the workbook carries it")
         self.overwrite = QCheckBox("Replace earlier outputs of the same files")
         self.overwrite.setToolTip("Without this, a file whose workbook already exists is not processed again")
         form = QFormLayout(self)
@@ -122,9 +125,11 @@ class SettingsPanel(QWidget):
         form.addRow("&Device:", self.device)
         form.addRow("O&utput folder:", self.output_dir)
         form.addRow("", self.review)
+        form.addRow("", self.neutral_names)
         form.addRow("", self.overwrite)
         self._load()
         for signal in (self.summarize.toggled, self.code.toggled, self.review.toggled, self.overwrite.toggled,
+                       self.neutral_names.toggled,
                        self.mode.currentIndexChanged,
                        self.device.currentIndexChanged, self.summarizer.changed, self.coder.changed, self.deid_model.changed,
                        self.output_dir.changed):
@@ -149,6 +154,7 @@ class SettingsPanel(QWidget):
         self.output_dir.set_value(s.output_dir)
         self.review.setChecked(s.review)
         self.overwrite.setChecked(s.overwrite)
+        self.neutral_names.setChecked(s.neutral_names)
         self._enable()
 
     def _enable(self) -> None:
@@ -158,7 +164,7 @@ class SettingsPanel(QWidget):
     def _store(self) -> None:
         s = self.settings
         s.summarize, s.code, s.review = self.summarize.isChecked(), self.code.isChecked(), self.review.isChecked()
-        s.overwrite = self.overwrite.isChecked()
+        s.overwrite, s.neutral_names = self.overwrite.isChecked(), self.neutral_names.isChecked()
         s.mode, s.device = self.mode.currentData(), self.device.currentData()
         s.summarizer, s.coder, s.output_dir = self.summarizer.value(), self.coder.value(), self.output_dir.value()
         s.deid_model = self.deid_model.value()

@@ -229,7 +229,10 @@ def test_closing_during_a_run_asks_cancels_and_leaves_no_thread(qtbot, qt_settin
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.Yes)
     assert w.close()
     assert asked and all(not thread.isRunning() for thread, _ in w.workers._running)
-    assert (tmp_path / "out" / ".long.casenotes-checkpoint").exists()  # resumable next time
+    from core.pipeline import output_paths
+    from desktop.settings import AppSettings
+
+    assert output_paths(path, AppSettings.load().run_options())["checkpoint"].exists()  # resumable next time
 
 
 def test_settings_are_saved_between_sessions(qtbot, qt_settings):

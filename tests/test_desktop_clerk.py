@@ -101,6 +101,14 @@ def test_an_interrupted_run_is_resumed_after_a_restart(qtbot, out_dir, tmp_path,
     second.close()
 
 
+def _window_outputs(path: Path) -> dict[str, Path]:
+    """Where the window's run writes ``path``'s outputs (its saved settings, neutral names by default)."""
+    from core.pipeline import output_paths
+    from desktop.settings import AppSettings
+
+    return output_paths(path, AppSettings.load().run_options())
+
+
 def test_a_finished_file_shows_its_result_and_can_be_run_again(qtbot, out_dir, tmp_path, monkeypatch):
     path = _notes_csv(tmp_path / "ward.csv", 4)
     first = _new_window(qtbot)
@@ -119,8 +127,11 @@ def test_a_finished_file_shows_its_result_and_can_be_run_again(qtbot, out_dir, t
     second = _new_window(qtbot)
     _wait_ready(qtbot, second, 1)
     item = second.model.items[0]
-    assert item.status == "done" and item.output == out_dir / "ward.casenotes.xlsx"
-    assert second.model.data(second.model.index(0, second.model.OUTPUT)) == "ward.casenotes.xlsx"
+    # Named neutrally by default: a file name can be PHI.
+    workbook = _window_outputs(path)["workbook"]
+    assert workbook.parent == out_dir and "ward" not in workbook.name
+    assert item.status == "done" and item.output == workbook
+    assert second.model.data(second.model.index(0, second.model.OUTPUT)) == workbook.name
     assert not second.run_action.isEnabled() and second.open_action.isEnabled()
     second.table.selectRow(0)
     asked = _answer(monkeypatch, QMessageBox.No, QMessageBox.Yes)
@@ -153,7 +164,7 @@ def test_labels_count_failures_and_open_says_where_the_file_is(qtbot, out_dir, t
     monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()) or 0)
     w.table.selectRow(0)
     w.open_output()
-    assert shown and str(out_dir / "good.casenotes.xlsx") in shown[0]
+    assert shown and str(_window_outputs(good)["workbook"]) in shown[0]
     w.close()
 
 

@@ -171,6 +171,8 @@ def _read_delimited(path: Path, delimiter: str | None) -> Table:
             delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
+    # Python's csv refuses fields over 128 KiB, and a note can be longer: no field can exceed the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
@@ -187,6 +189,9 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    utf16 = _utf16_without_bom(raw)
+    if utf16:
+        return raw.decode(utf16), utf16
     if b"\x00" in raw[:4096]:
         raise InputError(f"{path.name}: is not a text file (binary content); cannot read it as {path.suffix}")
     from charset_normalizer import from_bytes
@@ -202,6 +207,25 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             pass
     return str(best), encoding
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the bytes read as such text: mostly Latin text has a zero byte in
+    every other position (some exports write UTF-16 without the byte-order mark)."""
+    sample = raw[:4096] if len(raw) % 2 == 0 else b""
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    encoding = "utf-16-le" if odd > 0.6 * half and even < 0.1 * half else (
+        "utf-16-be" if even > 0.6 * half and odd < 0.1 * half else None)
+    if encoding is None:
+        return None
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    return encoding if all(c.isprintable() or c in "\r\n\t" for c in text[:2000]) else None
 
 
 def _to_frame(source: str, rows: list[list[str]]) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The outputs: the shareable annotated workbook, the JSON Lines export and the in-house review workbook.
 
-Every file is written to a temporary name in the destination folder and renamed into place, so a
-crash never leaves half a workbook under the final name.
+Every file is written to a private temporary folder in the destination folder and renamed into
+place, so a crash never leaves half a workbook under the final name, nor a note outside that folder.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
+import threading
 import unicodedata
 from contextlib import contextmanager
 from itertools import repeat
@@ -22,6 +25,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.page import PageMargins
 
@@ -65,17 +69,76 @@ _PRINT_MARGINS = PageMargins(left=0.4, right=0.4, top=0.7, bottom=0.7, header=0.
 ABOUT_SHEET = "About this file"
 
 
+_TEMP_MARK = ".~"  # hidden names of this module's temporary folders, "<mark><final name>.<pid>.tmp"
+_WRITE_LOCK = threading.Lock()
+
+
 @contextmanager
-def atomic_path(final: Path):
-    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
+def atomic_path(final: Path, owner_only: bool = False):
+    """Yield a temporary path for ``final``; rename it into place only if the block succeeds.
+
+    The temporary file lies in a private folder (owner only) beside ``final``, so a killed run
+    leaves nothing readable under the final name, and nothing outside the destination folder;
+    ``owner_only`` keeps the finished file readable by its owner only (the review workbook is PHI).
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".~{final.name}.{os.getpid()}.tmp")
+    folder = final.with_name(f"{_TEMP_MARK}{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700)
+    tmp = folder / final.name
     try:
         yield tmp
+        if owner_only:
+            os.chmod(tmp, 0o600)
         os.replace(tmp, final)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def save_workbook(wb, final: Path, owner_only: bool = False) -> None:
+    """Save atomically, with openpyxl's scratch files in the private temporary folder.
+
+    openpyxl writes each sheet's XML to a file in the system temp folder before zipping it; a run
+    killed meanwhile would leave note text there, outside the output folder, for good. Its
+    scratch files follow ``tempfile.tempdir``, pointed here for the save (process-wide, hence the lock).
+    """
+    with atomic_path(final, owner_only) as tmp, _WRITE_LOCK:
+        previous = tempfile.tempdir
+        tempfile.tempdir = str(tmp.parent)
+        try:
+            wb.save(tmp)
+        finally:
+            tempfile.tempdir = previous
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Remove what killed runs left in ``folder``: this module's temporary folders and files whose
+    process is gone (a live run's are kept). Returns how many were removed."""
+    removed = 0
+    try:
+        entries = list(Path(folder).glob(f"{_TEMP_MARK}*.tmp"))
+    except OSError:
+        return 0
+    for entry in entries:
+        pid = entry.name.rsplit(".", 2)[-2] if entry.name.count(".") >= 2 else ""
+        if pid.isdigit() and _process_alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        try:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or a platform that cannot tell: keep its files
+    return True
 
 
 def safe_text(value: str) -> str:
@@ -238,11 +301,16 @@ def _finish_sheet(ws, header_row: int = 1, caps: dict[int, float] | None = None,
                                       widths[c] - _FILTER_BUTTON + _CELL_PADDING, _BOLD) for c in columns), default=1)
     if header_lines > 1:
         ws.row_dimensions[header_row].height = min(header_lines * LINE_POINTS, MAX_ROW_POINTS)
+    # The alignment's index in the workbook's style table, looked up once: assigning cell.alignment
+    # hashes the Alignment for every cell, a third of the time of writing a large sheet.
+    wrap_id, top_id = ws.parent._alignments.add(_WRAP), ws.parent._alignments.add(_TOP)
     for row in ws.iter_rows(min_row=header_row + 1):
         lines = 1
         for cell in row:
             wrapping = cell.column in wrap
-            cell.alignment = _WRAP if wrapping else _TOP
+            if cell._style is None:
+                cell._style = StyleArray()
+            cell._style.alignmentId = wrap_id if wrapping else top_id
             if wrapping and cell.value is not None:
                 lines = max(lines, wrapped_lines(_cell_text(cell.value), widths[cell.column], _HIGHLIGHT))
         if lines > 1:
@@ -458,8 +526,7 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
     _write_about(about, mode, include_original, original_columns, wb.sheetnames[1:],
                  bool(extra_columns or extra_sheets))
     wb.active = 0
-    with atomic_path(path) as tmp:
-        wb.save(tmp)
+    save_workbook(wb, path)
 
 
 def _write_run_info(ws, run_info: list[tuple[str, str]], notice: str = "") -> None:
@@ -538,5 +605,4 @@ def write_review_workbook(path: Path, records: list[NoteRecord], key_map: dict[s
         _append(keys, [key, original_id])
     _finish_sheet(keys, header_text=REVIEW_NOTICE)
     _write_run_info(wb.create_sheet("Run info"), run_info, REVIEW_NOTICE)
-    with atomic_path(path) as tmp:
-        wb.save(tmp)
+    save_workbook(wb, path, owner_only=True)

@@ -120,12 +120,15 @@ class PhiEngine:
         from core.phi.recognizers import KnownValuesRecognizer
 
         self.load()
-        out: list[list[PhiFinding]] = [[] for _ in texts]
-        todo = [i for i, t in enumerate(texts) if t and t.strip()]
-        prefixes = [f"{contexts[i]}: " if contexts and contexts[i] else "" for i in todo]
-        inputs = [prefix + texts[i] for prefix, i in zip(prefixes, todo)]
+        # A long note is read in overlapping pieces: spaCy refuses a text over a million characters
+        # and its memory grows with the text; the overlap finds a name that a cut falls inside.
+        pieces = [(i, start, piece) for i, t in enumerate(texts) if t and t.strip()
+                  for start, piece in text_pieces(t, PIECE_CHARS, PIECE_OVERLAP)]
+        prefixes = [f"{contexts[i]}: " if contexts and contexts[i] else "" for i, _, _ in pieces]
+        inputs = (prefix + piece for prefix, (_, _, piece) in zip(prefixes, pieces))
         docs = self._analyzer.nlp_engine.process_batch(inputs, language="en", batch_size=batch_size)
-        for index, prefix, text, (_, artifacts) in zip(todo, prefixes, inputs, docs):
+        found: list[list[PhiFinding]] = [[] for _ in texts]
+        for (index, start, piece), prefix, (text, artifacts) in zip(pieces, prefixes, docs):
             row_known = known[index] if known else None
             results = self._analyzer.analyze(
                 text=text, language="en", nlp_artifacts=artifacts, score_threshold=self.score_threshold,
@@ -133,16 +136,47 @@ class PhiEngine:
             )
             findings = [f for f in _postprocess(text, results) if not self.department.is_false_alarm(
                 text[f.start : f.end], f.detector)]
-            out[index] = _unshift(findings, len(prefix))
+            found[index] += _unshift(findings, len(prefix), start)
+        out: list[list[PhiFinding]] = []
+        for text, findings in zip(texts, found):
+            if text and len(text) > PIECE_CHARS:  # overlaps merged; a name found in one piece sought in all
+                findings = merge_overlaps(findings + _propagate_names(text, findings))
+            out.append(findings)
         return out
 
 
-def _unshift(findings: list[PhiFinding], offset: int) -> list[PhiFinding]:
-    """Offsets into the cell's own text: the header read before it is not part of the output."""
-    if not offset:
+PIECE_CHARS = 20_000
+PIECE_OVERLAP = 400
+
+
+def text_pieces(text: str, size: int = PIECE_CHARS, overlap: int = PIECE_OVERLAP) -> list[tuple[int, str]]:
+    """``text`` as (offset, piece) pieces of at most ``size`` characters, each overlapping the one
+    before by about ``overlap``; cuts fall on white space where there is some near the end."""
+    if len(text) <= size:
+        return [(0, text)]
+    pieces = []
+    start = 0
+    while True:
+        end = min(start + size, len(text))
+        if end < len(text):
+            space = max(text.rfind(" ", end - overlap, end), text.rfind("\n", end - overlap, end))
+            end = space if space > start + overlap else end
+        pieces.append((start, text[start:end]))
+        if end >= len(text):
+            return pieces
+        following = end - overlap
+        space = text.find(" ", following, end)
+        start = space + 1 if space >= 0 else following
+
+
+def _unshift(findings: list[PhiFinding], prefix: int, piece_start: int = 0) -> list[PhiFinding]:
+    """Offsets into the cell's own text: the header read before the text (``prefix`` characters) is
+    not part of the output, and a piece of a long text starts at ``piece_start`` in it."""
+    if not prefix and not piece_start:
         return findings
-    return [PhiFinding(max(f.start, offset) - offset, f.end - offset, f.entity_type, f.score, f.detector)
-            for f in findings if f.end > offset]
+    return [PhiFinding(max(f.start, prefix) - prefix + piece_start, f.end - prefix + piece_start, f.entity_type,
+                       f.score, f.detector)
+            for f in findings if f.end > prefix]
 
 
 def _postprocess(text: str, results) -> list[PhiFinding]:

@@ -143,6 +143,12 @@ def name_role(word: str) -> str:
     return "last"
 
 
+def census_shares() -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Percent of the 1990 US population with each male first name, female first name and surname,
+    most common first."""
+    return _census_share("dist.male.first"), _census_share("dist.female.first"), _census_share("dist.all.last")
+
+
 def _census(filename: str) -> frozenset[str]:
     return frozenset(_census_share(filename))
 
@@ -240,6 +246,24 @@ def is_common_word(word: str) -> bool:
     """An ordinary English word (or clinical term) rather than a rare token such as a surname."""
     lower = word.lower()
     return lower in clinical_terms() or zipf(lower) >= 3.3
+
+
+@functools.cache
+def is_inflected_word(word: str) -> bool:
+    """The -s form of an ordinary word ("agrees", "denies", "verbalizes"): the verb that follows a
+    name in a note ("mary smith agrees"). Rare enough on its own to pass for a surname, so the word
+    it is formed from decides; callers check the name lists first, which keep "Banks" and "Hughes"."""
+    lower = word.lower()
+    if len(lower) < 4 or not lower.endswith("s") or lower.endswith("ss"):
+        return False
+    stems = [lower[:-1]]
+    if lower.endswith("es"):
+        stems.append(lower[:-2])
+    if lower.endswith("ies"):
+        stems.append(lower[:-3] + "y")
+    # "ambulate", "verbalize": verbs too rare for the frequency test but with a verb's ending
+    return any(len(stem) >= 3 and (is_common_word(stem) or (stem.endswith(("ize", "ise", "ate")) and zipf(stem) > 0))
+               for stem in stems)
 
 
 @functools.cache

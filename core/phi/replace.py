@@ -2,13 +2,15 @@
 
 * ``tags``: ``[NAME]``, ``[DATE]``... (the default).
 * ``surrogates``: realistic fakes derived from the local secret, so one value always gets the same
-  surrogate in every file of every run; dates move by the patient's own offset, which keeps the
-  intervals between them; ages over 89 become "90+".
+  surrogate in every file of every run; a name is replaced word by word, so "Quackenbush", "W.
+  Quackenbush" and "QUACKENBUSH, WENDELINE" stay one person; dates move by the patient's own offset,
+  which keeps the intervals between them; ages over 89 become "90+". No surrogate is the value itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -93,25 +95,36 @@ class Replacer:
 
 
 class SurrogateFactory:
-    """Deterministic fake values: the same input always gives the same output."""
+    """Deterministic fake values: the same input always gives the same output, never the input itself."""
 
     def __init__(self, keys: KeyRing):
         from faker import Faker
 
         self.keys = keys
         self._faker = Faker("en_US")
+        self._letters = _initials_map(keys)
 
     def make(self, entity_type: str, value: str, shift_days: int) -> str:
         """A surrogate for any value: never a tag, never the value itself."""
         if entity_type == "AGE":
             return "90+"
-        self._faker.seed_instance(self.keys.seed(f"surrogate:{entity_type}", value.lower()))
-        f = self._faker
         if entity_type == "DATE":
-            return shift_date(value, shift_days) or _date_like(value, f.date_between("-30y", "-1y"))
+            return self._date(value, shift_days)
+        fake = value
+        # A draw that happens to give the value back (a phone's four digits, a ZIP, a short ID) is
+        # drawn again from a numbered seed: still the same answer for the same value in every run.
+        for attempt in range(_ATTEMPTS):
+            fake = self._make(entity_type, value, attempt)
+            if not _echoes(fake, value):
+                break
+        return fake
+
+    def _make(self, entity_type: str, value: str, attempt: int) -> str:
         if entity_type == "NAME":
-            fake = self._name(value)
-            return fake.upper() if value.isupper() else fake.lower() if value.islower() else fake
+            return self._name(value, attempt)
+        purpose = f"surrogate:{entity_type}" + (f"#{attempt}" if attempt else "")
+        self._faker.seed_instance(self.keys.seed(purpose, value.lower()))
+        f = self._faker
         if entity_type == "LOCATION":
             return f.city()
         if entity_type == "FACILITY":
@@ -134,29 +147,228 @@ class SurrogateFactory:
             return f.bothify("??-####").upper()  # an identifier written in letters
         return _same_shape_digits(value, f)
 
+    def _date(self, value: str, days: int) -> str:
+        """The date moved by the patient's shift. A shift can leave some dates as written (a year alone
+        shifted within that year, "3/4" moved by exactly 365 days): those move on, day by day in the
+        shift's direction, to the nearest date that reads differently."""
+        shifted = shift_date(value, days)
+        if shifted is None:
+            for attempt in range(_ATTEMPTS):
+                purpose = "surrogate:DATE" + (f"#{attempt}" if attempt else "")
+                self._faker.seed_instance(self.keys.seed(purpose, value.lower()))
+                shifted = _date_like(value, self._faker.date_between("-30y", "-1y"))
+                if not _echoes(shifted, value):
+                    break
+            return shifted
+        step = 1 if days >= 0 else -1
+        extra = 0
+        while _echoes(shifted, value) and extra < _DATE_MAX_EXTRA_DAYS:
+            extra += 1
+            shifted = shift_date(value, days + step * extra) or shifted
+        return shifted
 
-    def _name(self, value: str) -> str:
-        """Word by word, each word always to the same surrogate word, so that a name gets the same
-        surrogate wherever and however it is written ("Howard Willis" in a name column, "Mr Willis"
-        and "howard" in the note). A first name keeps its sex; initials stay initials."""
-        return _NAME_WORD.sub(lambda m: self._name_word(m.group()), value) if _NAME_WORD.search(value) else self._name_word(value)
+    # names --------------------------------------------------------------------------------------
+    def _name(self, value: str, attempt: int = 0) -> str:
+        """A name part by part, each word always to the same surrogate word wherever and however it is
+        written, so that "Wendeline Quackenbush" in a name column, "QUACKENBUSH, WENDELINE" on a form,
+        "W. Quackenbush" and "Mrs Quackenbush" in a note stay one person. Titles, credentials and
+        suffixes stay; each word keeps its own case; a first name keeps its sex. Every surrogate word
+        starts with the letter that the original's initial maps to, so an initial agrees with the name
+        it stands for, and that letter is never the original's, so no word comes back unchanged."""
+        out = _NAME_PART.sub(lambda m: self._name_part(m.group(), value), value)
+        if attempt or _echoes(out, value):
+            # Nothing in it was a name word ("Dr.", "MD"), or an earlier draw gave the value back.
+            seed = self.keys.seed(f"surrogate:NAME:whole#{attempt}", value)
+            first = _pick(_name_pool("first", _pick(_COMMON_INITIALS, seed)), seed >> 8)
+            last = _pick(_name_pool("last", _pick(_COMMON_INITIALS, seed >> 16)), seed >> 24)
+            out = _cased(f"{first} {last}", value if value.strip() else "Title")
+        return out
 
-    def _name_word(self, word: str) -> str:
+    def _name_part(self, word: str, value: str) -> str:
+        lower = word.lower()
+        if lower in _kept_name_words():
+            return word
+        if _is_initials(word):
+            return "".join(self._initial(c) for c in word)
+        return _cased(self._name_word(lower), word)
+
+    def _initial(self, letter: str) -> str:
+        ascii_letter = _fold(letter).upper()
+        if ascii_letter in self._letters:
+            fake = self._letters[ascii_letter]
+        else:  # a letter of another script: any Latin letter differs from it
+            fake = _pick(_COMMON_INITIALS, self.keys.seed("surrogate:NAME:initial", letter))
+        return fake.lower() if letter.islower() else fake
+
+    def _name_word(self, lower: str) -> str:
+        """The surrogate of one name word (lower case), the same wherever the word appears."""
         from core.phi import lexicon
 
-        f = self._faker
-        f.seed_instance(self.keys.seed("surrogate:NAME:word", word.lower()))
-        if len(word) == 1:
-            fake = f.random_uppercase_letter()
-            while fake == word.upper():
-                fake = f.random_uppercase_letter()
-            return fake
-        role = lexicon.name_role(word)
-        fake = {"male": f.first_name_male, "female": f.first_name_female, "first": f.first_name}.get(role, f.last_name)()
-        return fake if fake.lower() != word.lower() else fake + "s"
+        key = _fold(lower).replace("'", "").replace("\u2019", "")
+        role = lexicon.name_role(key) if _is_listed_name(key) else "either"
+        letter = self._letters.get(key[:1].upper()) or _pick(
+            _COMMON_INITIALS, self.keys.seed("surrogate:NAME:initial", lower))
+        pool = _name_pool(role, letter)
+        seed = self.keys.seed("surrogate:NAME:word", lower)
+        for offset in range(len(pool)):
+            fake = _pick(pool, seed + offset)
+            if fake != key:
+                return fake
+        return fake  # not reached: the pool's words start with another letter than the word
 
 
-_NAME_WORD = re.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
+_ATTEMPTS = 16
+_DATE_MAX_EXTRA_DAYS = 3700  # a decade ("the 1990s") moved from its middle needs up to five years
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Names start with these letters often enough for every kind of name to have many of them; the other
+# letters (I O Q U X Y Z) lead to few names ("Xiong", "Xie"), so no initial maps to them.
+_COMMON_INITIALS = "ABCDEFGHJKLMNPRSTVW"
+_NAME_SUFFIXES = frozenset("jr jr. sr sr. ii iii iv esq".split())
+# Possessive "'s" is not part of the name, nor a name of its own: "Smith's" is "Smith" + "'s".
+_NAME_PART = re.compile(r"(?<!['\u2019])[^\W\d_]+(?:['\u2019](?![sS]\b)[^\W\d_]+)*")
+
+
+@functools.cache
+def _kept_name_words() -> frozenset[str]:
+    """Words of a name cell that are not the person's name: they stay as written."""
+    # core.phi.words imports presidio's analyzer (seconds): only once a name is replaced.
+    from core.phi.words import CREDENTIALS, RELATIONS, TITLES
+
+    return frozenset(TITLES | CREDENTIALS | RELATIONS | _NAME_SUFFIXES | {"ms", "mx", "and", "or"})
+
+
+def _initials_map(keys: KeyRing) -> dict[str, str]:
+    """A letter -> letter map, drawn from the local secret, with no letter mapped to itself: initials
+    change, consistently, in every run. The common initials form one cycle (Sattolo's algorithm), so
+    two of them never merge; each rare one maps to a different common one."""
+    common = list(_COMMON_INITIALS)
+    for i in range(len(common) - 1, 0, -1):
+        j = keys.seed("surrogate:NAME:initials", f"cycle:{i}") % i  # j < i: no fixed point
+        common[i], common[j] = common[j], common[i]
+    mapping = dict(zip(_COMMON_INITIALS, common))
+    targets = list(_COMMON_INITIALS)
+    for rare in (c for c in _LETTERS if c not in mapping):
+        mapping[rare] = targets.pop(keys.seed("surrogate:NAME:initials", f"rare:{rare}") % len(targets))
+    return mapping
+
+
+def _is_initials(word: str) -> bool:
+    """'W', 'JS', 'JMS': a letter, or two or three capitals that are not a common name ('AMY', 'LEE',
+    'JO' are). The census lists hold nearly every pair of letters as some rare surname, hence the
+    share of the population."""
+    from core.phi import lexicon
+
+    if len(word) == 1:
+        return True
+    if not (2 <= len(word) <= 3 and word.isupper()):
+        return False
+    lower = word.lower()
+    if not any(c in "aeiouy" for c in lower):
+        return True
+    return max(shares.get(lower, 0.0) for shares in lexicon.census_shares()) < _COMMON_NAME_SHARE
+
+
+_COMMON_NAME_SHARE = 0.005  # percent of the population: "Amy", "Lee", "Jo", "Wu", not "Ek" or "Ax"
+
+
+def _is_listed_name(key: str) -> bool:
+    from core.phi import lexicon
+
+    return (key in lexicon.census_first_names() or key in lexicon.census_surnames()
+            or key in lexicon.first_names() or key in lexicon.last_names())
+
+
+def _pick(pool, seed: int) -> str:
+    return pool[seed % len(pool)]
+
+
+def _fold(text: str) -> str:
+    """'Núñez' -> 'nunez' (lists and initials are ASCII); letters of other scripts stay."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _cased(fake: str, like: str) -> str:
+    """The fake written like the original word: UPPER, lower or Title (with "McDonald" kept)."""
+    letters = [c for c in like if c.isalpha()]
+    if len(letters) > 1 and all(c.isupper() for c in letters):
+        return fake.upper()
+    if letters and all(c.islower() for c in letters):
+        return fake.lower()
+    return " ".join(_title(w) for w in fake.split(" "))
+
+
+def _title(word: str) -> str:
+    if word.startswith("mc") and len(word) > 3:
+        return "Mc" + word[2:].capitalize()
+    return word.capitalize()
+
+
+def _echoes(fake: str, value: str) -> bool:
+    return fake.strip().casefold() == value.strip().casefold()
+
+
+_POOL_SIZES = {"male": 40, "female": 40, "first": 80, "either": 40, "last": 150}
+# Percent of the population (1990 census) below which a name is too rare to read as an ordinary one.
+_MIN_SHARE = {"male": 0.002, "female": 0.005, "first": 0.002, "either": 0.001, "last": 0.001}
+_MIN_POOL = 3
+
+
+@functools.cache
+def _name_pool(role: str, letter: str) -> tuple[str, ...]:
+    """Surrogate names of one kind starting with one letter, the most common first (1990 census).
+
+    Kinds: "male" / "female" / "first" first names; "last" surnames; "either" names common both as a
+    first name and as a surname ("Morgan", "Ellis"), for a word the lists do not know, which may be
+    either. A thin letter falls back to a broader kind."""
+    from core.phi import lexicon
+
+    male, female, surnames = lexicon.census_shares()
+    initial = letter.lower()
+
+    def first_share(name: str) -> float:
+        return male.get(name, 0.0) + female.get(name, 0.0)
+
+    if role in ("male", "female"):
+        shares = male if role == "male" else female
+        candidates = [(n, v) for n, v in shares.items() if n[0] == initial and lexicon.name_role(n) == role]
+    elif role == "first":
+        candidates = [(n, first_share(n)) for n in dict.fromkeys([*male, *female]) if n[0] == initial]
+    elif role == "either":
+        candidates = [(n, v) for n, v in surnames.items() if n[0] == initial and first_share(n) >= 0.002]
+    else:
+        candidates = [(n, v) for n, v in surnames.items() if n[0] == initial and lexicon.name_role(n) == "last"]
+    # Name order breaks ties: the pools, and so every surrogate, must not depend on hash seeds.
+    candidates.sort(key=lambda item: (-item[1], item[0]))
+    pool: list[str] = []
+    for name, share in candidates:
+        if share >= _MIN_SHARE[role] and _usable_surrogate(name):
+            pool.append(name)
+            if len(pool) == _POOL_SIZES[role]:
+                break
+    if len(pool) < _MIN_POOL:
+        broader = {"male": "first", "female": "first", "first": "either", "either": "last"}.get(role)
+        if broader:
+            return tuple(dict.fromkeys(pool + list(_name_pool(broader, letter))))
+    return tuple(pool)
+
+
+@functools.cache
+def _usable_surrogate(name: str) -> bool:
+    """A census name that reads as a name in a note: not a clinical word, an eponym, an ordinary word
+    ("Hope", "Stone"), an O'Brien written without its apostrophe ("obrien"), or a short abbreviation."""
+    from core.phi import lexicon
+    from core.phi.words import STOP
+
+    if len(name) < 3 or not name.isascii() or not name.isalpha() or name in _kept_name_words() or name in STOP:
+        return False
+    if name in lexicon.AMBIGUOUS_FIRST_NAMES or name in lexicon.NICKNAMES or lexicon.is_clinical(name):
+        return False
+    rest = name[1:]
+    if name.startswith("o") and len(name) > 4 and (rest in lexicon.census_surnames() or rest in lexicon.census_first_names()):
+        return False
+    return lexicon.is_name_word(name)
 
 
 def _same_shape_digits(value: str, faker) -> str:

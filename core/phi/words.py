@@ -163,6 +163,8 @@ def is_surname(tok: Tok, lenient: bool = False) -> bool:
         return True
     if lexicon.is_eponym(lower) or lower in RELATIONS or _NOT_NAME_SUFFIX.search(lower):
         return False
+    if lexicon.is_inflected_word(lower):  # "agrees" after "mary smith": the verb, not a surname
+        return False
     return lexicon.zipf(lower) < (4.3 if lenient else 3.3)
 
 
