@@ -52,6 +52,9 @@ def write_private(path: Path, data: bytes, only_if_new: bool = False) -> None:
                 os.link(tmp, path)
             except FileExistsError:
                 pass
+            except OSError:  # a file system without hard links: a rename, unless another made it meanwhile
+                if not path.exists():
+                    os.replace(tmp, path)
         else:
             os.replace(tmp, path)
     finally:

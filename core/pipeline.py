@@ -188,9 +188,6 @@ class RunState:
         return self._cancel.is_set()
 
 
-OUTPUT_NAMES = ("input", "neutral")
-
-
 def output_paths(input_path: Path, options: RunOptions, keys: KeyRing | None = None) -> dict[str, Path]:
     folder = Path(options.output_dir) if options.output_dir else input_path.parent
     if options.output_names == "neutral":

@@ -191,7 +191,7 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
         pass
     utf16 = _utf16_without_bom(raw)
     if utf16:
-        return raw.decode(utf16), utf16
+        return utf16
     if b"\x00" in raw[:4096]:
         raise InputError(f"{path.name}: is not a text file (binary content); cannot read it as {path.suffix}")
     from charset_normalizer import from_bytes
@@ -209,9 +209,9 @@ def _decode(path: Path, raw: bytes) -> tuple[str, str]:
     return str(best), encoding
 
 
-def _utf16_without_bom(raw: bytes) -> str | None:
-    """'utf-16-le' or 'utf-16-be' when the bytes read as such text: mostly Latin text has a zero byte in
-    every other position (some exports write UTF-16 without the byte-order mark)."""
+def _utf16_without_bom(raw: bytes) -> tuple[str, str] | None:
+    """The text and 'utf-16-le' or 'utf-16-be' when the bytes read as such: mostly Latin text has a
+    zero byte in every other position (some exports write UTF-16 without the byte-order mark)."""
     sample = raw[:4096] if len(raw) % 2 == 0 else b""
     if len(sample) < 4:
         return None
@@ -225,7 +225,7 @@ def _utf16_without_bom(raw: bytes) -> str | None:
         text = raw.decode(encoding)
     except UnicodeDecodeError:
         return None
-    return encoding if all(c.isprintable() or c in "\r\n\t" for c in text[:2000]) else None
+    return (text, encoding) if all(c.isprintable() or c in "\r\n\t" for c in text[:2000]) else None
 
 
 def _to_frame(source: str, rows: list[list[str]]) -> pd.DataFrame:
