@@ -43,9 +43,15 @@ class ShapeRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         results = []
+        present: dict[regex.Pattern, bool] = {}
         for rule in RULES:
             if entities and rule.entity not in entities:
                 continue
+            if rule.needs is not None:
+                if rule.needs not in present:
+                    present[rule.needs] = rule.needs.search(text) is not None
+                if not present[rule.needs]:
+                    continue
             for match in rule.pattern.finditer(text):
                 start, end = _phi_span(match)
                 if start == end:
