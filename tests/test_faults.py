@@ -94,14 +94,14 @@ _KILL_WHILE_SAVING_REVIEW = textwrap.dedent("""
     from core.io.writers import REVIEW_SHEET
     from core.pipeline import RunOptions, run
 
-    original = sheet_writer.WorksheetWriter.write
+    original = sheet_writer.WorksheetWriter.write_tail
 
     def write_then_die(self):
         original(self)
         if self.ws.title == REVIEW_SHEET:  # the notes' XML is on disk now, not yet zipped
             os.kill(os.getpid(), signal.SIGKILL)
 
-    sheet_writer.WorksheetWriter.write = write_then_die
+    sheet_writer.WorksheetWriter.write_tail = write_then_die
     run([Path(sys.argv[1])], RunOptions(output_dir=Path(sys.argv[2]), jsonl=True, review=True))
 """)
 

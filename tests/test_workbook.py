@@ -229,3 +229,26 @@ def test_the_pipeline_writes_the_mode_and_evaluate_still_reads_the_workbook(tmp_
     assert scored.rows == len(notes) and "PHI" in scored.sections
     wb = load_workbook(result.outputs["workbook"])
     assert wb.sheetnames[0] == ABOUT_SHEET and "Evaluation" in wb.sheetnames  # the rest is kept
+
+
+def test_writing_streams_rows_so_memory_does_not_grow_with_them(tmp_path):
+    """Sheets are written row by row (write-only mode): eight times the rows, about the same peak
+    while writing. (Keeping every cell until the save, the earlier writer's peak grew with the rows.)"""
+    import tracemalloc
+
+    def writing_peak(rows: int) -> int:
+        notes = [NOTE * 3] * rows
+        frame = pd.DataFrame({"MRN": [f"{i:05d}" for i in range(rows)], "Note": notes}, dtype=object)
+        plan = plan_columns(frame, text_columns=["Note"], id_column="MRN")
+        records = [NoteRecord(i + 1, [TextCell("Note", n, deidentified=n)], KEY, replaced={"MRN": KEY})
+                   for i, n in enumerate(notes)]
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            write_results_workbook(tmp_path / f"{rows}.xlsx", frame, plan, records, [("Settings", "mode=tags")])
+            return tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+
+    small, large = writing_peak(400), writing_peak(3200)
+    assert large < small * 2, (small, large)

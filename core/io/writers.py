@@ -18,7 +18,7 @@ import unicodedata
 from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
@@ -53,6 +53,7 @@ MAX_COLUMN_WIDTH = 60.0  # wider than this, a column wraps instead
 NOTE_WIDTH = 80.0  # a single note column: about a dozen words a line
 MIN_COLUMN_WIDTH = 6.0
 _MAX_LINES = int(MAX_ROW_POINTS // LINE_POINTS)
+_LONGEST_KEPT = 25  # lines a column's width is measured on: the widest are among the longest
 # Calibri advance widths relative to "0": narrow punctuation and i/l/t are half of it, capitals and
 # m/w wider. Over-estimating is the safe side: a cut key or an overlapping row is worse than space.
 _CHAR_WIDTH = {**dict.fromkeys("ijlI.,;:'!|` ", 0.5), **dict.fromkeys("ftr()[]{}-/\\\"", 0.65),
@@ -106,6 +107,26 @@ def save_workbook(wb, final: Path, owner_only: bool = False) -> None:
         previous = tempfile.tempdir
         tempfile.tempdir = str(tmp.parent)
         try:
+            wb.save(tmp)
+        finally:
+            tempfile.tempdir = previous
+
+
+@contextmanager
+def streamed_workbook(final: Path, owner_only: bool = False):
+    """A write-only workbook, saved atomically when the block ends.
+
+    Each sheet streams its rows to a scratch file as they are appended (openpyxl's write-only mode),
+    so memory stays flat however many rows a file has, and a row costs a fraction of a normal cell's
+    time; the scratch files lie in the private temporary folder, as in ``save_workbook``. A sheet's
+    column widths, filter and print setup are set before its first row (``_write_table``).
+    """
+    with atomic_path(final, owner_only) as tmp, _WRITE_LOCK:
+        previous = tempfile.tempdir
+        tempfile.tempdir = str(tmp.parent)
+        try:
+            wb = Workbook(write_only=True)
+            yield wb
             wb.save(tmp)
         finally:
             tempfile.tempdir = previous
@@ -253,75 +274,104 @@ def _cell_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def _longest_lines(texts: Iterable[str], keep: int = 25) -> list[str]:
-    # Measuring every line of a large sheet would cost seconds; the widest are among the longest.
-    return heapq.nlargest(keep, (line for t in texts if t for line in t.split("\n")), key=len)
-
-
-def _natural_width(header: str, values: list[str]) -> float:
-    """The width that shows the header (bold, beside its filter button) and every value whole."""
+def _natural_width(header: str, lines: list[str]) -> float:
+    """The width that shows the header (bold, beside its filter button) and every line whole."""
     head = max((text_width(line) for line in header.split("\n")), default=0.0) * _BOLD + _FILTER_BUTTON
-    body = max((text_width(line) for line in _longest_lines(values)), default=0.0) + _CELL_PADDING
+    body = max((text_width(line) for line in lines), default=0.0) + _CELL_PADDING
     return max(head, body, MIN_COLUMN_WIDTH)
 
 
-def _finish_sheet(ws, header_row: int = 1, caps: dict[int, float] | None = None,
-                  floors: dict[int, float] | None = None, header_text: str = "") -> None:
-    """A table sheet as Excel users expect it: styled, frozen and filterable header; every column as
-    wide as its content up to its cap (wider content wraps); rows tall enough for their wrapped text,
-    which LibreOffice would not work out by itself; and print setup."""
-    caps, floors = caps or {}, floors or {}
-    for cell in ws[header_row]:
-        cell.fill = _HEADER_FILL
-        cell.font = _HEADER_FONT
-        cell.alignment = Alignment(vertical="center", wrap_text=True)
-    ws.freeze_panes = f"A{header_row + 1}"  # by name: ws.cell() would create an empty data row
-    # Also with no data rows yet (Corrections): the buttons are there when rows are typed in.
-    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(ws.max_column)}{max(ws.max_row, header_row)}"
+def _write_table(ws, headers: list[str], rows: Callable[[bool], Iterable[list]], caps: dict[int, float] | None = None,
+                 floors: dict[int, float] | None = None, header_text: str = "",
+                 title: tuple[str, Font, float | None] | None = None) -> None:
+    """Stream a table sheet as Excel users expect it: styled, frozen and filterable header; every
+    column as wide as its content up to its cap (wider content wraps); rows tall enough for their
+    wrapped text, which LibreOffice would not work out by itself; and print setup.
 
-    columns = range(1, ws.max_column + 1)
-    texts = {c: [] for c in columns}
-    for row in ws.iter_rows(min_row=header_row + 1, values_only=True):
-        for c, value in zip(columns, row):
-            if value is not None:
-                texts[c].append(_cell_text(value))
+    ``rows(plain)`` yields the rows and is called twice: once with ``plain=True`` to measure the
+    columns (plain strings are enough, and cheaper than highlighted text), then to write them.
+    ``title`` is an optional line above the header: (text, font, height in points or None)."""
+    caps, floors = caps or {}, floors or {}
+    header_row = 2 if title else 1
+    columns = range(1, len(headers) + 1)
+    # The widest lines are among the longest: keeping the longest few of each column is enough.
+    longest: dict[int, list[tuple[int, str]]] = {c: [] for c in columns}
+    multiline: set[int] = set()
+    count = 0
+    for values in rows(True):
+        count += 1
+        for c, value in zip(columns, values):
+            if value is None:
+                continue
+            text = _cell_text(value)
+            if "\n" in text:
+                multiline.add(c)
+            heap = longest[c]
+            for line in text.split("\n") if "\n" in text else (text,):
+                if len(heap) < _LONGEST_KEPT:
+                    heapq.heappush(heap, (len(line), line))
+                elif len(line) > heap[0][0]:
+                    heapq.heapreplace(heap, (len(line), line))
     widths: dict[int, float] = {}
     wrap: set[int] = set()
     for c in columns:
-        header = _cell_text(ws.cell(header_row, c).value)
         cap = caps.get(c, MAX_COLUMN_WIDTH)
-        natural = _natural_width(header, texts[c])
+        natural = _natural_width(headers[c - 1], [line for _, line in longest[c]])
         # Rounded up: a key one hair wider than its column loses its last character.
         widths[c] = math.ceil(min(max(natural, floors.get(c, 0.0)), max(cap, floors.get(c, 0.0))) * 10) / 10
-        if natural > widths[c] or any("\n" in t for t in texts[c]):
+        if natural > widths[c] or c in multiline:
             wrap.add(c)
         ws.column_dimensions[get_column_letter(c)].width = widths[c]
+    ws.freeze_panes = f"A{header_row + 1}"
+    # Also with no data rows yet (Corrections): the buttons are there when rows are typed in.
+    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(len(headers))}{header_row + count}"
+    _print_setup(ws, header_row, header_text)
 
-    header_lines = max((wrapped_lines(_cell_text(ws.cell(header_row, c).value),
-                                      widths[c] - _FILTER_BUTTON + _CELL_PADDING, _BOLD) for c in columns), default=1)
+    if title:
+        text, font, height = title
+        cell = _text_cell(ws, text)
+        cell.font = font
+        if height:
+            ws.row_dimensions[1].height = height
+        ws.append([cell])
+    header_cells = []
+    for header in headers:
+        cell = _text_cell(ws, header)
+        cell.fill, cell.font = _HEADER_FILL, _HEADER_FONT
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        header_cells.append(cell)
+    header_lines = max((wrapped_lines(headers[c - 1], widths[c] - _FILTER_BUTTON + _CELL_PADDING, _BOLD)
+                        for c in columns), default=1)
     if header_lines > 1:
         ws.row_dimensions[header_row].height = min(header_lines * LINE_POINTS, MAX_ROW_POINTS)
+    ws.append(header_cells)
     # The alignment's index in the workbook's style table, looked up once: assigning cell.alignment
     # hashes the Alignment for every cell, a third of the time of writing a large sheet.
     wrap_id, top_id = ws.parent._alignments.add(_WRAP), ws.parent._alignments.add(_TOP)
-    for row in ws.iter_rows(min_row=header_row + 1):
+    row_index = header_row
+    for values in rows(False):
+        row_index += 1
         lines = 1
-        for cell in row:
-            wrapping = cell.column in wrap
+        cells = []
+        for c, value in zip(columns, values):
+            cell = _text_cell(ws, value)
             if cell._style is None:
                 cell._style = StyleArray()
-            cell._style.alignmentId = wrap_id if wrapping else top_id
-            if wrapping and cell.value is not None:
-                lines = max(lines, wrapped_lines(_cell_text(cell.value), widths[cell.column], _HIGHLIGHT))
+            cell._style.alignmentId = wrap_id if c in wrap else top_id
+            if c in wrap and value is not None:
+                lines = max(lines, wrapped_lines(_cell_text(value), widths[c], _HIGHLIGHT))
+            cells.append(cell)
         if lines > 1:
-            ws.row_dimensions[row[0].row].height = min(lines * LINE_POINTS, MAX_ROW_POINTS)
-    _print_setup(ws, header_row, header_text)
+            ws.row_dimensions[row_index].height = min(lines * LINE_POINTS, MAX_ROW_POINTS)
+        ws.append(cells)
+        ws.row_dimensions.pop(row_index, None)  # written out with its row: memory stays flat
+
 
 
 def _print_setup(ws, title_rows: int, header_text: str) -> None:
     """Landscape, one page wide and as many tall as it takes, the header row on every page, and the
     notice, file name and page numbers in the margins."""
-    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+    ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0  # 0: no limit, the rows flow on over as many pages as they need
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -338,21 +388,14 @@ def _print_setup(ws, title_rows: int, header_text: str) -> None:
     ws.oddFooter.right.text = "Page &P of &N"
 
 
-def _append(ws, values: list) -> int:
-    """Append a row; strings are written as text (never a formula), numbers as numbers.
-
-    Cells are built first and handed to ``ws.append``, which knows the next row: ``ws.max_row``
-    scans every cell, and asking it once a row made large sheets quadratic."""
-    cells = []
-    for value in values:
-        cell = Cell(ws)
-        if isinstance(value, (str, CellRichText)):
-            set_text(cell, value)
-        else:
-            cell.value = value
-        cells.append(cell)
-    ws.append(cells)
-    return cells[0].row if cells else ws.max_row
+def _text_cell(ws, value) -> Cell:
+    """A cell for ``value``: strings as text (never a formula), numbers as numbers."""
+    cell = Cell(ws, row=1, column=1)  # the write-only sheet moves it to its place as it is appended
+    if isinstance(value, (str, CellRichText)):
+        set_text(cell, value)
+    else:
+        cell.value = value
+    return cell
 
 
 def _rich(text: str, spans) -> CellRichText | str:
@@ -412,36 +455,41 @@ def notice_lines(mode: str, include_original: bool, original_columns: Iterable[s
 def _write_about(ws, mode: str, include_original: bool, original_columns: list[str], sheets: list[str],
                  machine_suggestions: bool) -> None:
     """The first sheet a recipient sees: what the file is, what was done to it, what is in each sheet."""
-    title = "CONTAINS PHI - original notes included" if include_original else "De-identified clinical notes"
-    _append(ws, [title])
-    ws["A1"].font = Font(bold=True, size=16, color="C00000" if include_original else "1F4E78")
-    ws.row_dimensions[1].height = 24
-    paragraphs = notice_lines(mode, include_original, original_columns)
-    if machine_suggestions:
-        paragraphs.append("Summaries and ICD-10-CM codes are machine suggestions made from the de-identified text, "
-                          "not a diagnosis: have them checked before any use.")
     width = 110.0
     ws.column_dimensions["A"].width = width
-    for paragraph in paragraphs:
-        row = _append(ws, [paragraph])
-        ws.cell(row, 1).alignment = _WRAP
-        ws.row_dimensions[row].height = min(wrapped_lines(paragraph, width) * LINE_POINTS + 4, MAX_ROW_POINTS)
-    if include_original:
-        ws["A2"].font = Font(bold=True, color="C00000")
-    elif mode == "surrogates":
-        ws["A2"].font = Font(bold=True)
-    _append(ws, [""])
-    heading = _append(ws, ["Sheets in this file"])
-    ws.cell(heading, 1).font = Font(bold=True, size=12)
-    for name in sheets:
-        text = f"{name}: {_SHEET_PURPOSE[name]}" if name in _SHEET_PURPOSE else name
-        row = _append(ws, [text])
-        ws.cell(row, 1).alignment = _WRAP
-        ws.row_dimensions[row].height = min(wrapped_lines(text, width) * LINE_POINTS, MAX_ROW_POINTS)
     ws.sheet_view.showGridLines = False
     ws.sheet_properties.tabColor = "C00000" if include_original else "1F4E78"
     _print_setup(ws, 0, print_notice(mode, include_original))
     ws.print_options.gridLines = False
+
+    def line(text: str, font: Font | None = None, height: float | None = None, wrap: bool = True) -> None:
+        cell = _text_cell(ws, text)
+        if font is not None:
+            cell.font = font
+        if wrap:
+            cell.alignment = _WRAP
+        row = len(written) + 1
+        if height or wrap:
+            ws.row_dimensions[row].height = height or min(wrapped_lines(text, width) * LINE_POINTS, MAX_ROW_POINTS)
+        ws.append([cell])
+        written.append(text)
+
+    written: list[str] = []
+    title = "CONTAINS PHI - original notes included" if include_original else "De-identified clinical notes"
+    line(title, Font(bold=True, size=16, color="C00000" if include_original else "1F4E78"), 24, wrap=False)
+    paragraphs = notice_lines(mode, include_original, original_columns)
+    if machine_suggestions:
+        paragraphs.append("Summaries and ICD-10-CM codes are machine suggestions made from the de-identified text, "
+                          "not a diagnosis: have them checked before any use.")
+    for i, paragraph in enumerate(paragraphs):
+        # the first paragraph is the warning or the fictitious-names notice: bold (red for a warning)
+        font = (Font(bold=True, color="C00000") if include_original else Font(bold=True) if mode == "surrogates"
+                else None) if i == 0 else None
+        line(paragraph, font, min(wrapped_lines(paragraph, width) * LINE_POINTS + 4, MAX_ROW_POINTS))
+    line("", wrap=False)
+    line("Sheets in this file", Font(bold=True, size=12), wrap=False)
+    for name in sheets:
+        line(f"{name}: {_SHEET_PURPOSE[name]}" if name in _SHEET_PURPOSE else name)
 
 
 def write_results_workbook(path: Path, table_frame, plan, records: list[NoteRecord], run_info: list[tuple[str, str]],
@@ -460,36 +508,47 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
     if mode not in MODES:
         raise ValueError(f"unknown replacement mode {mode!r}")
     notice = print_notice(mode, include_original)
-    wb = Workbook()
-    about = wb.active
-    about.title = ABOUT_SHEET
-    ws = wb.create_sheet("Results")
     kept = [c for c in table_frame.columns if c in plan.output_columns or (include_original and c in plan.text_columns)]
     extra_columns = list(extra_columns)
-    extra_sheets = list(extra_sheets)
+    extra_sheets = [(title, list(sheet_headers), [list(row) for row in rows]) for title, sheet_headers, rows in extra_sheets]
     notes = note_headers(plan)
     headers = kept + notes + ["PHI count", "Needs review", "Review reason"] + [h for h, _ in extra_columns]
-    _append(ws, headers)
-    for record in records:
-        values = table_frame.iloc[record.row - 1]
-        cells = {c.column: c for c in record.cells}
-        out: list = []
-        for name in kept:
-            cell = cells.get(name)
-            if cell is not None and not cell.is_note:
-                out.append(_rich(cell.deidentified, cell.replacements))
-            elif name in record.replaced:
-                out.append(record.replaced[name])
+
+    def results(plain: bool):
+        mark = (lambda text, spans: text) if plain else _rich
+        for record in records:
+            values = table_frame.iloc[record.row - 1]
+            cells = {c.column: c for c in record.cells}
+            out: list = []
+            for name in kept:
+                cell = cells.get(name)
+                if cell is not None and not cell.is_note:
+                    out.append(mark(cell.deidentified, cell.replacements))
+                elif name in record.replaced:
+                    out.append(record.replaced[name])
+                else:
+                    out.append(str(values[name]))  # a safe column, or the original note when asked for
+            if len(notes) == 1:
+                out.append(mark(record.deidentified_text, record.replacements))
             else:
-                out.append(str(values[name]))  # a safe column, or the original note when asked for
-        note_cells = record.notes
-        if len(notes) == 1:
-            out.append(_rich(record.deidentified_text, record.replacements))
-        else:
-            out += [_rich(c.deidentified, c.replacements) for c in note_cells]
-        out += [record.phi_count, "yes" if record.needs_review else "no", "; ".join(record.review_reasons)]
-        out += [str(record.extra.get(key, "")) for _, key in extra_columns]
-        _append(ws, out)
+                out += [mark(c.deidentified, c.replacements) for c in record.notes]
+            out += [record.phi_count, "yes" if record.needs_review else "no", "; ".join(record.review_reasons)]
+            out += [str(record.extra.get(key, "")) for _, key in extra_columns]
+            yield out
+
+    def findings(plain: bool):
+        for record in records:
+            for cell in record.cells:
+                # Offsets into the de-identified text, which the sheet shows: the original's would give
+                # away each name's length. One replacement per finding, in order.
+                found = cell.phi if len(cell.phi) == len(cell.replacements) else [None] * len(cell.replacements)
+                for x, f in zip(cell.replacements, found):
+                    yield [record.row, cell.column, x.entity_type, x.start, x.end, f.score if f else None,
+                           f.detector if f else None]
+            for column, (kind, value) in record.identifiers.items():
+                if value.strip():
+                    yield [record.row, column, kind, None, None, 1.0, "column"]
+
     first_note = len(kept) + 1
     caps = {first_note + i: NOTE_WIDTH if len(notes) == 1 else MAX_COLUMN_WIDTH for i in range(len(notes))}
     after = first_note + len(notes)
@@ -497,43 +556,25 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
     caps.update({after + 3 + i: 50.0 for i in range(len(extra_columns))})
     # A short note column still gets room to read, and the printout a stable layout.
     floors = {c: 40.0 for c in range(first_note, after)}
-    _finish_sheet(ws, caps=caps, floors=floors, header_text=notice)
-
-    findings = wb.create_sheet("PHI findings")
-    _append(findings, ["Row", "Column", "Entity type", "Start", "End", "Score", "Detector"])
-    for record in records:
-        for cell in record.cells:
-            # Offsets into the de-identified text, which the sheet shows: the original's would give away
-            # each name's length. One replacement per finding, in order.
-            found = cell.phi if len(cell.phi) == len(cell.replacements) else [None] * len(cell.replacements)
-            for x, f in zip(cell.replacements, found):
-                _append(findings, [record.row, cell.column, x.entity_type, x.start, x.end, f.score if f else None,
-                                   f.detector if f else None])
-        for column, (kind, value) in record.identifiers.items():
-            if value.strip():
-                _append(findings, [record.row, column, kind, None, None, 1.0, "column"])
-    _finish_sheet(findings, header_text=notice)
-
-    for title, sheet_headers, rows in extra_sheets:
-        sheet = wb.create_sheet(sheet_title(title, wb.sheetnames + ["Run info"]))
-        _append(sheet, list(sheet_headers))
-        for values in rows:
-            _append(sheet, list(values))
-        _finish_sheet(sheet, header_text=notice)
-
-    _write_run_info(wb.create_sheet("Run info"), run_info, notice)
+    titles = ["Results", "PHI findings"]
+    for title, _, _ in extra_sheets:
+        titles.append(sheet_title(title, titles + ["Run info"]))
+    titles.append("Run info")
     original_columns = [c for c in kept if c in plan.text_columns]
-    _write_about(about, mode, include_original, original_columns, wb.sheetnames[1:],
-                 bool(extra_columns or extra_sheets))
-    wb.active = 0
-    save_workbook(wb, path)
+
+    with streamed_workbook(path) as wb:
+        _write_about(wb.create_sheet(ABOUT_SHEET), mode, include_original, original_columns, titles,
+                     bool(extra_columns or extra_sheets))
+        _write_table(wb.create_sheet("Results"), headers, results, caps=caps, floors=floors, header_text=notice)
+        _write_table(wb.create_sheet("PHI findings"), ["Row", "Column", "Entity type", "Start", "End", "Score", "Detector"],
+                     findings, header_text=notice)
+        for title, (_, sheet_headers, rows) in zip(titles[2:], extra_sheets):
+            _write_table(wb.create_sheet(title), sheet_headers, lambda plain, rows=rows: rows, header_text=notice)
+        _write_run_info(wb.create_sheet("Run info"), run_info, notice)
 
 
 def _write_run_info(ws, run_info: list[tuple[str, str]], notice: str = "") -> None:
-    _append(ws, ["Item", "Value"])
-    for key, value in run_info:
-        _append(ws, [key, value])
-    _finish_sheet(ws, caps={1: 40.0, 2: 90.0}, header_text=notice)
+    _write_table(ws, ["Item", "Value"], lambda plain: map(list, run_info), caps={1: 40.0, 2: 90.0}, header_text=notice)
 
 
 def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
@@ -569,40 +610,36 @@ def write_review_workbook(path: Path, records: list[NoteRecord], key_map: dict[s
 
     from core.phi.department import PHI_TYPES
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = REVIEW_SHEET
-    _append(ws, [REVIEW_NOTICE + ". For in-house review only; do not share."])
-    ws["A1"].font = Font(bold=True, color="C00000", size=14)
-    ws.row_dimensions[1].height = 21
-    _append(ws, ["Row", "Key", "Column", "Original (detections highlighted)", "De-identified", "PHI count", "Needs review"])
-    for r in records:
-        for cell in r.cells:
-            if not cell.text.strip():
-                continue
-            _append(ws, [r.row, r.patient_key or "", cell.column, _rich(cell.text, cell.phi),
-                         _rich(cell.deidentified, cell.replacements), len(cell.phi), "yes" if r.needs_review else "no"])
-    _finish_sheet(ws, header_row=2, caps={4: NOTE_WIDTH, 5: NOTE_WIDTH}, floors={4: 40.0, 5: 40.0},
-                  header_text=REVIEW_NOTICE)
+    def review_rows(plain: bool):
+        mark = (lambda text, spans: text) if plain else _rich
+        for r in records:
+            for cell in r.cells:
+                if cell.text.strip():
+                    yield [r.row, r.patient_key or "", cell.column, mark(cell.text, cell.phi),
+                           mark(cell.deidentified, cell.replacements), len(cell.phi), "yes" if r.needs_review else "no"]
 
-    corrections = wb.create_sheet(CORRECTIONS_SHEET)
-    _append(corrections, ["Mark what the de-identifier missed or flagged wrongly, one per line, then run "
-                          "`casenotes learn-review` on this workbook (or Learn from review in the window). "
-                          "Exact text: as written in the original."])
-    corrections["A1"].font = Font(bold=True)
-    _append(corrections, CORRECTION_HEADERS)
-    kinds = DataValidation(type="list", formula1=f'"{MISSED},{NOT_PHI}"', allow_blank=True)
-    types = DataValidation(type="list", formula1='"' + ",".join(PHI_TYPES) + '"', allow_blank=True)
-    for validation, col in ((kinds, "D"), (types, "E")):
-        validation.add(f"{col}3:{col}{_CORRECTION_ROWS}")
-        corrections.add_data_validation(validation)
-    # Empty until a reviewer fills it in: room to type, whatever the headers need.
-    _finish_sheet(corrections, header_row=2, floors={1: 8, 2: 18, 3: 40, 4: 16, 5: 14}, header_text=REVIEW_NOTICE)
+    with streamed_workbook(path, owner_only=True) as wb:
+        _write_table(wb.create_sheet(REVIEW_SHEET),
+                     ["Row", "Key", "Column", "Original (detections highlighted)", "De-identified", "PHI count",
+                      "Needs review"], review_rows, caps={4: NOTE_WIDTH, 5: NOTE_WIDTH}, floors={4: 40.0, 5: 40.0},
+                     header_text=REVIEW_NOTICE,
+                     title=(REVIEW_NOTICE + ". For in-house review only; do not share.",
+                            Font(bold=True, color="C00000", size=14), 21))
 
-    keys = wb.create_sheet("Key map - PHI")
-    _append(keys, ["Pseudonymous key", id_column or "ID"])
-    for key, original_id in sorted(key_map.items()):
-        _append(keys, [key, original_id])
-    _finish_sheet(keys, header_text=REVIEW_NOTICE)
-    _write_run_info(wb.create_sheet("Run info"), run_info, REVIEW_NOTICE)
-    save_workbook(wb, path, owner_only=True)
+        corrections = wb.create_sheet(CORRECTIONS_SHEET)
+        kinds = DataValidation(type="list", formula1=f'"{MISSED},{NOT_PHI}"', allow_blank=True)
+        types = DataValidation(type="list", formula1='"' + ",".join(PHI_TYPES) + '"', allow_blank=True)
+        for validation, col in ((kinds, "D"), (types, "E")):
+            validation.add(f"{col}3:{col}{_CORRECTION_ROWS}")
+            corrections.data_validations.append(validation)
+        # Empty until a reviewer fills it in: room to type, whatever the headers need.
+        _write_table(corrections, CORRECTION_HEADERS, lambda plain: (), floors={1: 8, 2: 18, 3: 40, 4: 16, 5: 14},
+                     header_text=REVIEW_NOTICE,
+                     title=("Mark what the de-identifier missed or flagged wrongly, one per line, then run "
+                            "`casenotes learn-review` on this workbook (or Learn from review in the window). "
+                            "Exact text: as written in the original.", Font(bold=True), None))
+
+        _write_table(wb.create_sheet("Key map - PHI"), ["Pseudonymous key", id_column or "ID"],
+                     lambda plain: ([key, original_id] for key, original_id in sorted(key_map.items())),
+                     header_text=REVIEW_NOTICE)
+        _write_run_info(wb.create_sheet("Run info"), run_info, REVIEW_NOTICE)
