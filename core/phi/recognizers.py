@@ -131,6 +131,22 @@ class ContextNameRecognizer(EntityRecognizer):
                     out += self._coordinated_names(toks, span[1], "context:relation")
                     i = span[1]
                     continue
+            if tok.is_word and lower in ROLE_TITLES:
+                # "RN ABIGAIL TO FOLLOW UP", "per attending thorsen", "RESIDENT (PRZYBYLSKI) NOTIFIED"
+                j = skip_punct(toks, i + 1, "(")
+                span = self._name_run(toks, j, strong=False) if j < n and toks[j].lower not in SERVICES else None
+                if span and self._surname_like_run(toks, span):
+                    out.append(span_result("NAME", toks, span, 0.7, "context:role"))
+                    i = span[1]
+                    continue
+            if tok.is_word and lower == "by" and i > 0 and toks[i - 1].lower in SEEN_VERBS:
+                # "seen by kowalczyk", "evaluated by Okafor": a person, unless a service ("seen by ortho")
+                j = i + 1
+                span = self._name_run(toks, j, strong=False) if j < n and toks[j].lower not in SERVICES else None
+                if span and self._surname_like_run(toks, span):
+                    out.append(span_result("NAME", toks, span, 0.7, "context:seen_by"))
+                    i = span[1]
+                    continue
             if tok.is_word and lower in CREDENTIALS and i > 0:
                 span = self._name_before(toks, i)
                 if span:
@@ -204,7 +220,11 @@ class ContextNameRecognizer(EntityRecognizer):
                 j = i + 2 if i + 1 < n and toks[i + 1].text == "." else i + 1
                 if j < n and toks[j].is_word and len(toks[j].text) > 1 and is_surname(toks[j], lenient=True):
                     after = toks[j + 1].lower if j + 1 < n else ""
-                    if before or after in CUE_VERBS_AFTER or after in CREDENTIALS or (
+                    # with a dot and a surname rare in English, no cue is needed: "T. OKAFOR IN TO SEE PT"
+                    dotted = (j == i + 2 and text[toks[j].start - 1 : toks[j].start + 1] == toks[j].text[0].rjust(2)
+                              and (i == 0 or text[tok.start - 1] in " \t\n(") and _rare_name_word(toks[j])
+                              and (toks[j].text[0].isupper() or not mixed_case))
+                    if before or dotted or after in CUE_VERBS_AFTER or after in CREDENTIALS or (
                             after == "(" and j + 2 < n and toks[j + 2].lower in CREDENTIALS):
                         out.append(span_result("NAME", toks, (i, j + 1), 0.7, "context:initial_surname"))
         return out
@@ -218,7 +238,8 @@ class ContextNameRecognizer(EntityRecognizer):
             if not tok.is_word or len(tok.text) < 3:
                 continue
             after_verb = i > 0 and (toks[i - 1].lower in TALK_VERBS or (
-                i > 1 and toks[i - 1].lower in ("with", "to") and toks[i - 2].lower in TALK_VERBS_WITH))
+                i > 1 and toks[i - 1].lower in ("with", "to") and toks[i - 2].lower in TALK_VERBS_WITH) or (
+                i > 2 and toks[i - 1].text == "/" and toks[i - 2].lower == "w" and toks[i - 3].lower in TALK_VERBS_WITH))
             # a listed first name, or after a verb of talking any capitalised rare word ("spoke to Folasade")
             if not (_first_name(tok) or (after_verb and self._mixed and _rare_capitalised(tok))):
                 continue
@@ -287,6 +308,13 @@ class ContextNameRecognizer(EntityRecognizer):
             return True
         # "husband Rich Martino": a common word followed by a clear surname
         return relation and j + 1 < len(toks) and toks[j + 1].is_word and is_surname(toks[j + 1])
+
+    def _surname_like_run(self, toks, span) -> bool:
+        """A run after a weak cue (a role, "seen by") is a name only if one of its words is a listed
+        first name or a word too rare in English to be anything else: never only ordinary words."""
+        words = [t for t in toks[span[0] : span[1]] if len(t.text) > 1]
+        return bool(words) and all(not lexicon.is_clinical(t.lower) for t in words) and any(
+            (_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES) or _rare_name_word(t) for t in words)
 
     def _coordinated_names(self, toks, k, detector) -> list[RecognizerResult]:
         """'Drs Joseph and Robbinson', 'Dr. Griffin and Swackhamer aware'."""
@@ -493,6 +521,11 @@ CUE_VERBS_AFTER = frozenset(
     """aware notified ordered paged called updated informed here present evaluated consulted saw seen examined
     placed inserted performed visited wants requested recommends recommended agrees agreed said stated reports
     reviewed discussed following rounded ok'd okd okayed d/c'd dc'd changed started increased decreased""".split())
+# Job titles written before a colleague's name: "RN Abigail", "per attending Thorsen". ("RT" is
+# also "right" in these notes, "PA" the pulmonary artery: neither is read as a title.)
+ROLE_TITLES = frozenset("rn lpn cna np attending resident fellow intern".split())
+# "seen by X": a person (or a service, which SERVICES lists).
+SEEN_VERBS = frozenset("seen evaluated examined assessed visited".split())
 # Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
 TALK_VERBS = frozenset("paged called notified updated informed per asked told phoned texted emailed".split())
 TALK_VERBS_WITH = frozenset("spoke spoken talked discussed met conferred consulted reviewed d/w".split())
@@ -524,6 +557,15 @@ def _cue_before(text: str, toks: list[Tok], i: int) -> bool:
 
 
 _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
+
+
+def _rare_name_word(tok: Tok) -> bool:
+    """A surname by its rarity alone: three letters or more, rare in English, not clinical nor a
+    misspelling or variant of a common or clinical word ("tehn", "maintainace")."""
+    lower = tok.lower
+    return (len(lower) >= 3 and tok.text.isalpha() and lexicon.zipf(lower) < 3.0 and is_surname(tok)
+            and not lexicon.is_clinical(lower) and not lexicon.is_clinical_variant(lower)
+            and not lexicon.is_common_word_misspelt(lower))
 
 
 def _rare_capitalised(tok: Tok) -> bool:
