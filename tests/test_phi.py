@@ -47,6 +47,8 @@ def _found(engine, text):
         ("seen by kowalczyk at 1400, no new orders.", "kowalczyk"),
         ("CALLED PHARMACY, SPOKE W/ ESPERANZA RE: VANC LEVEL.", "ESPERANZA"),
         ("MD PAGED. T. OKAFOR IN TO SEE PT.", "T. OKAFOR"),
+        ("IGNATIUS VANTERPOOL IS A 93 YO MAN ADMITTED WITH SEPSIS.", "IGNATIUS VANTERPOOL"),
+        ("wendeline quackenbush is an 81 year old woman with copd.", "wendeline quackenbush"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -64,6 +66,7 @@ def test_detects_phi(engine, text, phi):
         "MS: OPENS EYES TO VOICE. HO AWARE. CONT TO MONITOR.",
         "ETT SECURED AT THE 24 CM MARK. DISCUSSED WITH ATTENDING. DECISION MADE TO EXTUBATE.",
         "STOOL SENT FOR C. DIFF; U/O. TITRATE LASIX; I&O. POST SWAN. SEEN BY ORTHO AND PT.",
+        "PATIENT IS A 67 YO MALE WITH CHF. SHE IS A 45 YEAR OLD SMOKER. Elderly woman is a 78 yo.",
     ],
 )
 def test_keeps_clinical_content(engine, text):

@@ -97,6 +97,7 @@ class ContextNameRecognizer(EntityRecognizer):
         found += self._names(toks, mixed_case)
         found += self._names_before_cues(toks)
         found += self._initials(text, toks, mixed_case)
+        found += self._subject_of_age(text, toks)
         found += self._names_after_verbs(toks)
         found += self._last_comma_first(toks)
         found += self._places(toks, mixed_case)
@@ -193,6 +194,28 @@ class ContextNameRecognizer(EntityRecognizer):
                 if len(run) == 1 and run[0].lower not in lexicon.last_names():
                     continue
             out.append(span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
+        return out
+
+    def _subject_of_age(self, text: str, toks: list[Tok]) -> list[RecognizerResult]:
+        """The words that open a sentence saying someone's age are the patient's name, in any case:
+        "IGNATIUS VANTERPOOL IS A 93 YO MAN", "wendeline quackenbush is an 81 year old woman"."""
+        out = []
+        n = len(toks)
+        for k in range(1, n - 3):
+            if toks[k].lower not in ("is", "was") or toks[k + 1].lower not in ("a", "an") \
+                    or not toks[k + 2].text.isdigit() or not _AGE_UNIT.match(text, toks[k + 3].start):
+                continue
+            start = k
+            while start > 0 and k - start < 3 and toks[start - 1].is_word and toks[start - 1].text.isalpha() \
+                    and toks[start - 1].lower not in STOP and not lexicon.is_clinical(toks[start - 1].lower):
+                start -= 1
+            words = toks[start:k]
+            if not words or not _SENTENCE_START.search(text[max(0, words[0].start - 12) : words[0].start]):
+                continue
+            if any(not plausible_name(t) and len(t.text) > 1 for t in words) or not any(
+                    _first_name(t) or _rare_name_word(t) for t in words):
+                continue
+            out.append(span_result("NAME", toks, (start, k), 0.7, "context:age_subject"))
         return out
 
     def _initials(self, text: str, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
@@ -557,6 +580,10 @@ def _cue_before(text: str, toks: list[Tok], i: int) -> bool:
 
 
 _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
+
+
+_AGE_UNIT = regex.compile(r"(?:yo\b|y/o|y\.o|yr|year|years)", regex.IGNORECASE)
+_SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n])[\s\"'(\[*\-•]*$")
 
 
 def _rare_name_word(tok: Tok) -> bool:
