@@ -22,8 +22,8 @@ from core.durations import format_duration
 from core.errors import Cancelled, CasenotesError, OutputError
 from core.io.columns import ColumnPlan, plan_for
 from core.io.readers import Table, read_table
-from core.io.writers import (EXCEL_CELL_LIMIT, remove_stale_temporaries, write_jsonl, write_results_workbook,
-                              write_review_workbook)
+from core.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_temporaries, write_jsonl,
+                              write_results_workbook, write_review_workbook)
 from core.keys import KeyRing
 from core.phi.department import DepartmentLists
 from core.phi.engine import PhiEngine
@@ -406,9 +406,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     # removed is resumed by writing them again.
     writing_started = time.perf_counter()
     staged = {k: checkpoint.staging / outputs[k].name for k in ("workbook", "jsonl", "review")}
-    write_results_workbook(staged["workbook"], frame, plan, ordered, info, options.include_original,
-                           extra_columns, extra_sheets, mode=options.mode)
-    written = ["workbook"]
+    written = []
     long_notes = any(len(c.deidentified) > EXCEL_CELL_LIMIT for r in ordered for c in r.cells)
     if options.jsonl or long_notes:
         write_jsonl(staged["jsonl"], ordered)
@@ -416,6 +414,10 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     if options.review:
         write_review_workbook(staged["review"], ordered, rows.key_map, plan.id_column, info)
         written.append("review")
+    # The shareable workbook last: its Run info sheet, written last, can tell how long writing took.
+    write_results_workbook(staged["workbook"], frame, plan, ordered, info, options.include_original,
+                           extra_columns, extra_sheets, mode=options.mode, writing_started=writing_started)
+    written.insert(0, "workbook")
     # An earlier run's output of a kind this run does not make is kept: a review workbook may hold a
     # reviewer's corrections.
     for kind in written:
@@ -540,6 +542,7 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
         ("Device", device),
         ("Model loading (s)", f"{loading:.1f}"),
         ("Processing time (s)", f"{elapsed:.1f}"),
+        ("Writing time (s)", WRITING_TIME),
         ("Rows per second", f"{(len(records) if rows_processed is None else rows_processed) / elapsed:.1f}" if elapsed else "-"),
         ("casenotes", __version__),
         ("Python", platform.python_version()),

@@ -218,6 +218,13 @@ def test_the_pipeline_writes_the_mode_and_evaluate_still_reads_the_workbook(tmp_
     assert [c.value for c in wb["Results"][1]][:2] == ["MRN", "De-identified note"]
     assert wb["Results"].max_row == len(notes) + 1
     assert wb["Results"].column_dimensions["A"].width >= text_width(wb["Results"]["A2"].value) + 1
+    # Writing time beside processing time; the review workbook, written before it, leaves it out
+    info = [(row[0].value, row[1].value) for row in wb["Run info"].iter_rows(min_row=2)]
+    keys = [k for k, _ in info]
+    assert keys[keys.index("Processing time (s)") + 1] == "Writing time (s)"
+    assert float(dict(info)["Writing time (s)"].split()[0]) >= 0
+    review_info = load_workbook(result.outputs["review"])["Run info"]
+    assert not any(c.value in ("Writing time (s)", "(writing time)") for row in review_info.iter_rows() for c in row)
 
     reference = tmp_path / "reference.csv"
     start = notes[0].index("Quortney")

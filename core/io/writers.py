@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import unicodedata
 from contextlib import contextmanager
 from itertools import repeat
@@ -495,9 +496,13 @@ def _write_about(ws, mode: str, include_original: bool, original_columns: list[s
 def write_results_workbook(path: Path, table_frame, plan, records: list[NoteRecord], run_info: list[tuple[str, str]],
                            include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = (),
                            extra_sheets: Iterable[tuple[str, list[str], list[list]]] = (),
-                           mode: str = "tags") -> None:
+                           mode: str = "tags", writing_started: float | None = None) -> None:
     """The shareable workbook: About this file, Results, PHI findings, any step's own sheets (Codes),
     and Run info.
+
+    ``writing_started`` (a ``time.perf_counter()`` value) fills Run info's WRITING_TIME row with the
+    time spent writing outputs so far: Run info is the last sheet written, so that is everything but
+    the file's final compression when this workbook is written last.
 
     About this file comes first and is the sheet that opens: it says the content is de-identified and
     how (``mode``: "tags" or "surrogates", whose names, places and dates are fictitious), before anyone
@@ -570,11 +575,25 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
                      findings, header_text=notice)
         for title, (_, sheet_headers, rows) in zip(titles[2:], extra_sheets):
             _write_table(wb.create_sheet(title), sheet_headers, lambda plain, rows=rows: rows, header_text=notice)
-        _write_run_info(wb.create_sheet("Run info"), run_info, notice)
+        _write_run_info(wb.create_sheet("Run info"), run_info, notice, writing_started)
 
 
-def _write_run_info(ws, run_info: list[tuple[str, str]], notice: str = "") -> None:
-    _write_table(ws, ["Item", "Value"], lambda plain: map(list, run_info), caps={1: 40.0, 2: 90.0}, header_text=notice)
+# A Run info value known only while the outputs are written: filled in by the sheet that can know it.
+WRITING_TIME = "(writing time)"
+
+
+def _write_run_info(ws, run_info: list[tuple[str, str]], notice: str = "", writing_started: float | None = None) -> None:
+    """The Run info sheet. The WRITING_TIME row gets the time spent writing this run's outputs so far
+    (given ``writing_started``: the last sheet of the last file written), or is left out."""
+    rows = []
+    for key, value in run_info:
+        if value == WRITING_TIME:
+            if writing_started is None:
+                continue
+            value = (f"{time.perf_counter() - writing_started:.1f} (every output of this run up to this sheet; "
+                     "the file's final compression not counted)")
+        rows.append([key, value])
+    _write_table(ws, ["Item", "Value"], lambda plain: rows, caps={1: 40.0, 2: 90.0}, header_text=notice)
 
 
 def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
