@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
 from core.errors import CasenotesError
 from core.options import RunOptions
-
-
-def _offline() -> None:
-    # Nothing may reach a model hub; set before transformers or huggingface_hub is imported.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 # The run's defaults live in RunOptions, once: the command line and the window read them from there.
@@ -133,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    _offline()
     args = build_parser().parse_args(argv)
     from core.lifetime import terminate_as_interrupt
 

@@ -18,10 +18,8 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "voc
 
 
 def offline() -> None:
-    """Belt and braces: the hub client refuses network access in this process and its children."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    """Quiet Hugging Face output. (The offline switches themselves are set once, in core/__init__.py,
+    before anything can import the hub client.)"""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as hf_logging
 

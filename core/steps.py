@@ -231,7 +231,6 @@ def _init_worker(parent: int, spacy_model: str, threshold: float, department, de
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run; a worker must not die mid-batch
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _worker_engine = PhiEngine(spacy_model, threshold, department, deid_model)  # the tagger on the CPU there
     _worker_engine.load()
 

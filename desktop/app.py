@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import core  # noqa: F401  (sets the offline switches before any model library can be imported)
+
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
     from PySide6.QtWidgets import QApplication
 

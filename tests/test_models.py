@@ -57,3 +57,16 @@ def test_the_window_lists_installed_models(qtbot, qt_settings, tmp_path):
     next(a for a in field.installed.menu().actions() if a.text().startswith("ward-coder")).trigger()
     assert w.settings.coder.endswith("ward-coder")
     w.close()
+
+
+def test_importing_core_switches_the_model_hub_off_for_every_entry_point():
+    """One place sets the offline switches: importing ``core``, before any model library can be."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    code = ("import os, core; print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'], "
+            "os.environ['HF_HUB_DISABLE_TELEMETRY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "1", "1"], out.stderr[-500:]
