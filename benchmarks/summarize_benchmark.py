@@ -18,7 +18,6 @@ import argparse
 import csv
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.metrics import mean_rouge  # noqa: E402
 from core.steps import resolve_device  # noqa: E402
 from core.summarize.extractive import ExtractiveSummarizer  # noqa: E402
 from core.summarize.sections import note_sentences  # noqa: E402
@@ -37,11 +37,7 @@ MTSAMPLES = DATA / "mtsamples_first401.csv"
 
 
 def rouge(references: list[str], summaries: list[str]) -> dict[str, float]:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    scores = [scorer.score(ref, s) for ref, s in zip(references, summaries)]
-    return {k: round(statistics.mean(x[k].fmeasure for x in scores), 4) for k in ("rouge1", "rouge2", "rougeL")}
+    return {k: round(v, 4) for k, v in mean_rouge(references, summaries).items()}
 
 
 def lead(text: str, n: int) -> str:

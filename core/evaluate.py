@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from core.coding.train import parse_codes
 from core.errors import InputError
 from core.io.readers import read_table
 from core.io.writers import save_workbook
-from core.metrics import TokenScore, score_codes, score_tokens
+from core.metrics import TokenScore, mean_rouge, score_codes, score_tokens
 
 PHI_COLUMNS = ("reference phi", "phi_spans", "phi spans", "phi")
 SUMMARY_COLUMNS = ("reference summary", "summary", "impression")
@@ -110,16 +109,12 @@ def evaluate(output: Path, reference: Path | None, text_column: str | None = Non
 
     summary_col = _find(columns, summary_column, SUMMARY_COLUMNS, set())
     if summary_col and "Summary" in produced:
-        from rouge_score import rouge_scorer
-
         at = headers.index("Summary")
         pairs = [(str(ref[summary_col].iloc[i]), str(body[i][at] or "")) for i in range(len(body))
                  if str(ref[summary_col].iloc[i]).strip()]
-        scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-        scores = [scorer.score(r, s) for r, s in pairs]
+        rouge = mean_rouge([r for r, _ in pairs], [s for _, s in pairs])
         evaluation.sections["Summaries"] = {"pairs": len(pairs), **{
-            k.upper().replace("ROUGE", "ROUGE-"): round(statistics.mean(x[k].fmeasure for x in scores), 4) if scores else 0.0
-            for k in ("rouge1", "rouge2", "rougeL")}}
+            k.upper().replace("ROUGE", "ROUGE-"): round(v, 4) for k, v in rouge.items()}}
 
     codes_col = _find(columns, codes_column, CODE_COLUMNS, {summary_col, phi_col})
     if codes_col and "ICD-10-CM codes" in produced:

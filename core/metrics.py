@@ -6,6 +6,8 @@ PHI when it overlaps a predicted span; the PHI type is ignored.
 
 Codes: recall@k and mean average precision of ranked suggestions, and micro precision, recall and
 F1 of the suggestions above the threshold.
+
+Summaries: mean ROUGE F-measures against reference summaries.
 """
 
 from __future__ import annotations
@@ -17,24 +19,37 @@ from typing import Iterable, Sequence
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 
 
-@dataclass
-class TokenScore:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+class MicroCounts:
+    """Micro precision, recall and F1 from true and false positives and false negatives: the one
+    implementation every score here uses. ``EMPTY`` is what a ratio with nothing to count scores;
+    each score says why it chose it."""
+
+    EMPTY = 0.0
+    tp: int
+    fp: int
+    fn: int
 
     @property
     def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else self.EMPTY
 
     @property
     def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else self.EMPTY
 
     @property
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass
+class TokenScore(MicroCounts):
+    # A note with no PHI in which nothing was flagged is de-identified perfectly: 1.0, not 0.0.
+    EMPTY = 1.0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
 
     def add(self, other: "TokenScore") -> None:
         self.tp += other.tp
@@ -78,8 +93,9 @@ def recall_by_type(text: str, gold: Sequence[tuple[int, int, str]], predicted: S
 
 
 @dataclass
-class CodingScore:
-    """Ranked and thresholded scores of code suggestions against reference codes, over documents."""
+class CodingScore(MicroCounts):
+    """Ranked and thresholded scores of code suggestions against reference codes, over documents.
+    With no code suggested (or none to find) there is nothing to credit: 0.0 (``MicroCounts.EMPTY``)."""
 
     documents: int = 0
     recall_at: dict[int, float] = field(default_factory=dict)  # k -> mean recall@k
@@ -87,19 +103,6 @@ class CodingScore:
     tp: int = 0
     fp: int = 0
     fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     def as_dict(self) -> dict:
         return {"documents": self.documents, **{f"recall@{k}": round(v, 4) for k, v in self.recall_at.items()},
@@ -136,3 +139,17 @@ def score_codes(gold: list[set[str]], ranked: list[list[str]], chosen: list[set[
     score.recall_at = {k: sum(v) / len(v) if v else 0.0 for k, v in recalls.items()}
     score.map = sum(aps) / len(aps) if aps else 0.0
     return score
+
+
+ROUGE_KINDS = ("rouge1", "rouge2", "rougeL")
+
+
+def mean_rouge(references: Sequence[str], summaries: Sequence[str], kinds: Sequence[str] = ROUGE_KINDS
+               ) -> dict[str, float]:
+    """Mean ROUGE F-measure of each summary against its reference (stemmed, as the summarization
+    literature reports it); 0.0 for every kind when there is no pair to score."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(kinds), use_stemmer=True)
+    scores = [scorer.score(ref, summary) for ref, summary in zip(references, summaries)]
+    return {k: sum(x[k].fmeasure for x in scores) / len(scores) if scores else 0.0 for k in kinds}
