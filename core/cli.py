@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from core import hf
 from core.errors import CasenotesError
 from core.options import RunOptions
 
@@ -130,6 +131,7 @@ def _main(argv: list[str] | None) -> int:
     from core.lifetime import terminate_as_interrupt
 
     terminate_as_interrupt()
+    hf.offline()
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
     if args.command == "prepare":  # before the pipeline's imports: preparing loads nothing but the index's model
         return _prepare(args)

@@ -18,12 +18,14 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "voc
 
 
 def offline() -> None:
-    """Quiet Hugging Face output. (The offline switches themselves are set once, in core/__init__.py,
-    before anything can import the hub client.)"""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # its bars would clutter the terminal and the GUI's log
+    """The one switch that keeps the model libraries off the network: no hub look-up, no telemetry,
+    no progress bars (they would clutter the terminal and the window's log). The libraries read these
+    when first imported, so the entry points call this first thing, and every model loader before it
+    imports one; child processes inherit them. Cheap: it imports nothing."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers' own bars follow this one too
 
 
 def read_config(folder: Path, purpose: str) -> dict:

@@ -7,7 +7,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    import core  # noqa: F401  (sets the offline switches before any model library can be imported)
+    from core import hf
+
+    hf.offline()  # before any model library can be imported, here or in the window's child processes
 
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
     from PySide6.QtWidgets import QApplication

@@ -59,14 +59,23 @@ def test_the_window_lists_installed_models(qtbot, qt_settings, tmp_path):
     w.close()
 
 
-def test_importing_core_switches_the_model_hub_off_for_every_entry_point():
-    """One place sets the offline switches: importing ``core``, before any model library can be."""
+def test_one_switch_keeps_the_model_libraries_offline_and_importing_core_changes_nothing(tmp_path):
+    """``core.hf.offline()`` is the one place the switches are set; the command line calls it first
+    thing (its children inherit them); importing ``core`` leaves the environment alone."""
     import subprocess
     import sys
     from pathlib import Path
 
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    code = ("import os, core; print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'], "
-            "os.environ['HF_HUB_DISABLE_TELEMETRY'])")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["1", "1", "1"], out.stderr[-500:]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "CASENOTES_HOME": str(tmp_path)}
+    show = ("print(*[os.environ.get(n, '-') for n in "
+            "('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_HUB_DISABLE_TELEMETRY')])")
+
+    def run(code: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-800:]
+        return out.stdout.splitlines()
+
+    assert run(f"import os, core, core.pipeline\n{show}")[-1].split() == ["-", "-", "-"]
+    assert run(f"import os\nfrom core import hf\nhf.offline()\n{show}")[-1].split() == ["1", "1", "1"]
+    assert run(f"import os\nfrom core.cli import main\nmain(['models', 'list'])\n{show}")[-1].split() == ["1", "1", "1"]

@@ -209,11 +209,11 @@ class BuildEstimate:
 
 
 def _tokenizer():
-    from transformers import AutoTokenizer
-
     from core import hf
 
     hf.offline()
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(str(embeddings.model_path()), local_files_only=True)
 
 
