@@ -49,6 +49,8 @@ def _found(engine, text):
         ("MD PAGED. T. OKAFOR IN TO SEE PT.", "T. OKAFOR"),
         ("IGNATIUS VANTERPOOL IS A 93 YO MAN ADMITTED WITH SEPSIS.", "IGNATIUS VANTERPOOL"),
         ("wendeline quackenbush is an 81 year old woman with copd.", "wendeline quackenbush"),
+        ("Grew up abroad; moved to Columbia MD in 2009.", "Columbia"),
+        ("Retired to Ocean City, MD last year.", "Ocean City"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -67,6 +69,7 @@ def test_detects_phi(engine, text, phi):
         "ETT SECURED AT THE 24 CM MARK. DISCUSSED WITH ATTENDING. DECISION MADE TO EXTUBATE.",
         "STOOL SENT FOR C. DIFF; U/O. TITRATE LASIX; I&O. POST SWAN. SEEN BY ORTHO AND PT.",
         "PATIENT IS A 67 YO MALE WITH CHF. SHE IS A 45 YEAR OLD SMOKER. Elderly woman is a 78 yo.",
+        "A: STABLE POST MI. P: CONT WITH CURRENT PLAN, CHEST PA AND LATERAL IN AM.",
     ],
 )
 def test_keeps_clinical_content(engine, text):

@@ -449,6 +449,22 @@ class ContextNameRecognizer(EntityRecognizer):
                     lower in lexicon.cities() or (not lexicon.is_common_word(lower) and toks[i + 2].text.isupper())
                 ):
                     out.append(span_result("LOCATION", toks, (i, i + 1), 0.8, "context:city_state"))
+            # "Columbia MD", "Ocean City, MD", "moved to Glen Burnie MD": a listed town of one to three
+            # words, capitalised, just before a state's code in capitals
+            if len(tok.text) == 2 and tok.text.isupper() and is_state_code(lower) and i > 0:
+                end = i - 1 if toks[i - 1].text == "," else i
+                for width in (3, 2, 1):
+                    start = end - width
+                    words = toks[max(start, 0) : end]
+                    if start < 0 or not all(t.is_word and t.text[0].isupper() for t in words):
+                        continue
+                    # one word in capitals may be shorthand before a code: "STABLE POST MI" is no town
+                    single_doubtful = width == 1 and (
+                        lexicon.is_clinical(words[0].lower) or words[0].lower in STOP
+                        or (words[0].text.isupper() and lexicon.is_common_word(words[0].lower)))
+                    if " ".join(t.lower for t in words) in lexicon.cities() and not single_doubtful:
+                        out.append(span_result("LOCATION", toks, (start, end), 0.8, "context:city_state"))
+                        break
         return out
 
     def _after_place_cue(self, toks, i, mixed_case) -> list[RecognizerResult]:
