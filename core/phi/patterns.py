@@ -97,6 +97,12 @@ def _street_ok(text: str, start: int, end: int) -> bool:
     return bool(name_words)
 
 
+def _mixed_case(text: str) -> bool:
+    from core.phi.words import is_mixed_case
+
+    return is_mixed_case(text)
+
+
 def _month_day_or_day_month(value: str) -> bool:
     """"3/14/1950" and "14/03/2024" are dates; "14/14/20" is not."""
     first, second = (int(x) for x in regex.findall(r"\d+", value)[:2])
@@ -271,6 +277,21 @@ RULES: tuple[Rule, ...] = (
           # the town that follows on the same line: "41 Quarry Hill Road, Marlstone"
           r"(?:,\s*(?-i:\p{Lu}\p{Ll}+(?:[\s\-]\p{Lu}\p{Ll}+)?)(?![\w\-]))?)",
           0.85, validator=_street_ok),
+    # A house number, then a name and a street word in title case, from the rest of the US Postal
+    # Service's list of street suffixes: "138 Dean Estates", "867 Stephen Tunnel", "12 Amber Ports".
+    # The capitals are what make "Summit" or "Run" a street's word, so this reads normally cased text only.
+    _rule("ADDRESS", "street_address_title_case",
+          r"(?-i:(?<![\w/.])(?P<phi>\d{1,6}\s+(?:\p{Lu}\p{Ll}+\s+){1,3}"
+          r"(?:Estate|Summit|Union|Port|Bypass|Tunnel|Path|Pass|Crossing|Point|Ridge|Hill|Harbou?r|Island"
+          r"|Landing|Meadow|Park|Pine|Shore|Spring|Station|Valley|View|Village|Vista|Loop|Run|Creek|Fall"
+          r"|Field|Fork|Junction|Knoll|Mill|Mount|Mountain|Orchard|Oval|Plain|Prairie|Ranch|Spur|Stream|Trace"
+          r"|Track|Turnpike|Ville|Well|Expressway|Freeway|Causeway|Corner|Cove|Dale|Flat|Ford|Forge|Fort|Gateway"
+          r"|Glen|Green|Haven|Hollow|Inlet|Isle|Key|Lake|Light|Lodge|Manor|Motorway|Overpass|Pike|Route"
+          r"|Skyway|Trafficway|Underpass|Viaduct|Brook|Burg|Bluff|Branch|Bridge|Canyon|Cape|Cliff|Club|Common"
+          r"|Crest|Curve|Extension|Garden|Grove|Neck|Square|Throughway|Walk|Circle|Street|Avenue|Road|Drive"
+          r"|Lane|Way|Place|Court|Terrace|Boulevard|River|Camp|Center|Centre|Loaf|Shoal|Rapid|Ramp|Lock|Mall"
+          r"|Parkway|Plaza|Row|Alley|Arcade|Bayou|Beach|Bend|Bottom|Crossroad|Divide|Dam)s?\b))",
+          0.75, validator=lambda text, s, e: _mixed_case(text) and _name_words_ok(text[s:e].split()[1:-1])),
     # A street named without its number, in normally cased text: "Wellington Road", "Loch Raven Blvd".
     _rule("ADDRESS", "street_name",
           r"(?-i:\b(?P<phi>(?:[A-Z][a-z'\-]+\s){1,3}(?:Road|Street|Avenue|Lane|Drive|Boulevard|Way|Court|Place|Terrace"

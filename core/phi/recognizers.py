@@ -98,6 +98,7 @@ class ContextNameRecognizer(EntityRecognizer):
         found += self._names_before_cues(toks)
         found += self._initials(text, toks, mixed_case)
         found += self._subject_of_age(text, toks)
+        found += self._names_before_identifiers(text, toks)
         found += self._names_after_verbs(toks)
         found += self._last_comma_first(toks)
         found += self._places(toks, mixed_case)
@@ -194,6 +195,40 @@ class ContextNameRecognizer(EntityRecognizer):
                 if len(run) == 1 and run[0].lower not in lexicon.last_names():
                     continue
             out.append(span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
+        return out
+
+    def _names_before_identifiers(self, text: str, toks: list[Tok]) -> list[RecognizerResult]:
+        """A name written just before the patient's identifiers or age, as EHR headers and ward lists
+        do: "Melissa Wells (DOB 03/04/1950, MRN ...)", "): Joseph Ward MRN ...", "Pt Joseph Ward, 81 y/o"."""
+        out = []
+        n = len(toks)
+        for k in range(1, n):
+            cue = toks[k].lower
+            after = k + 1
+            if cue in ("(", ","):
+                cue = toks[k + 1].lower if k + 1 < n else ""
+                after = k + 2
+            if cue in _IDENTIFIER_CUES or (cue == "d" and _DOB_DOTTED.match(text, toks[after - 1].start)):
+                pass
+            elif cue.isdigit() and after < n and _AGE_UNIT.match(text, toks[after].start) and toks[k].text == ",":
+                pass
+            else:
+                continue
+            end = k
+            start = end
+            while start > 0 and end - start < 3 and toks[start - 1].is_word and toks[start - 1].text.isalpha() \
+                    and toks[start - 1].text[0].isupper() and toks[start - 1].lower not in STOP \
+                    and toks[start - 1].lower not in TITLES:
+                start -= 1
+            # From a first name on ("Pt Joseph Ward"): its surname may be a word ("Ward", "Wells",
+            # "Hill"), which this place makes a name; without a first name, only rare words count.
+            first = next((j for j in range(start, end - 1) if _first_name(toks[j]) and (
+                toks[j].lower not in lexicon.AMBIGUOUS_FIRST_NAMES or toks[j + 1].lower in lexicon.last_names())), None)
+            if first is not None and end - first >= 2:
+                start = first
+            elif not (end > start and all(_rare_name_word(t) for t in toks[start:end])):
+                continue
+            out.append(span_result("NAME", toks, (start, end), 0.75, "context:before_identifier"))
         return out
 
     def _subject_of_age(self, text: str, toks: list[Tok]) -> list[RecognizerResult]:
@@ -598,6 +633,9 @@ def _cue_before(text: str, toks: list[Tok], i: int) -> bool:
 _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
 
 
+# What follows a patient's name in a header line: "(DOB ...", ", MRN ...", "NHS no ...".
+_IDENTIFIER_CUES = frozenset("dob mrn mr# nhs chi dob: mrn: hospital".split())
+_DOB_DOTTED = regex.compile(r"d\.o\.b", regex.IGNORECASE)
 _AGE_UNIT = regex.compile(r"(?:yo\b|y/o|y\.o|yr|year|years)", regex.IGNORECASE)
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n])[\s\"'(\[*\-•]*$")
 
