@@ -104,11 +104,19 @@ def save_workbook(wb, final: Path, owner_only: bool = False) -> None:
     killed meanwhile would leave note text there, outside the output folder, for good. Its
     scratch files follow ``tempfile.tempdir``, pointed here for the save (process-wide, hence the lock).
     """
-    with atomic_path(final, owner_only) as tmp, _WRITE_LOCK:
+    with atomic_path(final, owner_only) as tmp, _scratch_files_in(tmp.parent):
+        wb.save(tmp)
+
+
+@contextmanager
+def _scratch_files_in(folder: Path):
+    """Point ``tempfile`` (and so openpyxl's scratch files) at ``folder`` for the block: process-wide,
+    hence the lock."""
+    with _WRITE_LOCK:
         previous = tempfile.tempdir
-        tempfile.tempdir = str(tmp.parent)
+        tempfile.tempdir = str(folder)
         try:
-            wb.save(tmp)
+            yield
         finally:
             tempfile.tempdir = previous
 
@@ -122,15 +130,10 @@ def streamed_workbook(final: Path, owner_only: bool = False):
     time; the scratch files lie in the private temporary folder, as in ``save_workbook``. A sheet's
     column widths, filter and print setup are set before its first row (``_write_table``).
     """
-    with atomic_path(final, owner_only) as tmp, _WRITE_LOCK:
-        previous = tempfile.tempdir
-        tempfile.tempdir = str(tmp.parent)
-        try:
-            wb = Workbook(write_only=True)
-            yield wb
-            wb.save(tmp)
-        finally:
-            tempfile.tempdir = previous
+    with atomic_path(final, owner_only) as tmp, _scratch_files_in(tmp.parent):
+        wb = Workbook(write_only=True)
+        yield wb
+        wb.save(tmp)
 
 
 def remove_stale_temporaries(folder: Path) -> int:
@@ -469,13 +472,12 @@ def _write_about(ws, mode: str, include_original: bool, original_columns: list[s
             cell.font = font
         if wrap:
             cell.alignment = _WRAP
-        row = len(written) + 1
+        rows[0] += 1
         if height or wrap:
-            ws.row_dimensions[row].height = height or min(wrapped_lines(text, width) * LINE_POINTS, MAX_ROW_POINTS)
+            ws.row_dimensions[rows[0]].height = height or min(wrapped_lines(text, width) * LINE_POINTS, MAX_ROW_POINTS)
         ws.append([cell])
-        written.append(text)
 
-    written: list[str] = []
+    rows = [0]  # rows written so far
     title = "CONTAINS PHI - original notes included" if include_original else "De-identified clinical notes"
     line(title, Font(bold=True, size=16, color="C00000" if include_original else "1F4E78"), 24, wrap=False)
     paragraphs = notice_lines(mode, include_original, original_columns)

@@ -634,7 +634,7 @@ _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
 
 
 # What follows a patient's name in a header line: "(DOB ...", ", MRN ...", "NHS no ...".
-_IDENTIFIER_CUES = frozenset("dob mrn mr# nhs chi dob: mrn: hospital".split())
+_IDENTIFIER_CUES = frozenset("dob mrn nhs chi".split())
 _DOB_DOTTED = regex.compile(r"d\.o\.b", regex.IGNORECASE)
 _AGE_UNIT = regex.compile(r"(?:yo\b|y/o|y\.o|yr|year|years)", regex.IGNORECASE)
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n])[\s\"'(\[*\-•]*$")

@@ -70,10 +70,9 @@ class NerWhereItCountsEngine(SpacyNlpEngine):
                 entities.append(ent if end == ent.end else Span(doc, ent.start, end, label=ent.label_))
         return entities
 
-    def _get_scores_for_entities(self, doc):
-        return [self.ner_model_configuration.default_score] * len(self._get_entities(doc))
-
     def _doc_to_nlp_artifact(self, doc, language: str) -> NlpArtifacts:
-        entities, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
+        entities = self._get_entities(doc)
+        entities, scores = self._get_updated_entities(
+            entities, [self.ner_model_configuration.default_score] * len(entities))
         return NlpArtifacts(entities=entities, tokens=[], tokens_indices=[], lemmas=[], nlp_engine=None,
                             language=language, scores=scores)
