@@ -56,6 +56,21 @@ def _found(engine, text):
         ("Pt Joseph Ward, 81 y/o, admitted yesterday.", "Joseph Ward"),
         ("Admitted from 138 Dean Estates, Springfield.", "138 Dean Estates"),
         ("Previously lived at 3677 Amber Ports with her son.", "3677 Amber Ports"),
+        # identifiers written in groups after a keyword
+        ("Our ref: 2024/00451. Please quote it.", "2024/00451"),
+        ("Insurance ID: W2231 4478 901, group 18-25.", "W2231 4478 901"),
+        ("Device serial no. PM 2241-778 was interrogated.", "PM 2241-778"),
+        ("Passport no. K 2290 7731 seen.", "K 2290 7731"),
+        ("MRN 00 4471 2290 checked at registration.", "00 4471 2290"),
+        # a place after a move verb, a name before a visit or a credential, roles
+        ("Discharge to Brightwater with follow-up in 2 weeks.", "Brightwater"),
+        ("SON FLEW BACK TO Annapolis TONIGHT.", "Annapolis"),
+        ("PT TO BE W/U BY NWMC FOR TRANSPLANT.", "NWMC"),
+        ("social: hector visited during the evening.", "hector"),
+        ("vent settings unchanged.  Harriet Kidney CRT", "Harriet Kidney"),
+        ("seen with pt student anneliese, amb 40 ft.", "anneliese"),
+        ("md (castellanos) notified of bp 84/40.", "castellanos"),
+        ("ED triage: found by neighbour on Ridgeley Hwy this morning.", "Ridgeley Hwy"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -76,6 +91,9 @@ def test_detects_phi(engine, text, phi):
         "PATIENT IS A 67 YO MALE WITH CHF. SHE IS A 45 YEAR OLD SMOKER. Elderly woman is a 78 yo.",
         "A: STABLE POST MI. P: CONT WITH CURRENT PLAN, CHEST PA AND LATERAL IN AM.",
         "Given 2 Units Over The Run. Blood Pressure (DOB not relevant) fine. Chest Clear, MRN verified.",
+        "Plan: 1/2 tab at night, group 18-25 exercise class. Plan: IV 1000 ml over 2 hours. Ref range 3-5.",
+        "Transferred to Medicine overnight. P: cont to monitor lytes. Son in law visited, wife called.",
+        "Plan reviewed by the on-call MD (PGY-3) and the MD (PCP) of record. ED called re bed.",
     ],
 )
 def test_keeps_clinical_content(engine, text):
@@ -124,19 +142,19 @@ def _score(engine, notes):
 @pytest.mark.skipif(not NURSING.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_nursing_notes(engine):
     """Regression floors on the PhysioNet nursing notes (token level, binary PHI), overall, on the worst
-    fold of a 5-fold split by patient, and by type. Measured: 0.976 / 0.860, worst fold 0.942."""
+    fold of a 5-fold split by patient, and by type. Measured: 0.983 / 0.876, worst fold 0.954."""
     from benchmarks.deid_data import load_nursing, patient_folds, score
 
     notes = load_nursing()
     predicted = [[(f.start, f.end) for f in found] for found in engine.analyze([n.text for n in notes])]
     scored = score(notes, predicted)
-    assert scored.total.recall >= 0.97, scored.total
+    assert scored.total.recall >= 0.975, scored.total
     assert scored.total.precision >= 0.84, scored.total
     by_type = scored.type_recall()
-    assert by_type["names"] >= 0.975 and by_type["dates"] >= 0.98 and by_type["phones"] >= 0.97, by_type
+    assert by_type["names"] >= 0.99 and by_type["dates"] >= 0.98 and by_type["phones"] >= 0.97, by_type
     worst = min(score([notes[i] for i in fold], [predicted[i] for i in fold]).total.recall
                 for fold in patient_folds(notes))
-    assert worst >= 0.93
+    assert worst >= 0.945
 
 
 SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"

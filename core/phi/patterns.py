@@ -253,6 +253,19 @@ RULES: tuple[Rule, ...] = (
           r"|order|passport|trauma\s+id)"
           r"\s*(?:number|no\.?|num|#|id|identifier)?\s*[:#=]?\s*(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
           0.9),
+    # The same numbers written in groups, after a keyword that only ever introduces an identifier:
+    # "Our ref: 2024/00451", "Insurance ID: W2231 4478 901", "serial no. PM 2241-778". Every group
+    # after an optional short capital prefix holds a digit, and the whole holds five or more, so
+    # "policy 2 of 3" or "ref range 3-5" stay; keywords that also start clinical phrases ("plan",
+    # "case", "order", "visit", "device") are left to the one-token rule above.
+    _rule("ID", "id_grouped_after_keyword",
+          r"\b(?:mrn|mr\s*#|medical\s+record|acct|account|member|policy|subscriber|insurance|medicaid|medicare"
+          r"|nhs|chi|licen[cs]e|passport|serial\s*(?:no\.?|number|#)|s/n|ref|reference|claim|accession"
+          r"|hospital\s+(?:no\.?|number)|patient\s+id|pt\s+id|confirmation|badge|employee|vin|plate|dea|npi)"
+          r"\s*(?:number|no\.?|num|#|id|identifier)?\s*[:#=]?\s*"
+          r"(?P<phi>(?:(?-i:[A-Z]{1,3})[\s/\-]?)?[A-Z0-9]*\d[A-Z0-9]*(?:[ /\-][A-Z0-9]*\d[A-Z0-9]*){1,5})"
+          rf"(?![\w/]|\.\d|\s*{_UNIT_AFTER})",
+          0.85, validator=lambda text, s, e: sum(c.isdigit() for c in text[s:e]) >= 5, needs=r"\d[A-Z]*[ /\-][A-Z]*\d"),
     # Letters and five or more digits in one token are a record, specimen or device number, not a lab
     # value or a drug ("CT24-0318772", "LT2207814", "INC-0094471"; never "B12", "HbA1c", "CD4").
     _rule("ID", "alphanumeric_id",
@@ -295,7 +308,7 @@ RULES: tuple[Rule, ...] = (
     # A street named without its number, in normally cased text: "Wellington Road", "Loch Raven Blvd".
     _rule("ADDRESS", "street_name",
           r"(?-i:\b(?P<phi>(?:[A-Z][a-z'\-]+\s){1,3}(?:Road|Street|Avenue|Lane|Drive|Boulevard|Way|Court|Place|Terrace"
-          r"|Parkway|Highway|Gardens|Crescent|Close|Ave|Rd|St|Blvd)\b\.?))",
+          r"|Parkway|Highway|Gardens|Crescent|Close|Ave|Rd|St|Blvd|Hwy|Pkwy|Ln|Ct)\b\.?))",
           0.7, validator=lambda text, s, e: _name_words_ok(text[s:e].split()[:-1])),
     # European street lines: a house number after the street ("Harjukuja 54", "Rua do Arenque 1634"),
     # sometimes with a number before it too ("5049 Harjukuja 54").

@@ -137,7 +137,9 @@ class ContextNameRecognizer(EntityRecognizer):
                 # "RN ABIGAIL TO FOLLOW UP", "per attending thorsen", "RESIDENT (PRZYBYLSKI) NOTIFIED"
                 j = skip_punct(toks, i + 1, "(")
                 span = self._name_run(toks, j, strong=False) if j < n and toks[j].lower not in SERVICES else None
-                if span and self._surname_like_run(toks, span):
+                # in normally cased text a short word in capitals is an acronym: "MD (PCP)", "(PGY-3)"
+                acronym = mixed_case and span and any(t.text.isupper() and len(t.text) <= 4 for t in toks[span[0] : span[1]])
+                if span and not acronym and self._surname_like_run(toks, span):
                     out.append(span_result("NAME", toks, span, 0.7, "context:role"))
                     i = span[1]
                     continue
@@ -179,6 +181,8 @@ class ContextNameRecognizer(EntityRecognizer):
                 kind = lower
             elif lower in ("and", "&") and k + 1 < n and toks[k + 1].lower in ("dr", "drs", "dr's"):
                 kind = "coordination"
+            elif lower in _PAST_VISIT_VERBS:
+                kind = "visit"
             else:
                 continue
             start = k
@@ -187,12 +191,17 @@ class ContextNameRecognizer(EntityRecognizer):
             run = toks[start:k]
             if not run:
                 continue
+            if start > 1 and toks[start - 1].lower == "in" and toks[start - 2].lower in RELATIONS:
+                continue  # "son in law called"
             if kind == "family" and len(run) == 2:
                 run, start = run[1:], start + 1
             if kind != "relation":
                 if not all(plausible_name(t) for t in run):
                     continue
-                if len(run) == 1 and run[0].lower not in lexicon.last_names():
+                # a past-tense visit or call makes a listed given name a person even when it is also
+                # a word ("bob visited", "frank called": "will" or "may" cannot start such a clause)
+                given_name_visiting = kind == "visit" and _first_name(run[0]) and len(run[0].text) > 2
+                if len(run) == 1 and run[0].lower not in lexicon.last_names() and not given_name_visiting:
                     continue
             out.append(span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
         return out
@@ -400,8 +409,12 @@ class ContextNameRecognizer(EntityRecognizer):
                 start = k
                 k -= 1
                 continue
-            if tok.is_word and tok.lower not in STOP and not lexicon.is_clinical_term(tok.lower):
-                if continues_name(tok):
+            # "Ellis Foley CRT": a surname that is also a clinical word, in title case right after a
+            # given name in title case
+            surname_like_term = (start == end and k > 0 and tok.text.istitle() and toks[k - 1].text.istitle()
+                                 and _first_name(toks[k - 1]))
+            if tok.is_word and tok.lower not in STOP and (not lexicon.is_clinical_term(tok.lower) or surname_like_term):
+                if continues_name(tok) or surname_like_term:
                     start = k
                     words += 1
                     k -= 1
@@ -513,13 +526,15 @@ class ContextNameRecognizer(EntityRecognizer):
         lower = cand.lower
         if lower in STOP or lexicon.is_clinical(lower):
             return []
-        moved = any(t.lower in MOVE_VERBS for t in toks[max(0, i - 4) : i])
+        # "w/u" and "d/c'd" come out of the tokenizer in pieces
+        moved = any(t.lower in MOVE_VERBS for t in toks[max(0, i - 4) : i]) or any(
+            "".join(t.lower for t in toks[k : i]) in MOVE_VERBS for k in range(max(0, i - 4), i - 1))
         # a city from the gazetteer, possibly two or three words ("San Diego")
         for width in (3, 2, 1):
             if j + width <= n and all(t.is_word for t in toks[j : j + width]):
                 name = " ".join(t.lower for t in toks[j : j + width])
                 # "continue to monitor lytes": a verb with its clinical object, not a town called Monitor
-                verb_with_object = (width == 1 and toks[i].lower == "to" and j + 1 < n and toks[j + 1].is_word
+                verb_with_object = (width == 1 and not cand.text.istitle() and toks[i].lower == "to" and j + 1 < n and toks[j + 1].is_word
                                     and lexicon.is_clinical(toks[j + 1].lower))
                 if name in lexicon.cities() and not verb_with_object and (width > 1 or lexicon.zipf(lower) < 4.6 or (mixed_case and cand.text[0].isupper())) and (
                     toks[i].lower not in ("to", "on", "per", "by", "at") or moved
@@ -537,6 +552,13 @@ class ContextNameRecognizer(EntityRecognizer):
         if moved and cand.text.isupper() and 2 <= len(cand.text) <= 5 and not _UNIT_NAME.search(lower) and toks[i].lower != "on":
             if not lexicon.is_common_word(lower) and not regex.match(r"q\d", lower):
                 return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
+        # "discharged to Levindale", "transferred from Brightwater": in normally cased prose, one
+        # capitalised word after a move verb and its preposition that is neither clinical nor an
+        # ordinary word is the place the patient went to or came from
+        if (moved and mixed_case and toks[i].lower in ("to", "from", "into") and cand.text[0].isupper()
+                and cand.text[1:].islower() and len(cand.text) > 3 and not lexicon.is_common_word(lower)
+                and not _UNIT_NAME.search(lower)):
+            return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
         # "lives in Lansdowne", "lives alone in white marsh"
         after_address = i > 0 and toks[i - 1].lower in ("st", "street", "ave", "avenue", "rd", "road", "blvd", "dr", "ln", "lane") or (
             i > 1 and toks[i - 1].text == "." and toks[i - 2].lower in ("st", "ave", "rd", "blvd", "dr", "ln"))
@@ -586,6 +608,7 @@ _AFTER_NUMBER_NOT_WARD = frozenset(
 )
 
 # Hospital unit names are clinical, not identifying: MICU, CSICU, VICU, 7 North ICU...
+_PAST_VISIT_VERBS = frozenset("visited called phoned telephoned".split())
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 
 
@@ -597,7 +620,7 @@ CUE_VERBS_AFTER = frozenset(
     reviewed discussed following rounded ok'd okd okayed d/c'd dc'd changed started increased decreased""".split())
 # Job titles written before a colleague's name: "RN Abigail", "per attending Thorsen". ("RT" is
 # also "right" in these notes, "PA" the pulmonary artery: neither is read as a title.)
-ROLE_TITLES = frozenset("rn lpn cna np attending resident fellow intern".split())
+ROLE_TITLES = frozenset("rn lpn cna np md attending resident fellow intern student scribe chaplain interpreter sitter".split())
 # "seen by X": a person (or a service, which SERVICES lists).
 SEEN_VERBS = frozenset("seen evaluated examined assessed visited".split())
 # Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
