@@ -380,18 +380,20 @@ def _run_with_progress(inputs, options):
     from core.pipeline import RunState, run
 
     console = Console(stderr=True)
+    labels = _terminal_labels(inputs, options)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
                TextColumn("{task.fields[rate]:>7.1f} rows/s"), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as bar:
         tasks: dict[str, int] = {}
 
         def on_progress(p):
-            if p.file not in tasks:
-                tasks[p.file] = bar.add_task(p.file, total=p.rows_total, rate=0.0)
+            label = labels[p.file_index]
+            if p.file_index not in tasks:
+                tasks[p.file_index] = bar.add_task(label, total=p.rows_total, rate=0.0)
             # A loading stage (the index build, with its own estimate) is shown beside the name, not as rows.
             busy = p.stage not in ("processing", "writing", "done")
-            bar.update(tasks[p.file], completed=p.rows_done, total=p.rows_total, rate=p.rows_per_s,
-                       description=f"{p.file}: {p.stage}" if busy else p.file)
+            bar.update(tasks[p.file_index], completed=p.rows_done, total=p.rows_total, rate=p.rows_per_s,
+                       description=f"{label}: {p.stage}" if busy else label)
 
         finished: list = []
         state = RunState(on_progress, finished.append)
@@ -408,19 +410,33 @@ def _run_with_progress(inputs, options):
             console.print(f"casenotes: interrupted; {len(done)} of {len(inputs)} file(s) finished"
                           + (f"; run again with --resume to continue the other {left}" if left else ""))
             return []
-    for r in results:
+    for index, r in enumerate(results):
+        label = labels[index]
         if r.status == "done" and r.note:
-            console.print(f"[green]done[/] {r.input.name}: {r.note} -> {r.outputs['workbook']}", highlight=False)
+            console.print(f"[green]done[/] {label}: {r.note} -> {r.outputs['workbook']}", highlight=False)
         elif r.status == "done":
             sheet = f" (sheet {r.sheet!r})" if r.sheet else ""
-            console.print(f"[green]done[/] {r.input.name}{sheet}: {r.rows} rows, {r.rows_needing_review} to review -> {r.outputs['workbook']}",
+            console.print(f"[green]done[/] {label}{sheet}: {r.rows} rows, {r.rows_needing_review} to review -> {r.outputs['workbook']}",
                           highlight=False)
             console.print(f"  {r.verdict()}", highlight=False)
             if r.seconds:  # the time, and the writing's share of it
                 console.print(f"  {r.summary_lines()[-1]}", highlight=False)
         else:
-            console.print(f"[red]{r.status}[/] {r.error}")
+            error = r.error.replace(r.input.name, label) if options.output_names == "neutral" else r.error
+            console.print(f"[red]{r.status}[/] {error}", highlight=False)
     return results
+
+
+def _terminal_labels(inputs, options) -> list[str]:
+    """What the terminal calls each input. With neutral output names that is the file's place in the
+    command and its outputs' neutral name, not its own name: a file name can be PHI, and terminal
+    output ends up in scroll-back, logs and tickets."""
+    from core.pipeline import output_paths
+
+    if options.output_names != "neutral":
+        return [Path(p).name for p in inputs]
+    return [f"file {i} of {len(inputs)} ({output_paths(Path(p), options)['workbook'].name.split('.')[0]})"
+            for i, p in enumerate(inputs, 1)]
 
 
 @contextlib.contextmanager

@@ -197,6 +197,23 @@ def test_neutral_names_keep_the_input_name_out_of_the_shareable_outputs(tmp_path
     assert info["Input file"] == src.name
 
 
+
+def test_with_neutral_names_the_terminal_never_shows_the_input_name(tmp_path, capsys):
+    from core.cli import main
+
+    src = _xlsx(tmp_path / "Quackenbush_Wendeline_MRN7700000.xlsx", NOTES[:2])
+    bad = tmp_path / "Vanterpool_Ignatius_MRN5500000.csv"
+    bad.write_bytes(b"\x00\x01 not a spreadsheet")
+    args = ["run", str(src), str(bad), "-o", str(tmp_path / "out"), "--overwrite"]
+    assert main([*args, "--output-names", "neutral"]) == 1  # the bad file fails; the good one is done
+    printed = capsys.readouterr()
+    shown = printed.out + printed.err
+    assert "file 1 of 2 (deidentified-" in shown and "file 2 of 2" in shown
+    assert "Quackenbush" not in shown and "7700000" not in shown and "Vanterpool" not in shown
+    main([*args, "--output-names", "input"])
+    assert "Quackenbush_Wendeline_MRN7700000.xlsx" in capsys.readouterr().err
+
+
 # --- 5. long notes ---
 
 def test_a_note_longer_than_the_csv_field_limit_is_read_and_deidentified_in_full(tmp_path, monkeypatch):
