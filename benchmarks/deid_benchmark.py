@@ -60,23 +60,25 @@ def run_stock(analyzer, notes: list[Note]):
 
 
 def run_step_in_workers(notes: list[Note], workers: int, batch_size: int = 64):
-    """The pipeline's own path: DeidentifyStep over batches, PHI found in worker processes."""
+    """The pipeline's own path: the de-identification step over batches, in the local runner's
+    worker processes."""
     from core.keys import KeyRing
-    from core.phi.replace import Replacer
-    from core.steps import DeidentifyStep, NoteRecord
+    from core.phi.step import DeidentifySettings
+    from core.runner import LocalRunner
+    from core.steps import NoteRecord
 
-    step = DeidentifyStep(Replacer("tags", KeyRing(b"benchmark-secret")), workers=workers)
     t0 = time.perf_counter()
-    step.load()
-    step.process([NoteRecord.of_text(i, WARM_UP) for i in range(2 * workers)])
-    start_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    records = [NoteRecord.of_text(i + 1, n.text) for i, n in enumerate(notes)]
-    for start in range(0, len(records), batch_size):
-        step.process(records[start : start + batch_size])
-    secs = time.perf_counter() - t0
-    step.close()
-    return [[(f.start, f.end) for f in r.phi] for r in records], secs, start_s
+    with LocalRunner([DeidentifySettings(KeyRing(b"benchmark-secret")).build()], workers=workers) as runner:
+        runner.setup()
+        runner.run([NoteRecord.of_text(i, WARM_UP) for i in range(2 * workers)])
+        start_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        records = [NoteRecord.of_text(i + 1, n.text) for i, n in enumerate(notes)]
+        done = []
+        for start in range(0, len(records), batch_size):
+            done += runner.run(records[start : start + batch_size])
+        secs = time.perf_counter() - t0
+    return [[(f.start, f.end) for f in r.phi] for r in done], secs, start_s
 
 
 _TOKEN = re.compile(r"[^\W\d_][\w'\-]*", re.UNICODE)

@@ -128,7 +128,9 @@ def _to_json(r: NoteRecord) -> dict:
         "replaced": r.replaced,
         "review_reasons": r.review_reasons,
         "failed": r.failed,
-        "extra": r.extra,
+        "summary": r.summary,
+        "codes": r.codes,
+        "code_list": r.code_list,
     }
 
 
@@ -142,5 +144,7 @@ def record_from_json(item: dict, record: NoteRecord) -> NoteRecord:
     record.replaced = dict(item["replaced"])
     record.review_reasons = list(item["review_reasons"])
     record.failed = item["failed"]
-    record.extra = item.get("extra", {})
+    record.summary = item.get("summary")
+    record.codes = item.get("codes")
+    record.code_list = item.get("code_list", "")
     return record

@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-original", action="store_true", help="keep the original note column in the results (PHI!)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=_DEFAULT.device)
     run.add_argument("--batch-size", type=int, default=_DEFAULT.batch_size)
-    run.add_argument("--workers", type=int, default=_DEFAULT.workers, help="PHI worker processes (default: automatic)")
+    run.add_argument("--workers", type=int, default=_DEFAULT.workers,
+                     help="PHI worker processes, or actors per step with --backend ray (default: automatic)")
+    run.add_argument("--backend", choices=["local", "ray"], default=_DEFAULT.backend,
+                     help="run the steps here, or on Ray Data (needs the ray extra; default: local)")
+    run.add_argument("--address", dest="ray_address", metavar="RAY_ADDRESS",
+                     help="with --backend ray: the cluster to join (default: a Ray started on this machine)")
     run.add_argument("--spacy-model", default=_DEFAULT.spacy_model,
                      help=f"installed spaCy pipeline (name or folder) for names and places (default: {_DEFAULT.spacy_model})")
     run.add_argument("--deid-model", type=Path, metavar="PATH",
@@ -165,6 +170,7 @@ def _main(argv: list[str] | None) -> int:
         mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
         include_original=args.keep_original, output_names=args.output_names,
         record_input_name=args.record_input_name, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
+        backend=args.backend, ray_address=args.ray_address,
         spacy_model=args.spacy_model, deid_model=args.deid_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),

@@ -66,6 +66,15 @@ class KeyRing:
     def __init__(self, secret: bytes):
         self._secret = secret
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyRing) and hmac.compare_digest(self._secret, other._secret)
+
+    def __hash__(self) -> int:
+        return hash(self.digest("keyring", ""))
+
+    def __repr__(self) -> str:
+        return "KeyRing(<secret>)"
+
     @classmethod
     def load_or_create(cls, home: Path | None = None) -> "KeyRing":
         path = private_home(home) / "secret.key"

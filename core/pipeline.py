@@ -27,10 +27,10 @@ from core.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_tempor
 from core.keys import KeyRing
 from core.options import RunOptions
 from core.phi.department import DepartmentLists
-from core.phi.engine import PhiEngine
-from core.phi.replace import Replacer
+from core.phi.step import DeidentifySettings
 from core.rows import RowSource
-from core.steps import DeidentifyStep, NoteRecord, Step, resolve_device
+from core.runner import LocalRunner
+from core.steps import NoteRecord, Step, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,7 @@ def output_clashes(paths: Sequence[Path], options: RunOptions, keys: KeyRing | N
 
 
 def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = None,
-        keys: KeyRing | None = None, extra_steps: Sequence[Step] = (),
-        per_file: dict[Path, dict] | None = None) -> list[FileResult]:
+        keys: KeyRing | None = None, per_file: dict[Path, dict] | None = None) -> list[FileResult]:
     """Process every file; a failure in one is recorded in its result and the rest continue.
 
     ``per_file`` overrides options for single files (the window lets the clerk pick each file's
@@ -201,11 +200,7 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
     per_file = per_file or {}
     state = state or RunState()
     keys = keys or KeyRing.load_or_create()
-    replacer = Replacer(options.mode, keys)
-    engine = PhiEngine(options.spacy_model, department=DepartmentLists.load(), deid_model=options.deid_model,
-                       device=resolve_device(options.device) if options.deid_model else "cpu")
-    deid = DeidentifyStep(replacer, engine, workers=1)
-    model_steps = [*_model_steps(options, deid, keys), *extra_steps]
+    runner = make_runner(options, keys, Path(options.output_dir or Path(paths[0]).parent) if paths else None)
     clashes = output_clashes(paths, options, keys, per_file)
     results: list[FileResult] = []
     try:
@@ -218,21 +213,53 @@ def run(paths: Sequence[Path], options: RunOptions, state: RunState | None = Non
                 results.append(result)
                 state.file_done(result)
                 continue
-            result = _run_one(path, replace(options, **per_file.get(path, {})), state, keys, deid, model_steps,
-                              index, len(paths))
+            result = _run_one(path, replace(options, **per_file.get(path, {})), state, keys, runner, index, len(paths))
             results.append(result)
             state.file_done(result)
     finally:
-        deid.close()
+        runner.close()
     return results
 
 
-def _run_one(path: Path, options: RunOptions, state: RunState, keys: KeyRing, deid: DeidentifyStep,
-             model_steps: list[Step], index: int, total: int) -> FileResult:
+def make_runner(options: RunOptions, keys: KeyRing, output_dir: Path | None = None):
+    """The local runner, or the Ray Data runner for ``backend="ray"``: the same steps either way."""
+    settings = step_settings(options, keys)
+    if options.backend == "ray":
+        from core.ray_runner import RayRunner
+
+        return RayRunner(settings, options.ray_address, actors=max(1, options.workers or 1),
+                         batch_size=options.batch_size, gpus_per_actor=1.0, output_dir=output_dir)
+    if options.backend != "local":
+        raise ValueError(f"unknown backend {options.backend!r}")
+    return LocalRunner([s.build() for s in settings])
+
+
+def step_settings(options: RunOptions, keys: KeyRing) -> list:
+    """The settings of the run's steps, in order: de-identification first, then the model steps asked
+    for. Plain and picklable: a runner builds the steps from them wherever they run."""
+    department = DepartmentLists.load()
+    device = resolve_device(options.device)
+    settings: list = [DeidentifySettings(keys, options.mode, options.spacy_model, department,
+                                         str(options.deid_model) if options.deid_model else None,
+                                         device if options.deid_model else "cpu")]
+    if options.summarize or options.summarizer:
+        from core.summarize.step import SummarizeSettings
+
+        settings.append(SummarizeSettings(keys, options.summarizer, device, options.summary_sentences,
+                                          options.summary_max_tokens, options.spacy_model, department))
+    if options.code or options.coder:
+        from core.coding.step import CodingSettings
+
+        settings.append(CodingSettings(options.coder, device, options.code_threshold))
+    return settings
+
+
+def _run_one(path: Path, options: RunOptions, state: RunState, keys: KeyRing, runner,
+             index: int, total: int) -> FileResult:
     if state.cancelled:
         return FileResult(path, "cancelled", error="cancelled before start")
     try:
-        return process_file(path, options, state, keys, deid, model_steps, index, total)
+        return process_file(path, options, state, keys, runner, index, total)
     except Cancelled:
         return FileResult(path, "cancelled", outputs={"checkpoint": output_paths(path, options, keys)["checkpoint"]},
                           error="cancelled; run again with resume to continue")
@@ -267,8 +294,8 @@ def os_error_message(exc: OSError) -> str:
     return f"cannot read or write {name} ({exc.strerror or type(exc).__name__})"
 
 
-def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing, deid: DeidentifyStep,
-                 extra_steps: list[Step], file_index: int = 0, files_total: int = 1) -> FileResult:
+def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing, runner,
+                 file_index: int = 0, files_total: int = 1) -> FileResult:
     """One file, holding its checkpoint's lock, so a second run on the same outputs is refused."""
     outputs = output_paths(path, options, keys)
     _check_input_output(path, outputs)
@@ -281,15 +308,14 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
         raise OutputError(f"{path.name}: {os_error_message(exc)}") from None
     try:
         remove_stale_temporaries(outputs["workbook"].parent)
-        return _process_claimed(path, outputs, checkpoint, options, state, keys, deid, extra_steps,
-                                file_index, files_total)
+        return _process_claimed(path, outputs, checkpoint, options, state, keys, runner, file_index, files_total)
     finally:
         checkpoint.release()
 
 
 def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoint, options: RunOptions,
-                     state: RunState, keys: KeyRing, deid: DeidentifyStep, extra_steps: list[Step],
-                     file_index: int, files_total: int) -> FileResult:
+                     state: RunState, keys: KeyRing, runner, file_index: int,
+                     files_total: int) -> FileResult:
     started = time.perf_counter()
     wanted = _wanted_outputs(options)
     if options.resume and not checkpoint.exists() and outputs["workbook"].exists():
@@ -311,7 +337,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     rows = RowSource(frame, plan, keys)
 
     meta = {"input_sha256": sha256, "sheet": table.sheet, "columns": plan.signature(),
-            "mode": options.mode, "rows": total, "steps": ["deidentify"] + [s.name for s in extra_steps]}
+            "mode": options.mode, "rows": total, "steps": [s.name for s in runner.steps]}
     done: dict[int, dict] = {}
     if options.resume and checkpoint.exists():
         old = checkpoint.meta()
@@ -324,13 +350,12 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
         checkpoint.start(meta)
 
     records: dict[int, NoteRecord] = {row: record_from_json(item, rows.record(row)) for row, item in done.items()}
+    for record in records.values():
+        record.drop_originals()  # as the runner does for the rows it processes
     todo = [i for i in range(1, total + 1) if i not in records]
 
-    workers = _worker_count(options, len(todo))
-    if workers != deid.workers:
-        deid.close()
-        deid.workers = workers
-    steps: list[Step] = [deid, *extra_steps]
+    runner.use_workers(_worker_count(options, len(todo)))
+    steps = runner.steps
 
     # Rows per second counts rows against the time spent on rows: the clock starts once the steps
     # have loaded, so a model load or the index build does not read as a slow run.
@@ -341,21 +366,24 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
         state.report(Progress(path.name, file_index, files_total, len(records), total, elapsed, stage, len(done)))
 
     loading_started = time.perf_counter()
-    for step in steps:
-        if hasattr(step, "load_progress"):  # a one-time build (the ICD-10-CM index): its own stage and estimate
-            from core.coding.index import BuildEstimate
+    from core.coding.index import BuildEstimate
 
-            step.load_progress = lambda done, of, estimate=BuildEstimate(): report(estimate(done, of))
-        step.load()
+    # a one-time build during setup (the ICD-10-CM index) shows as its own stage, with an estimate
+    estimate = BuildEstimate()
+    runner.setup(lambda done, of: report(estimate(done, of)))
     loading = time.perf_counter() - loading_started
     processing_started = time.perf_counter()
 
+    def batches():
+        for start in range(0, len(todo), options.batch_size):
+            if state.cancelled:
+                raise Cancelled(f"{path.name}: cancelled")
+            yield [rows.record(r) for r in todo[start : start + options.batch_size]]
+
     report()
-    for start in range(0, len(todo), options.batch_size):
+    for batch in runner.run_stream(batches()):
         if state.cancelled:
             raise Cancelled(f"{path.name}: cancelled")
-        batch = [rows.record(r) for r in todo[start : start + options.batch_size]]
-        _run_steps(steps, batch)
         for r in batch:
             if any(len(c.deidentified) > EXCEL_CELL_LIMIT for c in r.cells):
                 r.review_reasons.append("text longer than an Excel cell: full text in the JSON Lines export")
@@ -367,8 +395,8 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     report("writing")
     elapsed = time.perf_counter() - processing_started
     info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed, loading, len(todo))
-    extra_columns = [(c, k) for step in extra_steps for c, k in getattr(step, "result_columns", ())]
-    extra_sheets = [step.sheet(ordered) for step in extra_steps if hasattr(step, "sheet")]
+    extra_columns = [column for step in steps for column in step.output_columns]
+    extra_sheets = [sheet for step in steps for sheet in step.sheets(ordered)]
     # Written into the checkpoint's private folder first, then renamed into place together: no output
     # exists under its final name while the run can still fail, and a kill before the checkpoint is
     # removed is resumed by writing them again.
@@ -380,7 +408,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
         write_jsonl(staged["jsonl"], ordered)
         written.append("jsonl")
     if options.review:
-        write_review_workbook(staged["review"], ordered, rows.key_map, plan.id_column, info)
+        write_review_workbook(staged["review"], ordered, rows.record, rows.key_map, plan.id_column, info)
         written.append("review")
     # The shareable workbook last: its Run info sheet, written last, can tell how long writing took.
     write_results_workbook(staged["workbook"], frame, plan, ordered, info, options.include_original,
@@ -397,7 +425,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
                       rows_needing_review=sum(r.needs_review for r in ordered), sheet=table.sheet,
                       phi_by_type=_phi_by_type(ordered),
                       columns_deidentified=len(plan.deidentified_columns), columns_kept=len(plan.kept_columns),
-                      codes_suggested=sum(len(r.extra.get("codes", [])) for r in ordered),
+                      codes_suggested=sum(len(r.codes or []) for r in ordered),
                       seconds=time.perf_counter() - started, writing_seconds=writing)
 
 
@@ -411,26 +439,10 @@ def _phi_by_type(records: list[NoteRecord]) -> dict[str, int]:
         for cell in r.cells:
             for f in cell.phi:
                 counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
-        for kind, value in r.identifiers.values():
-            if value.strip():
+        for column, (kind, _) in r.identifiers.items():
+            if r.replaced.get(column, "").strip():
                 counts[kind] = counts.get(kind, 0) + 1
     return counts
-
-
-def _model_steps(options: RunOptions, deid: DeidentifyStep, keys: KeyRing) -> list[Step]:
-    """The optional steps after de-identification, built once per run so their models load once."""
-    steps: list[Step] = []
-    if options.summarize or options.summarizer:
-        from core.summarize.step import SummarizeStep, make_summarizer
-
-        device = resolve_device(options.device)
-        summarizer = make_summarizer(options.summarizer, device, options.summary_sentences, options.summary_max_tokens)
-        steps.append(SummarizeStep(summarizer, deid.engine, Replacer("tags", keys)))
-    if options.code or options.coder:
-        from core.coding.step import CodingStep, make_coder
-
-        steps.append(CodingStep(make_coder(options.coder, resolve_device(options.device)), options.code_threshold))
-    return steps
 
 
 def _check_input_output(path: Path, outputs: dict[str, Path]) -> None:
@@ -458,25 +470,6 @@ def _worker_count(options: RunOptions, rows: int) -> int:
     return min(os.cpu_count() or 1, 4) if rows >= 400 else 1
 
 
-def _run_steps(steps: list[Step], batch: list[NoteRecord]) -> None:
-    """Run each step over the batch; if a batch fails, retry row by row so one bad row cannot sink it."""
-    for step in steps:
-        try:
-            step.process(batch)
-        except Exception as exc:
-            log.warning("step %s failed on a batch (%s); retrying row by row", step.name, type(exc).__name__)
-            for record in batch:
-                if record.failed:
-                    continue
-                try:
-                    step.process([record])
-                except Exception as row_exc:
-                    log.warning("step %s failed on row %d (%s)", step.name, record.row, type(row_exc).__name__)
-                    if step.name == "deidentify":
-                        record.blank()
-                    record.review_reasons.append(f"{step.name} failed on this row")
-
-
 def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: RunOptions,
               records: list[NoteRecord], steps: list[Step], device: str, elapsed: float, loading: float = 0.0,
               rows_processed: int | None = None) -> list[tuple[str, str]]:
@@ -489,7 +482,7 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
     import presidio_analyzer
     import spacy
 
-    empty = sum(1 for r in records if not r.text.strip())
+    empty = sum(1 for r in records if r.note_is_empty)
     info = [
         ("Input file", path.name if options.record_input_name
          else "(name left out: a file name can identify a patient; the SHA-256 below identifies the file)"),

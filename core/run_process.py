@@ -218,14 +218,11 @@ def _deidentify_step(options: RunOptions):
     """The step a run of ``options`` de-identifies with: the same engine settings, lists and secret."""
     from core.keys import KeyRing
     from core.phi.department import DepartmentLists
-    from core.phi.engine import PhiEngine
-    from core.phi.replace import Replacer
-    from core.steps import DeidentifyStep
+    from core.phi.step import DeidentifySettings
 
-    engine = PhiEngine(options.spacy_model, department=DepartmentLists.load(),
-                       deid_model=str(options.deid_model) if options.deid_model else None)
-    step = DeidentifyStep(Replacer(options.mode, KeyRing.load_or_create()), engine)
-    step.load()
+    step = DeidentifySettings(KeyRing.load_or_create(), options.mode, options.spacy_model, DepartmentLists.load(),
+                              str(options.deid_model) if options.deid_model else None).build()
+    step.setup()
     return step
 
 

@@ -1,21 +1,25 @@
-"""Pipeline steps. A step takes a batch of note records and fills in its own annotations.
+"""The step contract: what a batch is, what a step declares and how a runner drives it.
 
-De-identification is always first; summarization and ICD-10-CM coding plug in after it and only
-ever read ``record.deidentified_text``. Models load once, lazily, on the device the run asks for.
+A batch is a list of ``NoteRecord``: one per input row, with declared fields (row, patient key, the
+text cells and their de-identified text and PHI findings, review reasons, summary, codes). A step is
+built from plain, picklable settings (``settings.build()`` makes an equal step in a worker process
+or on a cluster), loads its models in ``setup()`` and maps a batch to a batch with ``step(batch)``.
+It declares the Results columns it fills, the sheets it adds and what a failure on a row means.
+Nothing passes between steps but the batch; parallelism belongs to the runner (core/runner.py).
+
+De-identification (core/phi/step.py) is always first; summarization and ICD-10-CM coding come
+after it and only ever read ``record.deidentified_text``.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
+import enum
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from typing import Callable, NamedTuple, Protocol
 
-from core.phi.engine import PhiEngine
 from core.phi.findings import PhiFinding
 from core.phi.known import KnownIdentifiers
-from core.phi.replace import Replacement, Replacer
+from core.phi.replace import Replacement
 
 
 @dataclass
@@ -43,7 +47,9 @@ class NoteRecord:
     replaced: dict[str, str] = field(default_factory=dict)  # column -> replacement value of an identifier cell
     review_reasons: list[str] = field(default_factory=list)
     failed: bool = False
-    extra: dict = field(default_factory=dict)  # later steps: "summary", "codes"
+    summary: str | None = None  # the summarize step
+    codes: list[dict] | None = None  # the code step: every suggestion kept, with its evidence
+    code_list: str = ""  # the code step: the active codes at or above the threshold, as Results shows them
 
     @classmethod
     def of_text(cls, row: int, text: str, patient_key: str | None = None) -> "NoteRecord":
@@ -84,7 +90,21 @@ class NoteRecord:
 
     @property
     def phi_count(self) -> int:
-        return sum(len(c.phi) for c in self.cells) + sum(1 for _, v in self.identifiers.values() if v.strip())
+        return sum(len(c.phi) for c in self.cells) + sum(1 for v in self.replaced.values() if v.strip())
+
+    @property
+    def note_is_empty(self) -> bool:
+        """The row had no note text (read from what de-identification wrote: the original may be gone)."""
+        return not self.failed and not self.deidentified_text.strip()
+
+    def drop_originals(self) -> None:
+        """Right after de-identification the original text and identifier values leave the batch, so
+        that no later step, here or on a cluster, can ever read them (the review workbook reads the
+        originals again from the input)."""
+        for cell in self.cells:
+            cell.text = ""
+        self.identifiers = {column: (kind, "") for column, (kind, _) in self.identifiers.items()}
+        self.known = None
 
     def output_value(self, column: str) -> str | None:
         """The value a shareable output shows for a de-identified column, or None if the step did not touch it."""
@@ -110,7 +130,7 @@ def _joined(cells: list[TextCell], attr: str) -> tuple[str, list[int | None]]:
     parts, offsets, pos = [], [], 0
     for cell in cells:
         value = getattr(cell, attr)
-        if not cell.text.strip():
+        if not value.strip():
             offsets.append(None)
             continue
         head = f"{cell.column}:\n"
@@ -122,14 +142,50 @@ def _joined(cells: list[TextCell], attr: str) -> tuple[str, list[int | None]]:
     return "\n\n".join(parts), offsets
 
 
+class OutputColumn(NamedTuple):
+    header: str  # the Results sheet's column
+    field: str  # the NoteRecord field it shows
+
+
+class Sheet(NamedTuple):
+    title: str
+    headers: list[str]
+    rows: list[list]
+
+
+class OnError(enum.Enum):
+    """What a runner does with a row a step fails on, once the batch has been retried row by row."""
+
+    BLANK_ROW = "blank"  # de-identification: a row it could not read keeps no text at all
+    FLAG_ROW = "flag"  # later steps: the row keeps its de-identified text and is marked for review
+
+
+LoadProgress = Callable[[int, int], None]  # (done, total) of a one-time build during setup
+
+
+class StepSettings(Protocol):
+    """Plain, picklable settings; ``build()`` makes the step they describe."""
+
+    def build(self) -> "Step": ...
+
+
 class Step(Protocol):
     name: str
+    settings: StepSettings
+    output_columns: tuple[OutputColumn, ...]
+    on_error: OnError
+    reads_originals: bool  # only de-identification: the runner drops the originals after the last such step
+    # CPU-bound Python that gains from copies in worker processes (the runner decides how many);
+    # model steps use the device's own parallelism instead.
+    in_processes: bool
 
-    def load(self) -> None: ...
+    def setup(self, progress: LoadProgress | None = None) -> None: ...
 
-    def process(self, batch: list[NoteRecord]) -> None: ...
+    def __call__(self, batch: list[NoteRecord]) -> list[NoteRecord]: ...
 
     def describe(self) -> dict[str, str]: ...
+
+    def sheets(self, records: list[NoteRecord]) -> list[Sheet]: ...
 
 
 def resolve_device(requested: str = "auto") -> str:
@@ -147,94 +203,3 @@ def resolve_device(requested: str = "auto") -> str:
 
         raise ConfigurationError("--device cuda was asked for but no CUDA GPU is available")
     return "cuda" if available else "cpu"
-
-
-# Findings below this score are kept (recall first) but the row is flagged for a human look.
-LOW_CONFIDENCE = 0.55
-
-
-class DeidentifyStep:
-    """Finds PHI with the Presidio engine (in worker processes when that pays) and replaces it.
-
-    Every text cell of the row goes through the engine with the row's known identifiers; identifier
-    columns are replaced whole (the ID column by the patient key).
-    """
-
-    name = "deidentify"
-
-    def __init__(self, replacer: Replacer, engine: PhiEngine | None = None, workers: int = 1):
-        self.engine = engine or PhiEngine()
-        self.replacer = replacer
-        self.workers = max(1, workers)
-        self._pool: ProcessPoolExecutor | None = None
-
-    def load(self) -> None:
-        self.engine.load()
-        if self.workers > 1 and self._pool is None:
-            import multiprocessing
-
-            # spawn, not fork: the GUI runs this from a thread, and forking a threaded process is unsafe.
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(os.getpid(), self.engine.spacy_model, self.engine.score_threshold, self.engine.department,
-                          self.engine.deid_model),
-            )
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-    def describe(self) -> dict[str, str]:
-        info = {"PHI engine": f"Presidio + clinical recognizers, spaCy {self.engine.model_version}",
-                "Replacement mode": self.replacer.mode}
-        if self.engine.deid_model:
-            info["PHI tagger"] = f"{Path(self.engine.deid_model).name} (casenotes train-deid), added to the rules"
-        if self.engine.department:
-            info["Department lists"] = ", ".join(f"{n} {k}" for k, n in self.engine.department.counts().items())
-        return info
-
-    def process(self, batch: list[NoteRecord]) -> None:
-        cells = [(record, cell) for record in batch for cell in record.cells]
-        findings = self._analyze([c.text for _, c in cells], [r.known for r, _ in cells], [c.context for _, c in cells])
-        for (record, cell), found in zip(cells, findings):
-            cell.phi = list(found)
-            result = self.replacer.replace(cell.text, cell.phi, record.patient_key)
-            cell.deidentified, cell.replacements = result.text, result.replacements
-        for record in batch:
-            record.replaced = {column: self.replacer.replace_identifier(kind, value, record.patient_key)
-                               for column, (kind, value) in record.identifiers.items()}
-            if any(f.score < LOW_CONFIDENCE for c in record.cells for f in c.phi):
-                record.review_reasons.append("low-confidence PHI detection")
-
-    def _analyze(self, texts: list[str], known: list, contexts: list) -> list[list[PhiFinding]]:
-        if self._pool is None or len(texts) < 2 * self.workers:
-            return self.engine.analyze(texts, known, contexts)
-        size = -(-len(texts) // self.workers)
-        chunks = [(texts[i : i + size], known[i : i + size], contexts[i : i + size]) for i in range(0, len(texts), size)]
-        results: list[list[PhiFinding]] = []
-        for part in self._pool.map(_analyze_in_worker, chunks):
-            results.extend(part)
-        return results
-
-
-_worker_engine: PhiEngine | None = None
-
-
-def _init_worker(parent: int, spacy_model: str, threshold: float, department, deid_model: str | None) -> None:
-    global _worker_engine
-    import signal
-
-    from core.lifetime import die_with_parent
-
-    die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run; a worker must not die mid-batch
-    _worker_engine = PhiEngine(spacy_model, threshold, department, deid_model)  # the tagger on the CPU there
-    _worker_engine.load()
-
-
-def _analyze_in_worker(chunk) -> list[list[PhiFinding]]:
-    texts, known, contexts = chunk
-    return _worker_engine.analyze(texts, known, contexts)

@@ -269,18 +269,11 @@ def test_a_torn_checkpoint_line_is_repaired_on_resume(tmp_path):
 
     checkpoint = Checkpoint(tmp_path / "cp")
     checkpoint.start({"rows": 4})
-    records = []
-    for row in (1, 2):
-        r = NoteRecord.__new__(NoteRecord)
-        r.__dict__.update(row=row, cells=[], replaced={}, review_reasons=[], failed=False, extra={})
-        records.append(r)
-    checkpoint.append(records)
+    checkpoint.append([NoteRecord(1), NoteRecord(2)])
     with checkpoint.rows_path.open("ab") as handle:
         handle.write(b'{"row": 3, "cells": {"No')  # power lost mid-line
     assert sorted(checkpoint.load_rows()) == [1, 2]
-    r = NoteRecord.__new__(NoteRecord)
-    r.__dict__.update(row=3, cells=[], replaced={}, review_reasons=[], failed=False, extra={})
-    checkpoint.append([r])
+    checkpoint.append([NoteRecord(3)])
     # Without the repair the torn line would hide row 3, and every row after it, from every resume.
     assert sorted(checkpoint.load_rows()) == [1, 2, 3]
 

@@ -122,10 +122,10 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path):
 def test_no_phi_in_logs_or_errors_even_when_a_run_fails_halfway(tmp_path, caplog, capsys, monkeypatch):
     caplog.set_level(logging.DEBUG)
     src = _input(tmp_path)
-    import core.steps
+    import core.phi.step
 
     calls = {"n": 0}
-    original = core.steps.DeidentifyStep.process
+    original = core.phi.step.DeidentifyStep.__call__
 
     def failing(self, batch):
         calls["n"] += 1
@@ -133,7 +133,7 @@ def test_no_phi_in_logs_or_errors_even_when_a_run_fails_halfway(tmp_path, caplog
             raise RuntimeError("boom while handling " + batch[0].text)  # a careless message that quotes PHI
         return original(self, batch)
 
-    monkeypatch.setattr(core.steps.DeidentifyStep, "process", failing)
+    monkeypatch.setattr(core.phi.step.DeidentifyStep, "__call__", failing)
     [result] = run([src], RunOptions(output_dir=tmp_path / "o", batch_size=4, jsonl=True))
     captured = capsys.readouterr()
     everything = caplog.text + captured.out + captured.err + str(result.error)
@@ -261,8 +261,7 @@ def test_preview_shows_exactly_what_the_run_writes(tmp_path):
     patient, same known identifiers), for the note and for every other de-identified column."""
     from core.io.preview import preview_rows
     from core.keys import KeyRing
-    from core.phi.replace import Replacer
-    from core.steps import DeidentifyStep
+    from core.phi.step import DeidentifySettings
 
     source = _export(tmp_path, rows=4)
     options = RunOptions(output_dir=tmp_path / "out", mode="surrogates")
@@ -271,7 +270,7 @@ def test_preview_shows_exactly_what_the_run_writes(tmp_path):
     ws = load_workbook(result.outputs["workbook"])["Results"]
     headers = [c.value for c in ws[1]]
     written = list(ws.iter_rows(min_row=2, values_only=True))
-    preview = preview_rows(source, options, DeidentifyStep(Replacer("surrogates", KeyRing.load_or_create())), count=2)
+    preview = preview_rows(source, options, DeidentifySettings(KeyRing.load_or_create(), "surrogates").build(), count=2)
     assert [p.row for p in preview] == [1, 2]
     for shown, row in zip(preview, written):
         assert "[" not in shown.deidentified

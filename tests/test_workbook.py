@@ -138,7 +138,8 @@ def test_every_sheet_prints_landscape_one_page_wide_with_its_header_on_each_page
 
     review = tmp_path / "review.xlsx"
     records = [NoteRecord(1, [TextCell("Note", "Seen by Dr Smith", deidentified="Seen by Dr [NAME]")], KEY)]
-    write_review_workbook(review, records, {KEY: "00001"}, "MRN", [("Settings", "mode=tags")])
+    write_review_workbook(review, records, {r.row: r for r in records}.get, {KEY: "00001"}, "MRN",
+                          [("Settings", "mode=tags")])
     wb = load_workbook(review)
     for ws in wb:
         _assert_print_setup(ws, "$1:$2" if ws.title in ("CONTAINS PHI - review", "Corrections") else "$1:$1")
@@ -189,7 +190,8 @@ def test_review_workbook_key_map_header_and_highlighted_note_stay_text(tmp_path)
     text = "=1+1 seen by Dr Smith"
     records = [NoteRecord(1, [TextCell("Note", text, deidentified="=1+1 seen by Dr [NAME]",
                                       replacements=(Replacement(16, 22, "NAME"),))], KEY)]
-    write_review_workbook(review, records, {KEY: "=2+2"}, HYPERLINK, [("Input file", DDE)])
+    write_review_workbook(review, records, {r.row: r for r in records}.get, {KEY: "=2+2"}, HYPERLINK,
+                          [("Input file", DDE)])
     wb = load_workbook(review, rich_text=True)
     keys = wb["Key map - PHI"]
     assert keys["B1"].value == HYPERLINK and keys["B1"].data_type == "s" and keys["B1"].quotePrefix

@@ -1,4 +1,4 @@
-"""The coding step: reads ``record.deidentified_text``, writes ``record.extra["codes"]``.
+"""The coding step: reads ``record.deidentified_text``, writes ``record.codes`` and ``record.code_list``.
 
 Codes are suggestions for a coder to confirm (computer-assisted coding): each has a confidence,
 its evidence in the de-identified note and its traits. The Results sheet lists the active codes at
@@ -8,11 +8,12 @@ low-confidence code or an Excludes1 conflict is marked for review.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.coding import icd10
 from core.coding.default_coder import DefaultCoder
-from core.steps import NoteRecord
+from core.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
 
 DEFAULT_THRESHOLD = 0.5
 LOW_CONFIDENCE = 0.65  # codes between the threshold and this are listed but marked for review
@@ -28,19 +29,32 @@ def make_coder(folder: Path | None, device: str, combine: bool = True):
     return CombinedCoder(classifier, default) if combine else classifier
 
 
+@dataclass(frozen=True)
+class CodingSettings:
+    folder: Path | None = None  # a fine-tuned classifier from `casenotes train-coder`; None: the default
+    device: str = "cpu"
+    threshold: float = DEFAULT_THRESHOLD
+
+    def build(self) -> "CodingStep":
+        return CodingStep(self)
+
+
 class CodingStep:
     name = "code"
-    result_columns = (("ICD-10-CM codes", "code_list"),)
+    output_columns = (OutputColumn("ICD-10-CM codes", "code_list"),)
+    on_error = OnError.FLAG_ROW
+    reads_originals = False
+    in_processes = False
 
-    def __init__(self, coder, threshold: float = DEFAULT_THRESHOLD):
-        self.coder = coder
-        self.threshold = threshold
-        self.load_progress = None  # (done, total) while the index is built; set by the pipeline
+    def __init__(self, settings: CodingSettings):
+        self.settings = settings
+        self.coder = make_coder(settings.folder, settings.device)
+        self.threshold = settings.threshold
 
-    def load(self) -> None:
+    def setup(self, progress: LoadProgress | None = None) -> None:
         default = getattr(self.coder, "default", self.coder)
         if isinstance(default, DefaultCoder):
-            default.progress = self.load_progress
+            default.progress = progress  # the ICD-10-CM index, built once if the install did not
         self.coder.load()
 
     def describe(self) -> dict[str, str]:
@@ -48,26 +62,25 @@ class CodingStep:
         return {"Coder": self.coder.model_name, "Coder settings": f"{settings}; threshold {self.threshold}",
                 "Code set": icd10.CODE_SET}
 
-    def process(self, batch: list[NoteRecord]) -> None:
-        todo = [r for r in batch if not r.failed]
-        for record, suggestions in zip(todo, self.coder.code([r.deidentified_text for r in todo])):
+    def __call__(self, batch: list[NoteRecord]) -> list[NoteRecord]:
+        for record, suggestions in zip(batch, self.coder.code([r.deidentified_text for r in batch])):
             suggestions = [s for s in suggestions if icd10.is_billable(s.code)]  # never an invalid code
             shown = [s for s in suggestions if s.active and s.score >= self.threshold]
-            record.extra["codes"] = [s.to_json() for s in suggestions if s.score >= self.threshold or not s.active]
-            record.extra["code_list"] = "; ".join(s.code for s in shown)
+            record.codes = [s.to_json() for s in suggestions if s.score >= self.threshold or not s.active]
+            record.code_list = "; ".join(s.code for s in shown)
             # Low-confidence codes are marked on their own rows of the Codes sheet; the row as a whole needs a
             # look only when two codes it lists cannot go together.
             if any(set(s.excludes1_with) & {o.code for o in shown} for s in shown):
                 record.review_reasons.append("ICD-10-CM codes that Excludes1 forbids together")
+        return batch
 
-    @staticmethod
-    def sheet(records: list[NoteRecord]) -> tuple[str, list[str], list[list]]:
+    def sheets(self, records: list[NoteRecord]) -> list[Sheet]:
         """The Codes sheet: one row per suggested code, with its evidence."""
         headers = ["Row", "ID", "Code", "Description", "Confidence", "Active", "Traits", "Evidence", "Start", "End",
                    "Needs review", "Excludes1 conflict with"]
         rows = []
         for r in records:
-            for c in r.extra.get("codes", []):
+            for c in r.codes or []:
                 first = c["evidence"][0] if c["evidence"] else {"start": "", "end": "", "text": ""}
                 active = not (set(c["traits"]) & {"NEGATION", "HYPOTHETICAL", "FAMILY"})
                 review = active and (c["score"] < LOW_CONFIDENCE or bool(c.get("excludes1_with")))
@@ -75,4 +88,4 @@ class CodingStep:
                              "yes" if active else "no", ", ".join(c["traits"]),
                              " | ".join(e["text"] for e in c["evidence"]), first["start"], first["end"],
                              "yes" if review else "", ", ".join(c.get("excludes1_with", []))])
-        return "Codes", headers, rows
+        return [Sheet("Codes", headers, rows)]

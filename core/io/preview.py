@@ -69,7 +69,7 @@ def preview_rows(path: Path, options, deidentify_step, count: int = 5) -> list[P
             records.append(record)
         if len(records) == count:
             break
-    deidentify_step.process(records)
+    deidentify_step(records)
     return [_row_view(r, rows.plan) for r in records]
 
 

@@ -540,7 +540,7 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
             else:
                 out += [mark(c.deidentified, c.replacements) for c in record.notes]
             out += [record.phi_count, "yes" if record.needs_review else "no", "; ".join(record.review_reasons)]
-            out += [str(record.extra.get(key, "")) for _, key in extra_columns]
+            out += [str(getattr(record, key) or "") for _, key in extra_columns]
             yield out
 
     def findings(plain: bool):
@@ -611,7 +611,10 @@ def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
                     "phi": [{"start": x.start, "end": x.end, "type": x.entity_type} for x in r.replacements],
                     "needs_review": r.needs_review,
                 }
-                item.update({k: v for k, v in r.extra.items() if k in ("summary", "codes")})
+                if r.summary is not None:
+                    item["summary"] = r.summary
+                if r.codes is not None:
+                    item["codes"] = r.codes
                 handle.write(json.dumps(item, ensure_ascii=False) + "\n")
 
 
@@ -623,10 +626,11 @@ _CORRECTION_ROWS = 500
 REVIEW_NOTICE = "CONFIDENTIAL: contains protected health information"
 
 
-def write_review_workbook(path: Path, records: list[NoteRecord], key_map: dict[str, str], id_column: str | None,
-                          run_info: list[tuple[str, str]]) -> None:
+def write_review_workbook(path: Path, records: list[NoteRecord], original: Callable[[int], NoteRecord],
+                          key_map: dict[str, str], id_column: str | None, run_info: list[tuple[str, str]]) -> None:
     """In-house only: the original text with every detection highlighted, the key-to-ID map, and a
-    Corrections sheet where a reviewer marks missed identifiers and false alarms for ``learn-review``."""
+    Corrections sheet where a reviewer marks missed identifiers and false alarms for ``learn-review``.
+    ``original(row)`` reads a row's original text again from the input: the records no longer hold it."""
     from openpyxl.worksheet.datavalidation import DataValidation
 
     from core.phi.department import PHI_TYPES
@@ -634,9 +638,9 @@ def write_review_workbook(path: Path, records: list[NoteRecord], key_map: dict[s
     def review_rows(plain: bool):
         mark = (lambda text, spans: text) if plain else _rich
         for r in records:
-            for cell in r.cells:
-                if cell.text.strip():
-                    yield [r.row, r.patient_key or "", cell.column, mark(cell.text, cell.phi),
+            for cell, source in zip(r.cells, original(r.row).cells):
+                if source.text.strip():
+                    yield [r.row, r.patient_key or "", cell.column, mark(source.text, cell.phi),
                            mark(cell.deidentified, cell.replacements), len(cell.phi), "yes" if r.needs_review else "no"]
 
     with streamed_workbook(path, owner_only=True) as wb:

@@ -1,4 +1,4 @@
-"""The summarization step: reads ``record.deidentified_text``, writes ``record.extra["summary"]``.
+"""The summarization step: reads ``record.deidentified_text``, writes ``record.summary``.
 
 It never sees the original note. What a generative model writes is de-identified again before it
 is kept (a model can invent a name or a date), and every summary is checked against its note;
@@ -7,11 +7,14 @@ a summary with a number, date, drug or negation the note does not support marks 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.phi.engine import PhiEngine
+from core.keys import KeyRing
+from core.phi.department import DepartmentLists
+from core.phi.engine import DEFAULT_SPACY_MODEL, PhiEngine
 from core.phi.replace import Replacer
-from core.steps import NoteRecord
+from core.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
 from core.summarize.extractive import ExtractiveSummarizer, SummaryLength
 from core.summarize.faithfulness import unsupported
 from core.summarize.generative import GenerativeSummarizer
@@ -23,29 +26,54 @@ def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, ma
     return ExtractiveSummarizer(device, SummaryLength(max_sentences=max_sentences))
 
 
+@dataclass(frozen=True)
+class SummarizeSettings:
+    keys: KeyRing  # a model's summary is de-identified again, with tags
+    folder: Path | None = None  # a local Hugging Face model; None: the embedded extractive default
+    device: str = "cpu"
+    max_sentences: int = 3
+    max_new_tokens: int = 128
+    spacy_model: str = DEFAULT_SPACY_MODEL  # the PHI engine that reads what a model wrote
+    department: DepartmentLists | None = field(default=None, repr=False)  # staff list, corrections: PHI
+
+    def build(self) -> "SummarizeStep":
+        return SummarizeStep(self)
+
+
 class SummarizeStep:
     name = "summarize"
-    result_columns = (("Summary", "summary"),)
+    output_columns = (OutputColumn("Summary", "summary"),)
+    on_error = OnError.FLAG_ROW
+    reads_originals = False
+    in_processes = False
 
-    def __init__(self, summarizer, engine: PhiEngine, tag_replacer: Replacer):
-        self.summarizer = summarizer
-        self.engine = engine  # the run's PHI engine, shared: loaded once
-        self.tag_replacer = tag_replacer
+    def __init__(self, settings: SummarizeSettings):
+        self.settings = settings
+        self.summarizer = make_summarizer(settings.folder, settings.device, settings.max_sentences,
+                                          settings.max_new_tokens)
+        self.tag_replacer = Replacer("tags", settings.keys)
+        # Only a model's text can hold PHI the note did not (an extract is the note's own de-identified words).
+        self.engine = (PhiEngine(settings.spacy_model, department=settings.department)
+                       if self.summarizer.kind == "generative" else None)
 
-    def load(self) -> None:
-        self.engine.load()
+    def setup(self, progress: LoadProgress | None = None) -> None:
+        if self.engine is not None:
+            self.engine.load()
         self.summarizer.load()
 
     def describe(self) -> dict[str, str]:
         settings = "; ".join(f"{k} {v}" for k, v in self.summarizer.settings().items())
         return {"Summarizer": self.summarizer.model_name, "Summarizer settings": settings}
 
-    def process(self, batch: list[NoteRecord]) -> None:
-        todo = [r for r in batch if not r.failed]
-        summaries = self.summarizer.summarize([r.deidentified_text for r in todo])
-        if self.summarizer.kind == "generative":
+    def sheets(self, records: list[NoteRecord]) -> list[Sheet]:
+        return []
+
+    def __call__(self, batch: list[NoteRecord]) -> list[NoteRecord]:
+        summaries = self.summarizer.summarize([r.deidentified_text for r in batch])
+        if self.engine is not None:
             found = self.engine.analyze(summaries)
             summaries = [self.tag_replacer.replace(s, f).text for s, f in zip(summaries, found)]
-        for record, summary in zip(todo, summaries):
-            record.extra["summary"] = summary
+        for record, summary in zip(batch, summaries):
+            record.summary = summary
             record.review_reasons += unsupported(summary, record.deidentified_text)
+        return batch
