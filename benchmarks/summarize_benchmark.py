@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.metrics import mean_rouge  # noqa: E402
 from core.steps import resolve_device  # noqa: E402
 from core.summarize.extractive import ExtractiveSummarizer  # noqa: E402
-from core.summarize.sections import note_sentences  # noqa: E402
+from core.clinical_text import note_sentences  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "summarization"
 IU_XRAY = DATA / "iu_xray_findings_impression_dev.csv"

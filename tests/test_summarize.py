@@ -12,7 +12,7 @@ from core.pipeline import RunOptions, run
 from core.summarize.extractive import ExtractiveSummarizer, SummaryLength
 from core.summarize.faithfulness import unsupported
 from core.summarize.generative import GenerativeSummarizer
-from core.summarize.sections import note_sentences
+from core.clinical_text import note_sentences
 from tests.conftest import SHARED_DATA
 
 NOTE = (

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from core.clinical_text import FAMILY_HISTORY_HEADERS, PAST_HISTORY_HEADERS, PROCEDURE_RECORD_HEADERS
+
 NEGATION, HYPOTHETICAL, FAMILY, HISTORY = "NEGATION", "HYPOTHETICAL", "FAMILY", "HISTORY"
 
 _PRE = {
@@ -39,14 +41,11 @@ _POST_RE = {t: re.compile(rf"^\W*{p}(?:\b|$)", re.IGNORECASE) for t, p in _POST.
 # Words that end a cue's scope within a sentence.
 _TERMINATE = re.compile(r"\b(?:but|however|although|though|yet|except|which|apart from|aside from|presents?|"
                         r"presented|presenting|now|currently|who)\b|[;:]", re.IGNORECASE)
-# Transcriptions often run lines together as ".," so that counts as a sentence end too.
+# The reach of a cue, not a sentence for a summary (core/clinical_text.py splits those): a line
+# break ends it, and transcriptions often run lines together as ".," so that ends it too.
 _SENTENCE_END = re.compile(r"[.!?\n](?:\s|$)|\.,")
 
-SECTION_TRAITS = {
-    "family history": FAMILY, "fh": FAMILY, "fhx": FAMILY,
-    "past medical history": HISTORY, "pmh": HISTORY, "past surgical history": HISTORY, "psh": HISTORY,
-    "past history": HISTORY, "medical history": HISTORY, "history": HISTORY,
-}
+SECTION_TRAITS = {**{h: FAMILY for h in FAMILY_HISTORY_HEADERS}, **{h: HISTORY for h in PAST_HISTORY_HEADERS}}
 _SECTION_HEADER = re.compile(r"(?:^|\n)\s*(" + "|".join(sorted(map(re.escape, SECTION_TRAITS), key=len, reverse=True))
                              + r")\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(r"(?:^|\n)\s*[A-Za-z][A-Za-z /&]{1,40}:")
@@ -79,13 +78,7 @@ def traits(text: str, start: int, end: int) -> list[str]:
     return sorted(found)
 
 
-# Sections of operative and procedure notes that record how the procedure went, not diagnoses:
-# "ANESTHESIA: General" is not a diagnosis of anesthesia of the skin.
-NOT_DIAGNOSES = ("anesthesia", "estimated blood loss", "blood loss", "ebl", "fluids", "fluids received",
-                 "urine output", "drains", "tubes and drains", "specimen", "specimens", "counts", "disposition",
-                 "technique", "complications", "condition", "procedure performed", "procedures performed",
-                 "name of operation", "title of operation", "operation performed", "operations performed")
-_NOT_DIAGNOSES_HEADER = re.compile(r"(?:^|\n|[.,]\s*,?|;)\s*(" + "|".join(sorted(map(re.escape, NOT_DIAGNOSES), key=len, reverse=True))
+_NOT_DIAGNOSES_HEADER = re.compile(r"(?:^|\n|[.,]\s*,?|;)\s*(" + "|".join(sorted(map(re.escape, PROCEDURE_RECORD_HEADERS), key=len, reverse=True))
                                    + r")\s*:", re.IGNORECASE)
 _NEXT_HEADER = re.compile(r"(?:^|\n|[.,]\s*,?|;)\s*[A-Z][A-Z /&\-]{2,40}:")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import embeddings
-from core.summarize.sections import Sentence, note_sentences
+from core.clinical_text import Sentence, note_sentences
 
 SECTION_WEIGHT = {
     "assessment": 0.6,

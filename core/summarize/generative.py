@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core import hf
 from core.errors import ConfigurationError
-from core.summarize.sections import note_sentences
+from core.clinical_text import note_sentences
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Note sections and sentences.
+"""Clinical text: note sections and sentences, and the one list of section headers.
 
 Clinical notes are written in headed sections (``CHIEF COMPLAINT:``, ``HPI:``, ``IMPRESSION:``...),
 and what belongs in a summary depends on the section: the assessment and plan matter more than
@@ -42,6 +42,17 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
                    "heent", "neck", "lungs", "heart", "chest", "abdomen", "extremities", "skin", "neurologic",
                    "cardiovascular", "musculoskeletal", "genitourinary", "general", "psychiatric", "immunizations"),
 }
+# What the coder needs to know of a section: a diagnosis under these is past or a relative's, and
+# these record how a procedure went, not what the patient has ("ANESTHESIA: General").
+PAST_HISTORY_HEADERS = ("past medical history", "pmh", "past surgical history", "psh", "past history",
+                        "medical history", "history")
+FAMILY_HISTORY_HEADERS = ("family history", "fh", "fhx")
+PROCEDURE_RECORD_HEADERS = ("anesthesia", "estimated blood loss", "blood loss", "ebl", "fluids", "fluids received",
+                            "urine output", "drains", "tubes and drains", "specimen", "specimens", "counts",
+                            "disposition", "technique", "complications", "condition", "procedure performed",
+                            "procedures performed", "name of operation", "title of operation", "operation performed",
+                            "operations performed")
+
 _KIND_BY_HEADER = {phrase: kind for kind, phrases in SECTION_HEADERS.items() for phrase in phrases}
 _KNOWN = "|".join(sorted((re.escape(p) for p in _KIND_BY_HEADER), key=len, reverse=True))
 # A header starts a line, or follows the end of a sentence or a transcription's ", ," line break.
