@@ -26,10 +26,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.metrics import mean_rouge  # noqa: E402
+from core.metrics import chief_complaint, mean_rouge, names_the_complaint  # noqa: E402
 from core.steps import resolve_device  # noqa: E402
 from core.summarize.extractive import ExtractiveSummarizer  # noqa: E402
 from core.clinical_text import note_sentences  # noqa: E402
+from benchmarks.deid_data import load_written  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "summarization"
 IU_XRAY = DATA / "iu_xray_findings_impression_dev.csv"
@@ -62,10 +63,26 @@ def quality(limit: int | None) -> dict:
     if MTSAMPLES.exists():
         notes = [r["transcription"] for r in csv.DictReader(MTSAMPLES.open(encoding="utf-8"))][: limit or None]
         t0 = time.perf_counter()
-        summarizer.summarize(notes)
+        summaries = summarizer.summarize(notes)
         fig["default_notes_per_s_cpu_mtsamples"] = round(len(notes) / (time.perf_counter() - t0), 1)
         fig["mtsamples_notes"] = len(notes)
+        fig["complaint_named_mtsamples"] = complaint_named(notes, summaries)
+    visit = [n.text for n in load_written("dev") + load_written("test") if n.group == "clinic-visit-note"]
+    fig["complaint_named_visit_notes"] = complaint_named(visit, summarizer.summarize(visit))
     return fig
+
+
+def complaint_named(notes: list[str], summaries: list[str]) -> dict:
+    """Share of the notes with a chief-complaint section whose summary names it, beside the same
+    summarizer ranking sentences alone (the default before problem-oriented lines), in the same run."""
+    baseline = ExtractiveSummarizer(problem_oriented=False)
+    with_complaint = [(i, c) for i, c in enumerate(map(chief_complaint, notes)) if c]
+    ranked = baseline.summarize([notes[i] for i, _ in with_complaint])
+    ours = sum(names_the_complaint(summaries[i], c) for i, c in with_complaint)
+    before = sum(names_the_complaint(r, c) for r, (_, c) in zip(ranked, with_complaint))
+    n = len(with_complaint) or 1
+    return {"notes_with_complaint": len(with_complaint), "named": round(ours / n, 3),
+            "named_by_ranking_alone": round(before / n, 3)}
 
 
 def throughput(arch: str, notes: int, new_tokens: int, batch_size: int, device: str) -> dict:

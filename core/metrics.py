@@ -153,3 +153,26 @@ def mean_rouge(references: Sequence[str], summaries: Sequence[str], kinds: Seque
     scorer = rouge_scorer.RougeScorer(list(kinds), use_stemmer=True)
     scores = [scorer.score(ref, summary) for ref, summary in zip(references, summaries)]
     return {k: sum(x[k].fmeasure for x in scores) / len(scores) if scores else 0.0 for k in kinds}
+
+
+_CONTENT_WORD = re.compile(r"[a-z][a-z\-]{2,}")
+_FUNCTION_WORDS = frozenset("the a an of and or to in on with for at by is was were be been has have had this that "
+                            "his her he she pt patient who which from as are".split())
+
+
+def chief_complaint(note: str) -> str | None:
+    """The first sentence of the note's chief-complaint (reason for visit) section, if it has one."""
+    from core.clinical_text import note_sentences
+
+    first = next((s for s in note_sentences(note) if s.section == "complaint"), None)
+    return first.text if first and _content_words(first.text) else None
+
+
+def names_the_complaint(summary: str, complaint: str, share: float = 0.6) -> bool:
+    """Does the summary say why the patient came: most (``share``) of the complaint's content words?"""
+    wanted = _content_words(complaint)
+    return bool(wanted) and len(wanted & _content_words(summary)) >= share * len(wanted)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _CONTENT_WORD.findall(text.lower()) if w not in _FUNCTION_WORDS}

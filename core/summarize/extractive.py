@@ -9,6 +9,10 @@ Each sentence of the de-identified note is scored by
 and the best ones, minus near-duplicates, are returned in the note's own order. Nothing is
 generated, so nothing can be invented; the length follows the note (a third of its sentences,
 at least one, at most ``max_sentences`` and ``max_words``).
+
+A note written in sections (a visit note, a discharge summary, an operative note) is summarized
+problem first instead: "Reason:", "Key findings:" (abnormal ones only), "Assessment:" and "Plan:"
+lines, each from the best sentences of that section, in the note's own words.
 """
 
 from __future__ import annotations
@@ -84,10 +88,14 @@ class SummaryLength:
 class ExtractiveSummarizer:
     kind = "extractive"
 
-    def __init__(self, device: str = "cpu", length: SummaryLength | None = None, redundancy: float = 0.85):
+    def __init__(self, device: str = "cpu", length: SummaryLength | None = None, redundancy: float = 0.85,
+                 problem_oriented: bool = True):
         self.device = device
         self.length = length or SummaryLength()
         self.redundancy = redundancy
+        # A note with at least two of the sections below is summarized as labelled lines; any other
+        # (a radiology report's findings, a nursing note) by the ranking alone.
+        self.problem_oriented = problem_oriented
 
     @property
     def model_name(self) -> str:
@@ -119,6 +127,8 @@ class ExtractiveSummarizer:
         centroid /= np.linalg.norm(centroid) or 1.0
         centrality = vectors @ centroid
         scores = [self.score(s, float(c)) for s, c in zip(sentences, centrality)]
+        if self.problem_oriented and len({s.section for s in sentences} & set(_LINES)) >= 2:
+            return self._problem_lines(sentences, scores, vectors)
         wanted = self.length.sentences_for(len(sentences))
         chosen: list[int] = []
         words = 0
@@ -133,6 +143,29 @@ class ExtractiveSummarizer:
             chosen.append(i)
             words += n
         return " ".join(_as_sentence(sentences[i].text) for i in sorted(chosen))
+
+    def _problem_lines(self, sentences: list[Sentence], scores: list[float], vectors: np.ndarray) -> str:
+        """A multi-section note as short labelled lines, each the note's own best sentence(s) of that
+        section: why the patient came, what was abnormal, what the clinician concluded, what is next."""
+        lines, taken = [], []
+        for kind, (label, most) in _LINES.items():
+            ranked = sorted((i for i, s in enumerate(sentences) if s.section == kind and not _TECHNIQUE.search(s.text)
+                             and len(_WORD.findall(s.text.lower())) >= 2), key=lambda i: -scores[i])
+            if kind == "findings":  # only what is abnormal, and said in more than a phrase ("Same as above")
+                ranked = [i for i in ranked if not _NORMAL.search(sentences[i].text) and len(sentences[i].text.split()) >= 4]
+            if kind == "complaint":  # the reason is stated first
+                ranked = sorted(ranked)
+            if kind == "procedure":  # its name, stated first, not the steps of its description
+                ranked = [i for i in sorted(ranked) if len(sentences[i].text.split()) <= 20][:1]
+            chosen: list[int] = []
+            for i in ranked:  # a preoperative diagnosis repeated as the postoperative one is said once
+                if len(chosen) < most and not any(float(vectors[i] @ vectors[j]) > self.redundancy for j in taken):
+                    chosen.append(i)
+                    taken.append(i)
+            chosen.sort()
+            if chosen:
+                lines.append(f"{label}: " + " ".join(_as_sentence(_shortened(sentences[i].text)) for i in chosen))
+        return "\n".join(lines)
 
     @staticmethod
     def score(sentence: Sentence, centrality: float) -> float:
@@ -152,6 +185,22 @@ class ExtractiveSummarizer:
             score += 0.1  # a plan in a note without a plan section
         # Earlier sentences of a section carry its point; the decay is slow.
         return score - 0.02 * math.log1p(sentence.index)
+
+
+# Section kind -> the line's label and how many of its sentences it takes, in the order a reader wants.
+_LINES = {"complaint": ("Reason", 1), "findings": ("Key findings", 2), "assessment": ("Assessment", 2),
+          "procedure": ("Procedure", 1), "plan": ("Plan", 2)}
+_LINE_WORDS = 40
+
+
+def _shortened(text: str) -> str:
+    """A sentence of at most _LINE_WORDS words, cut at a clause boundary where it runs on (lists)."""
+    words = text.split()
+    if len(words) <= _LINE_WORDS:
+        return text
+    cut = " ".join(words[:_LINE_WORDS])
+    boundary = max(cut.rfind(", "), cut.rfind("; "))
+    return (cut[:boundary] if boundary > len(cut) // 2 else cut).rstrip(",;") + " ..."
 
 
 def _as_sentence(text: str) -> str:
