@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"extractive summaries: most sentences (default {_DEFAULT.summary_sentences})")
     run.add_argument("--summary-max-tokens", type=int, default=_DEFAULT.summary_max_tokens,
                      help=f"model summaries: most tokens (default {_DEFAULT.summary_max_tokens})")
+    run.add_argument("--summary-batch-size", type=int, default=_DEFAULT.summary_batch_size,
+                     help="model summaries: notes per batch (default: from the GPU's free memory; 8 on a CPU)")
     run.add_argument("--code", action="store_true", help="suggest ICD-10-CM codes (embedded default coder)")
     run.add_argument("--coder", type=Path, metavar="PATH",
                      help="also rank codes with this local fine-tuned classifier folder (implies --code)")
@@ -173,6 +175,7 @@ def _main(argv: list[str] | None) -> int:
         backend=args.backend, ray_address=args.ray_address,
         spacy_model=args.spacy_model, deid_model=args.deid_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
+        summary_batch_size=max(0, args.summary_batch_size),
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
     )
     results = _run_with_progress(args.inputs, options)

@@ -32,6 +32,7 @@ class RunOptions:
     summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
     summary_sentences: int = 3  # extractive default: most sentences in a summary
     summary_max_tokens: int = 128  # generative models: most tokens in a summary
+    summary_batch_size: int = 0  # generative models: notes per batch; 0: from the device's free memory
     code: bool = False
     coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
     code_threshold: float = 0.5

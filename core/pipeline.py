@@ -246,7 +246,8 @@ def step_settings(options: RunOptions, keys: KeyRing) -> list:
         from core.summarize.step import SummarizeSettings
 
         settings.append(SummarizeSettings(keys, options.summarizer, device, options.summary_sentences,
-                                          options.summary_max_tokens, options.spacy_model, department))
+                                          options.summary_max_tokens, options.summary_batch_size,
+                                          options.spacy_model, department))
     if options.code or options.coder:
         from core.coding.step import CodingSettings
 

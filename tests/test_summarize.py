@@ -132,10 +132,11 @@ def test_long_notes_are_chunked_not_truncated(tiny_bart):
     assert all(len(summarizer._token_ids(c)) <= summarizer.max_input_tokens for c in chunks)
     assert " ".join(chunks).split() == long_note.split()  # every word is in exactly one chunk
     calls = []
-    real = summarizer.generate
-    summarizer.generate = lambda texts: calls.append(len(texts)) or real(texts)
+    real = summarizer._generate_ids
+    summarizer._generate_ids = lambda encoded: calls.append([len(ids) for ids in encoded]) or real(encoded)
     out = summarizer.summarize([long_note, "Short note."])
-    assert len(out) == 2 and calls[0] == len(chunks) + 1 and len(calls) >= 2  # map, then reduce
+    assert len(out) == 2 and len(calls[0]) == len(chunks) + 1 and len(calls) >= 2  # map, then reduce
+    assert max(calls[0]) <= summarizer.max_input_tokens + 2  # every piece inside the window, none cut
 
 
 @pytest.mark.slow
@@ -167,8 +168,8 @@ def test_unusable_model_folders_are_refused_with_what_is_missing(tmp_path, tiny_
 @pytest.mark.slow
 def test_generated_summaries_are_deidentified_again(tmp_path, tiny_bart, monkeypatch):
     """A model that invents a name, a date or a phone number cannot put them in the shareable file."""
-    monkeypatch.setattr(GenerativeSummarizer, "generate",
-                        lambda self, texts: ["Dr. Okafor saw her on 7/22, call 410-555-9876."] * len(texts))
+    monkeypatch.setattr(GenerativeSummarizer, "_generate_ids",
+                        lambda self, encoded: ["Dr. Okafor saw her on 7/22, call 410-555-9876."] * len(encoded))
     path = tmp_path / "notes.csv"
     path.write_text("mrn,note\n1,Pt stable overnight. Lungs clear.\n", encoding="utf-8")
     [result] = run([path], RunOptions(output_dir=tmp_path / "out", jsonl=True, summarizer=tiny_bart, device="cpu"))

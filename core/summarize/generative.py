@@ -28,17 +28,23 @@ INSTRUCTION = (
 _T5_FAMILY = ("t5", "mt5", "umt5", "longt5")
 # Input windows above this cost more memory than a workstation GPU has for a batch; longer notes are chunked.
 MAX_INPUT_CAP = 4096
+CPU_BATCH_SIZE = 8  # more notes at once gain little on a CPU and hold more memory
+MAX_BATCH_SIZE = 256
+# Batches are padded to a multiple of this many tokens: a few shapes, so a GPU's kernels are planned
+# a few times, not once per batch.
+PAD_MULTIPLE = 32
 
 
 class GenerativeSummarizer:
     kind = "generative"
 
-    def __init__(self, folder: Path, device: str = "cpu", max_new_tokens: int = 128, batch_size: int = 8,
+    def __init__(self, folder: Path, device: str = "cpu", max_new_tokens: int = 128, batch_size: int = 0,
                  num_beams: int = 1, max_input_tokens: int | None = None, min_new_tokens: int = 0):
         self.folder = Path(folder)
         self.device = device
         self.max_new_tokens = max_new_tokens
-        self.batch_size = max(1, batch_size)
+        self._requested_batch_size = max(0, batch_size)  # 0: worked out from the device's free memory
+        self.batch_size = self._requested_batch_size or CPU_BATCH_SIZE
         self.num_beams = max(1, num_beams)
         self.min_new_tokens = min_new_tokens
         self._requested_input_tokens = max_input_tokens
@@ -95,6 +101,8 @@ class GenerativeSummarizer:
             model.generation_config.pad_token_id = tokenizer.pad_token_id
         self._tokenizer, self._model = tokenizer, model
         self.max_input_tokens = self._input_window()
+        if not self._requested_batch_size:
+            self.batch_size = self._automatic_batch_size()
         log.info("summarizer loaded on %s (%s)", self.device, "seq2seq" if self.is_seq2seq else "causal")
 
     def _input_window(self) -> int:
@@ -111,6 +119,25 @@ class GenerativeSummarizer:
         window -= self._prompt_overhead + (0 if self.is_seq2seq else self.max_new_tokens)
         return max(16, min(window, MAX_INPUT_CAP))
 
+    def _automatic_batch_size(self) -> int:
+        """On a GPU, as many notes as half its free memory holds: each needs its key/value cache for the
+        whole window and answer, plus working room. The out-of-memory back-off stays the safety net."""
+        if not str(self.device).startswith("cuda"):
+            return CPU_BATCH_SIZE
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(self.device))
+        c = self._config
+        layers = int(c.get("decoder_layers") or c.get("num_hidden_layers") or c.get("n_layer") or 12)
+        width = int(c.get("d_model") or c.get("hidden_size") or c.get("n_embd") or 1024)
+        heads = int(c.get("num_attention_heads") or c.get("decoder_attention_heads") or 16)
+        kv_heads = int(c.get("num_key_value_heads") or heads)
+        kv_width = width * kv_heads // max(1, heads)
+        bytes_per_value = 2 if hf.torch_dtype(self.device) in (torch.float16, torch.bfloat16) else 4
+        tokens = self.max_input_tokens + self._prompt_overhead + self.max_new_tokens
+        per_note = 2 * layers * kv_width * tokens * bytes_per_value * self.num_beams * 3  # x3: activations
+        return int(max(1, min(MAX_BATCH_SIZE, (free // 2) // max(1, per_note))))
+
     @functools.cached_property
     def _prompt_overhead(self) -> int:
         """Tokens the chat template and instruction add around a note (causal models), or special tokens."""
@@ -124,9 +151,18 @@ class GenerativeSummarizer:
         self.load()
         out = ["" for _ in texts]
         todo = {i: t for i, t in enumerate(texts) if t and t.strip()}
+        limit = self.max_input_tokens + self._prompt_overhead
         for _round in range(4):  # each reduce round shortens the text; four rounds cover any real note
-            chunks: list[tuple[int, str]] = [(i, c) for i, t in todo.items() for c in self.chunk(t)]
-            partial = self.generate([c for _, c in chunks])
+            # Each prompt is tokenized once; only a note longer than the window is cut and its pieces
+            # tokenized again.
+            whole = dict(zip(todo, self._encode(list(todo.values()))))
+            chunks: list[tuple[int, list[int]]] = []
+            for i, text in todo.items():
+                if len(whole[i]) <= limit:
+                    chunks.append((i, whole[i]))
+                else:
+                    chunks += [(i, ids) for ids in self._encode(self.chunk(text))]
+            partial = self._generate_ids([ids for _, ids in chunks])
             joined: dict[int, list[str]] = {}
             for (i, _), summary in zip(chunks, partial):
                 joined.setdefault(i, []).append(summary.strip())
@@ -164,17 +200,28 @@ class GenerativeSummarizer:
         return pieces or self._split_by_tokens(text)
 
     def generate(self, texts: list[str]) -> list[str]:
-        """One output per input (each must fit the window), generated in length-sorted batches."""
+        """One output per input (each must fit the window), generated in batches of similar token length.
+        Each prompt is tokenized once; batches are padded to a multiple of PAD_MULTIPLE tokens."""
+        self.load()
+        return self._generate_ids(self._encode(texts))
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
         if not texts:
             return []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = [""] * len(texts)
+        return self._tokenizer(self._prompts(texts), add_special_tokens=self.is_seq2seq)["input_ids"]
+
+    def _generate_ids(self, encoded: list[list[int]]) -> list[str]:
+        if not encoded:
+            return []
+        encoded = [self._fit(ids) for ids in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        out = [""] * len(encoded)
         size = self.batch_size
         start = 0
         while start < len(order):
             batch = order[start : start + size]
             try:
-                results = self._generate_batch([texts[i] for i in batch])
+                results = self._generate_batch([encoded[i] for i in batch])
             except RuntimeError as exc:
                 if "out of memory" not in str(exc).lower() or size == 1:
                     raise
@@ -189,14 +236,21 @@ class GenerativeSummarizer:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _generate_batch(self, texts: list[str]) -> list[str]:
+    def _fit(self, ids: list[int]) -> list[int]:
+        """Chunking keeps every note inside the window; this is only a guard against a tokenizer that
+        counts a piece differently once it sits inside the prompt. It keeps both ends: a seq2seq
+        input's end-of-text token, a chat prompt's instruction and the turn that asks for the answer."""
+        limit = self.max_input_tokens + self._prompt_overhead
+        if len(ids) <= limit:
+            return ids
+        head = limit - 1 if self.is_seq2seq else limit // 2
+        return ids[:head] + ids[len(ids) - (limit - head) :]
+
+    def _generate_batch(self, input_ids: list[list[int]]) -> list[str]:
         import torch
 
         tok = self._tokenizer
-        # Chunking keeps every text inside the window; truncation is only a guard against a tokenizer
-        # that counts a piece differently once it sits inside the prompt.
-        encoded = tok(self._prompts(texts), return_tensors="pt", padding=True, truncation=True,
-                      max_length=self.max_input_tokens + self._prompt_overhead, add_special_tokens=self.is_seq2seq)
+        encoded = tok.pad({"input_ids": input_ids}, return_tensors="pt", pad_to_multiple_of=PAD_MULTIPLE)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         with torch.inference_mode():
             generated = self._model.generate(

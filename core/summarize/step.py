@@ -20,9 +20,10 @@ from core.summarize.faithfulness import unsupported
 from core.summarize.generative import GenerativeSummarizer
 
 
-def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, max_new_tokens: int = 128):
+def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, max_new_tokens: int = 128,
+                    batch_size: int = 0):
     if folder:
-        return GenerativeSummarizer(Path(folder), device, max_new_tokens=max_new_tokens)
+        return GenerativeSummarizer(Path(folder), device, max_new_tokens=max_new_tokens, batch_size=batch_size)
     return ExtractiveSummarizer(device, SummaryLength(max_sentences=max_sentences))
 
 
@@ -33,6 +34,7 @@ class SummarizeSettings:
     device: str = "cpu"
     max_sentences: int = 3
     max_new_tokens: int = 128
+    batch_size: int = 0  # model summaries: notes per batch; 0: from the device's free memory
     spacy_model: str = DEFAULT_SPACY_MODEL  # the PHI engine that reads what a model wrote
     department: DepartmentLists | None = field(default=None, repr=False)  # staff list, corrections: PHI
 
@@ -50,7 +52,7 @@ class SummarizeStep:
     def __init__(self, settings: SummarizeSettings):
         self.settings = settings
         self.summarizer = make_summarizer(settings.folder, settings.device, settings.max_sentences,
-                                          settings.max_new_tokens)
+                                          settings.max_new_tokens, settings.batch_size)
         self.tag_replacer = Replacer("tags", settings.keys)
         # Only a model's text can hold PHI the note did not (an extract is the note's own de-identified words).
         self.engine = (PhiEngine(settings.spacy_model, department=settings.department)
