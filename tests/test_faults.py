@@ -106,6 +106,35 @@ _KILL_WHILE_SAVING_REVIEW = textwrap.dedent("""
 """)
 
 
+_INTERRUPT_WHILE_STREAMING = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from core.io.writers import _write_table, streamed_workbook
+
+    def rows(plain):
+        for i in range(2000):
+            if i == 1000 and not plain:  # Ctrl+C (or SIGTERM, taken as one) halfway through the sheet
+                raise KeyboardInterrupt
+            yield [i, "Seen on the ward"]
+
+    try:
+        with streamed_workbook(Path(sys.argv[1])) as wb:
+            _write_table(wb.create_sheet("Results"), ["Row", "Note"], rows)
+    except KeyboardInterrupt:
+        print("interrupted")
+""")
+
+
+def test_a_workbook_interrupted_while_streaming_prints_no_traceback(tmp_path):
+    out = tmp_path / "out.xlsx"
+    child = subprocess.run([sys.executable, "-c", _INTERRUPT_WHILE_STREAMING, str(out)],
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300)
+    assert child.stdout.decode().strip() == "interrupted"
+    # openpyxl's sheet streams, left to the garbage collector, printed "Exception ignored ... Traceback"
+    assert child.stderr.decode(errors="replace") == ""
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written left
+
+
 def test_a_run_killed_while_saving_leaves_no_phi_behind_and_resumes(tmp_path):
     src = _xlsx(tmp_path / "in.xlsx")
     out, system_temp = tmp_path / "out", tmp_path / "system-temp"

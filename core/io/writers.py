@@ -132,8 +132,24 @@ def streamed_workbook(final: Path, owner_only: bool = False):
     """
     with atomic_path(final, owner_only) as tmp, _scratch_files_in(tmp.parent):
         wb = Workbook(write_only=True)
-        yield wb
+        try:
+            yield wb
+        except BaseException:
+            _abandon(wb)
+            raise
         wb.save(tmp)
+
+
+def _abandon(wb: Workbook) -> None:
+    """Close an interrupted workbook's sheet streams here and quietly: left to the garbage collector,
+    their generators fail on the half-written XML at exit and Python prints the tracebacks."""
+    for ws in wb.worksheets:
+        for stream in (getattr(ws, "_rows", None), getattr(getattr(ws, "_writer", None), "xf", None)):
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001 - the file is thrown away; nothing in it matters
+                    pass
 
 
 def remove_stale_temporaries(folder: Path) -> int:
