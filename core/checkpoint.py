@@ -144,7 +144,8 @@ def record_from_json(item: dict, record: NoteRecord) -> NoteRecord:
     record.replaced = dict(item["replaced"])
     record.review_reasons = list(item["review_reasons"])
     record.failed = item["failed"]
-    record.summary = item.get("summary")
-    record.codes = item.get("codes")
-    record.code_list = item.get("code_list", "")
+    older = item.get("extra", {})  # checkpoints of casenotes 0.1 kept these three in one dict
+    record.summary = item.get("summary", older.get("summary"))
+    record.codes = item.get("codes", older.get("codes"))
+    record.code_list = item.get("code_list", older.get("code_list", ""))
     return record

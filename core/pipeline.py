@@ -239,15 +239,15 @@ def step_settings(options: RunOptions, keys: KeyRing) -> list:
     for. Plain and picklable: a runner builds the steps from them wherever they run."""
     department = DepartmentLists.load()
     device = resolve_device(options.device)
-    settings: list = [DeidentifySettings(keys, options.mode, options.spacy_model, department,
-                                         str(options.deid_model) if options.deid_model else None,
-                                         device if options.deid_model else "cpu")]
+    deid_model = str(options.deid_model) if options.deid_model else None
+    deid_device = device if deid_model else "cpu"
+    settings: list = [DeidentifySettings(keys, options.mode, options.spacy_model, department, deid_model, deid_device)]
     if options.summarize or options.summarizer:
         from core.summarize.step import SummarizeSettings
 
         settings.append(SummarizeSettings(keys, options.summarizer, device, options.summary_sentences,
                                           options.summary_max_tokens, options.summary_batch_size,
-                                          options.spacy_model, department))
+                                          options.spacy_model, department, deid_model, deid_device))
     if options.code or options.coder:
         from core.coding.step import CodingSettings
 

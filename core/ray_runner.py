@@ -133,11 +133,11 @@ class RayRunner:
         if self._started_here:
             _ray().shutdown()
             self._started_here = False
-            if self._temp_dir is not None:
-                import shutil
+        if self._temp_dir is not None:  # also when Ray failed to start in it
+            import shutil
 
-                shutil.rmtree(self._temp_dir, ignore_errors=True)
-                self._temp_dir = None
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
     def __enter__(self) -> "RayRunner":
         return self

@@ -37,7 +37,7 @@ class LocalRunner:
             # spawn, not fork: the window runs this from a thread, and forking a threaded process is unsafe.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(os.getpid(), [s.settings for s in self.steps if s.in_processes]))
+                initializer=_init_worker, initargs=(os.getpid(), [_on_cpu(s.settings) for s in self.steps if s.in_processes]))
 
     def use_workers(self, workers: int) -> None:
         """Another file may want another number of worker processes (they pay only for long files)."""
@@ -103,6 +103,15 @@ class LocalRunner:
                 record.blank()
             record.review_reasons.append(f"{step.name} failed on this row")
             return record
+
+
+def _on_cpu(settings):
+    """Copies in worker processes run on the CPU: one GPU is not shared between several of them."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(settings) and any(f.name == "device" for f in dataclasses.fields(settings)):
+        return dataclasses.replace(settings, device="cpu")
+    return settings
 
 
 _worker_steps: dict[str, Step] = {}

@@ -307,6 +307,17 @@ def test_a_torn_checkpoint_line_is_repaired_on_resume(tmp_path):
     assert sorted(checkpoint.load_rows()) == [1, 2, 3]
 
 
+def test_a_checkpoint_of_the_earlier_format_resumes_with_its_summaries_and_codes():
+    from core.checkpoint import record_from_json
+    from core.steps import NoteRecord, TextCell
+
+    older = {"row": 1, "cells": {"Note": {"deidentified": "Seen by [NAME].", "phi": [], "replacements": []}},
+             "replaced": {}, "review_reasons": [], "failed": False,
+             "extra": {"summary": "Seen.", "codes": [{"code": "I10"}], "code_list": "I10"}}
+    record = record_from_json(older, NoteRecord(1, [TextCell("Note", "Seen by Dr Okafor.")]))
+    assert (record.summary, record.codes, record.code_list) == ("Seen.", [{"code": "I10"}], "I10")
+
+
 def test_resume_after_a_finished_run_redoes_nothing_and_replaces_nothing(tmp_path):
     src = _xlsx(tmp_path / "in.xlsx", NOTES[:3])
     [done] = run([src], RunOptions(output_dir=tmp_path / "o", jsonl=True))

@@ -94,6 +94,9 @@ def test_detects_phi(engine, text, phi):
         "Plan: 1/2 tab at night, group 18-25 exercise class. Plan: IV 1000 ml over 2 hours. Ref range 3-5.",
         "Transferred to Medicine overnight. P: cont to monitor lytes. Son in law visited, wife called.",
         "Plan reviewed by the on-call MD (PGY-3) and the MD (PCP) of record. ED called re bed.",
+        "Head Ct showed no bleed. Sentinel Ln biopsy negative. Hilar Ln enlarged.",
+        "Patient taken to Endoscopy, moved from Bipap to Hiflow, then transferred to Preop.",
+        "House Supervisor called about the bed. Chaplain visited in the afternoon.",
     ],
 )
 def test_keeps_clinical_content(engine, text):

@@ -237,6 +237,10 @@ def test_every_column_is_deidentified_unless_provably_safe(tmp_path):
         assert f"Column: {column}" in info
     assert info["Column: Ward"].startswith("kept") and info["Column: Comments"].startswith("free text")
     assert info["Column: Assessment"].startswith("note") and info["Column: MRN"].startswith("patient key")
+    # identifier cells replaced whole are listed among the findings too, one per cell, by column
+    findings = [r for r in wb["PHI findings"].iter_rows(min_row=2, values_only=True) if r[6] == "column"]
+    columns = {r[1] for r in findings}
+    assert {"Patient name", "DOB"} <= columns and len([r for r in findings if r[1] == "Patient name"]) == len(rows)
 
 
 def test_user_marks_columns_safe_excluded_and_names_several_notes(tmp_path):

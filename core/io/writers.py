@@ -568,8 +568,8 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
                 for x, f in zip(cell.replacements, found):
                     yield [record.row, cell.column, x.entity_type, x.start, x.end, f.score if f else None,
                            f.detector if f else None]
-            for column, (kind, value) in record.identifiers.items():
-                if value.strip():
+            for column, (kind, _) in record.identifiers.items():
+                if record.replaced.get(column, "").strip():  # the values themselves left with the originals
                     yield [record.row, column, kind, None, None, 1.0, "column"]
 
     first_note = len(kept) + 1

@@ -308,7 +308,7 @@ RULES: tuple[Rule, ...] = (
     # A street named without its number, in normally cased text: "Wellington Road", "Loch Raven Blvd".
     _rule("ADDRESS", "street_name",
           r"(?-i:\b(?P<phi>(?:[A-Z][a-z'\-]+\s){1,3}(?:Road|Street|Avenue|Lane|Drive|Boulevard|Way|Court|Place|Terrace"
-          r"|Parkway|Highway|Gardens|Crescent|Close|Ave|Rd|St|Blvd|Hwy|Pkwy|Ln|Ct)\b\.?))",
+          r"|Parkway|Highway|Gardens|Crescent|Close|Ave|Rd|St|Blvd|Hwy|Pkwy)\b\.?))",
           0.7, validator=lambda text, s, e: _name_words_ok(text[s:e].split()[:-1])),
     # European street lines: a house number after the street ("Harjukuja 54", "Rua do Arenque 1634"),
     # sometimes with a number before it too ("5049 Harjukuja 54").

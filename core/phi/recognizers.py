@@ -203,6 +203,10 @@ class ContextNameRecognizer(EntityRecognizer):
                 given_name_visiting = kind == "visit" and _first_name(run[0]) and len(run[0].text) > 2
                 if len(run) == 1 and run[0].lower not in lexicon.last_names() and not given_name_visiting:
                     continue
+                # "Pastor visited", "House Supervisor called": people by their job, not their name
+                if kind == "visit" and (any(t.lower in _VISITORS_BY_ROLE for t in run) or (
+                        not given_name_visiting and any(lexicon.is_common_word(t.lower) for t in run))):
+                    continue
             out.append(span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
         return out
 
@@ -557,7 +561,8 @@ class ContextNameRecognizer(EntityRecognizer):
         # ordinary word is the place the patient went to or came from
         if (moved and mixed_case and toks[i].lower in ("to", "from", "into") and cand.text[0].isupper()
                 and cand.text[1:].islower() and len(cand.text) > 3 and not lexicon.is_common_word(lower)
-                and not _UNIT_NAME.search(lower)):
+                and not _UNIT_NAME.search(lower) and not lexicon.is_clinical_term(lower)
+                and not _CLINICAL_AFFIX.search(lower)):
             return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
         # "lives in Lansdowne", "lives alone in white marsh"
         after_address = i > 0 and toks[i - 1].lower in ("st", "street", "ave", "avenue", "rd", "road", "blvd", "dr", "ln", "lane") or (
@@ -608,6 +613,15 @@ _AFTER_NUMBER_NOT_WARD = frozenset(
 )
 
 # Hospital unit names are clinical, not identifying: MICU, CSICU, VICU, 7 North ICU...
+# Departments, rooms and devices are named with these: "taken to Endoscopy", "moved from Bipap to Hiflow".
+_CLINICAL_AFFIX = regex.compile(
+    r"(?:scopy|graphy|gram|ology|ologies|therapy|pheresis|operative|sciences|atrics|patient|flow|pap|vent"
+    r"|metry|lysis|tomy|plasty)$|^(?:pre|post|peri|intra|inter|neuro|cardio|pulm|echo|endo|fluoro|ortho|uro|gastro)")
+_VISITORS_BY_ROLE = frozenset(
+    """pastor chaplain priest rabbi imam minister reverend supervisor neighbor neighbour landlord landlady caseworker
+    worker volunteer sitter aide officer police interpreter translator therapist pharmacist dietitian dietician
+    nutritionist nurse doctor physician surgeon resident student manager coordinator counselor counsellor director
+    guardian friend visitor lawyer attorney advocate""".split())
 _PAST_VISIT_VERBS = frozenset("visited called phoned telephoned".split())
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 

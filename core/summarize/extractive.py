@@ -103,7 +103,9 @@ class ExtractiveSummarizer:
 
     def settings(self) -> dict[str, str]:
         return {"max sentences": str(self.length.max_sentences), "ratio": str(self.length.ratio),
-                "max words": str(self.length.max_words)}
+                "max words": str(self.length.max_words),
+                "notes in sections": ("labelled lines, at most max sentences each, of at most "
+                                      f"{_LINE_WORDS} words" if self.problem_oriented else "ranked like the others")}
 
     def load(self) -> None:
         embeddings.embed(["warm up"], self.device)
@@ -159,7 +161,7 @@ class ExtractiveSummarizer:
                 ranked = [i for i in sorted(ranked) if len(sentences[i].text.split()) <= 20][:1]
             chosen: list[int] = []
             for i in ranked:  # a preoperative diagnosis repeated as the postoperative one is said once
-                if len(chosen) < most and not any(float(vectors[i] @ vectors[j]) > self.redundancy for j in taken):
+                if len(chosen) < min(most, self.length.max_sentences) and not any(float(vectors[i] @ vectors[j]) > self.redundancy for j in taken):
                     chosen.append(i)
                     taken.append(i)
             chosen.sort()

@@ -35,8 +35,10 @@ class SummarizeSettings:
     max_sentences: int = 3
     max_new_tokens: int = 128
     batch_size: int = 0  # model summaries: notes per batch; 0: from the device's free memory
-    spacy_model: str = DEFAULT_SPACY_MODEL  # the PHI engine that reads what a model wrote
+    spacy_model: str = DEFAULT_SPACY_MODEL  # the PHI engine that reads what a model wrote: the run's own
     department: DepartmentLists | None = field(default=None, repr=False)  # staff list, corrections: PHI
+    deid_model: str | None = None
+    deid_device: str = "cpu"
 
     def build(self) -> "SummarizeStep":
         return SummarizeStep(self)
@@ -55,7 +57,8 @@ class SummarizeStep:
                                           settings.max_new_tokens, settings.batch_size)
         self.tag_replacer = Replacer("tags", settings.keys)
         # Only a model's text can hold PHI the note did not (an extract is the note's own de-identified words).
-        self.engine = (PhiEngine(settings.spacy_model, department=settings.department)
+        self.engine = (PhiEngine(settings.spacy_model, department=settings.department,
+                                 deid_model=settings.deid_model, device=settings.deid_device)
                        if self.summarizer.kind == "generative" else None)
 
     def setup(self, progress: LoadProgress | None = None) -> None:
