@@ -22,8 +22,8 @@ from core.durations import format_duration
 from core.errors import Cancelled, CasenotesError, OutputError
 from core.io.columns import ColumnPlan, plan_for
 from core.io.readers import Table, read_table
-from core.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_temporaries, write_jsonl,
-                              write_results_workbook, write_review_workbook)
+from core.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_library_scratch, remove_stale_temporaries,
+                              write_jsonl, write_results_workbook, write_review_workbook)
 from core.keys import KeyRing
 from core.options import RunOptions
 from core.phi.department import DepartmentLists
@@ -309,6 +309,7 @@ def process_file(path: Path, options: RunOptions, state: RunState, keys: KeyRing
         raise OutputError(f"{path.name}: {os_error_message(exc)}") from None
     try:
         remove_stale_temporaries(outputs["workbook"].parent)
+        remove_stale_library_scratch()
         return _process_claimed(path, outputs, checkpoint, options, state, keys, runner, file_index, files_total)
     finally:
         checkpoint.release()

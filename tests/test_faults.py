@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,22 @@ _INTERRUPT_WHILE_STREAMING = textwrap.dedent("""
     except KeyboardInterrupt:
         print("interrupted")
 """)
+
+
+def test_scratch_files_an_earlier_version_left_in_the_system_temp_folder_are_removed(tmp_path, monkeypatch):
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    old, fresh, other = (system_temp / n for n in ("openpyxl.k3j2h1g0", "openpyxl.a1b2c3d4", "report.tmp"))
+    for path in (old, fresh, other):
+        path.write_text("<sheetData><row><c t='inlineStr'><is><t>Daughter Philippa</t></is></c></row>")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (old, other):
+        os.utime(path, (two_days_ago, two_days_ago))
+    [result] = run([_xlsx(tmp_path / "in.xlsx", NOTES[:2])], RunOptions(output_dir=tmp_path / "o"))
+    assert result.status == "done", result.error
+    # a killed save's sheet XML is gone; a live save's (minutes old) and other programs' files stay
+    assert not old.exists() and fresh.exists() and other.exists()
 
 
 def test_a_workbook_interrupted_while_streaming_prints_no_traceback(tmp_path):

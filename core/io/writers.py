@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -167,6 +168,34 @@ def remove_stale_temporaries(folder: Path) -> int:
         try:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
             removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+# openpyxl deletes its scratch files within the save that made them: one a day old belongs to no live
+# program, only to a process killed while saving.
+STALE_SCRATCH_AGE_S = 24 * 3600
+
+
+def remove_stale_library_scratch(folder: Path | None = None, max_age_s: float = STALE_SCRATCH_AGE_S) -> int:
+    """Remove this user's day-old ``openpyxl.*`` scratch files from the system temp folder: casenotes
+    0.1 left them there when it was killed while saving, with a sheet's XML in them (notes
+    included). Runs since write that scratch into the output folder's private temporary folder."""
+    folder = Path(folder or tempfile.gettempdir())
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(folder.glob("openpyxl.*"))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            st = entry.lstat()
+            mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+            if mine and stat.S_ISREG(st.st_mode) and now - st.st_mtime >= max_age_s:
+                entry.unlink()
+                removed += 1
         except OSError:
             pass
     return removed
