@@ -71,6 +71,7 @@ def _found(engine, text):
         ("seen with pt student anneliese, amb 40 ft.", "anneliese"),
         ("md (castellanos) notified of bp 84/40.", "castellanos"),
         ("ED triage: found by neighbour on Ridgeley Hwy this morning.", "Ridgeley Hwy"),
+        ("f/u w/ slp marguerite o'neill tomorrow.", "marguerite o'neill"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -101,6 +102,10 @@ def test_detects_phi(engine, text, phi):
 )
 def test_keeps_clinical_content(engine, text):
     assert _found(engine, text) == {}
+
+
+def test_a_name_stops_before_an_ordinary_derived_word(engine):
+    assert list(_found(engine, "wife rosemary agreeable to plan. son desmond visiting daily.")) == ["rosemary", "desmond"]
 
 
 def test_tags_and_surrogates_are_consistent(engine):

@@ -353,7 +353,8 @@ class ContextNameRecognizer(EntityRecognizer):
             nxt = end
             if toks[nxt].text == "." and toks[nxt - 1].text.isalpha() and len(toks[nxt - 1].text) == 1:
                 nxt += 1  # "A." initial
-            if nxt < n and toks[nxt].is_word and continues_name(toks[nxt], self._mixed) and not _is_label(toks, nxt):
+            if (nxt < n and toks[nxt].is_word and continues_name(toks[nxt], self._mixed) and not _is_label(toks, nxt)
+                    and not _derived_word(toks[nxt])):
                 end = nxt + 1
                 count += 1
             else:
@@ -622,6 +623,17 @@ _VISITORS_BY_ROLE = frozenset(
     worker volunteer sitter aide officer police interpreter translator therapist pharmacist dietitian dietician
     nutritionist nurse doctor physician surgeon resident student manager coordinator counselor counsellor director
     guardian friend visitor lawyer attorney advocate""".split())
+_DERIVED_ENDING = regex.compile(r"(?:able|ible|ing|ed|ly|ful|ous|ive|ness|ment|tion|sion)$")
+
+
+def _derived_word(tok: Tok) -> bool:
+    """An unlisted word with an English derivational ending ("wife rosemary agreeable", "son bob visiting")
+    does not continue a name; listed surnames with those endings ("Fielding", "Reed") still do."""
+    lower = tok.lower
+    return (bool(_DERIVED_ENDING.search(lower)) and lower not in lexicon.last_names()
+            and lower not in lexicon.first_names())
+
+
 _PAST_VISIT_VERBS = frozenset("visited called phoned telephoned".split())
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 
@@ -634,7 +646,9 @@ CUE_VERBS_AFTER = frozenset(
     reviewed discussed following rounded ok'd okd okayed d/c'd dc'd changed started increased decreased""".split())
 # Job titles written before a colleague's name: "RN Abigail", "per attending Thorsen". ("RT" is
 # also "right" in these notes, "PA" the pulmonary artery: neither is read as a title.)
-ROLE_TITLES = frozenset("rn lpn cna np md attending resident fellow intern student scribe chaplain interpreter sitter".split())
+ROLE_TITLES = frozenset(
+    "rn lpn cna np md attending resident fellow intern student scribe chaplain interpreter sitter slp rrt msw lcsw "
+    "licsw dpt cota pta".split())
 # "seen by X": a person (or a service, which SERVICES lists).
 SEEN_VERBS = frozenset("seen evaluated examined assessed visited".split())
 # Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
