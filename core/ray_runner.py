@@ -47,7 +47,9 @@ def _private_temp_dir(output_dir: Path | None) -> Path:
     Inside the output folder where the path is short enough, else a new owner-only folder in the
     system temp folder; the runner removes it when the run ends."""
     if output_dir is not None:
-        folder = Path(output_dir).resolve() / ".casenotes-ray"
+        from core.io.writers import RAY_FOLDER
+
+        folder = Path(output_dir).resolve() / RAY_FOLDER
         if len(str(folder)) <= _SOCKET_PATH_ROOM:
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)

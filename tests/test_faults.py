@@ -5,6 +5,7 @@ Kill points are deterministic (a child process kills itself at a chosen call), n
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,24 @@ def test_scratch_files_an_earlier_version_left_in_the_system_temp_folder_are_rem
     assert result.status == "done", result.error
     # a killed save's sheet XML is gone; a live save's (minutes old) and other programs' files stay
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_a_killed_ray_runs_session_folder_is_removed_by_the_next_run(tmp_path):
+    from core.io.writers import RAY_FOLDER, remove_stale_temporaries
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ray_folder = tmp_path / RAY_FOLDER
+    stale = ray_folder / f"session_2026-12-01_14-16-12_062668_{dead.pid}"
+    live = ray_folder / f"session_2026-12-01_14-20-00_000001_{os.getpid()}"
+    for session in (stale, live):
+        (session / "logs").mkdir(parents=True)
+        (session / "logs" / "worker.err").write_text("spilled records")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not stale.exists() and live.exists()  # a live run's session stays
+    shutil.rmtree(live)
+    remove_stale_temporaries(tmp_path)
+    assert not ray_folder.exists()
 
 
 def test_a_workbook_interrupted_while_streaming_prints_no_traceback(tmp_path):
