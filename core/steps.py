@@ -27,7 +27,7 @@ class TextCell:
     """One cell the PHI engine reads: a note, or another column's free text."""
 
     column: str
-    text: str  # the original: held in memory only, never written to a shareable output
+    text: str  # the original: memory only, and emptied by the runner right after de-identification
     is_note: bool = True
     context: str | None = None  # the column header, read before the text as context
     deidentified: str = ""
@@ -66,7 +66,7 @@ class NoteRecord:
 
     @property
     def text(self) -> str:
-        """The original note as the later steps would read it (several note columns: joined, headed)."""
+        """The original note, joined under headers if several; empty once the originals were dropped."""
         return _joined(self.notes, "text")[0]
 
     @property
@@ -76,7 +76,8 @@ class NoteRecord:
 
     @property
     def phi(self) -> list[PhiFinding]:
-        """Findings in the notes, offsets into ``text``."""
+        """Findings in the notes, offsets into ``text`` (while the originals are held: with several note
+        columns the offsets need them)."""
         _, offsets = _joined(self.notes, "text")
         return [PhiFinding(f.start + o, f.end + o, f.entity_type, f.score, f.detector)
                 for cell, o in zip(self.notes, offsets) if o is not None for f in cell.phi]
@@ -90,6 +91,8 @@ class NoteRecord:
 
     @property
     def phi_count(self) -> int:
+        # identifier cells count by what replaced them (their values leave with the originals); a
+        # failed row replaced nothing and counts none
         return sum(len(c.phi) for c in self.cells) + sum(1 for v in self.replaced.values() if v.strip())
 
     @property
