@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,6 +78,27 @@ def run_step_in_workers(notes: list[Note], workers: int, batch_size: int = 64):
         done = []
         for start in range(0, len(records), batch_size):
             done += runner.run(records[start : start + batch_size])
+        secs = time.perf_counter() - t0
+    return [[(f.start, f.end) for f in r.phi] for r in done], secs, start_s
+
+
+def run_step_on_ray(notes: list[Note], actors: int, batch_size: int = 64):
+    """The same step on the Ray Data backend (a Ray started here, ``actors`` actors): the whole set as
+    one dataset, timed after the actors have loaded (a warm-up set first)."""
+    from core.keys import KeyRing
+    from core.phi.step import DeidentifySettings
+    from core.ray_runner import RayRunner
+    from core.steps import NoteRecord
+
+    t0 = time.perf_counter()
+    with RayRunner([DeidentifySettings(KeyRing(b"benchmark-secret"))], actors=actors, batch_size=batch_size,
+                   output_dir=Path(tempfile.mkdtemp(prefix="cnb-"))) as runner:
+        runner.setup()
+        runner.run([NoteRecord.of_text(i, WARM_UP) for i in range(2 * actors)])
+        start_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        records = [NoteRecord.of_text(i + 1, n.text) for i, n in enumerate(notes)]
+        done = [r for batch in runner.run_stream([records]) for r in batch]
         secs = time.perf_counter() - t0
     return [[(f.start, f.end) for f in r.phi] for r in done], secs, start_s
 
@@ -168,6 +190,7 @@ def main() -> int:
     parser.add_argument("--errors", choices=["nursing", "synth", "written-dev"],
                         help="print the missed and spurious spans of one set (never the sequestered test set)")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--ray", action="store_true", help="also time the Ray Data backend (the ray extra)")
     parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Presidio baseline")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -207,6 +230,10 @@ def main() -> int:
         figures[f"casenotes_nursing_{workers}_workers"] = _fig(sets["nursing"], wpreds, wsecs)
         figures["casenotes_worker_start_seconds"] = {"seconds": round(start_s, 2)}
         figures["casenotes_worker_peak_rss_mb"] = {"mb": round(children_peak_rss_mb()), "note": "largest worker"}
+    if args.ray:
+        rpreds, rsecs, rstart = run_step_on_ray(sets["nursing"], workers)
+        figures[f"casenotes_nursing_ray_{workers}_actors"] = _fig(sets["nursing"], rpreds, rsecs)
+        figures["casenotes_ray_start_seconds"] = {"seconds": round(rstart, 2)}
 
     if not args.skip_stock:
         stock = stock_presidio()
