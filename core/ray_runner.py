@@ -42,21 +42,32 @@ def _ray():
 _SOCKET_PATH_ROOM = 107 - 75
 
 
-def _private_temp_dir(output_dir: Path | None) -> Path:
-    """The folder for a Ray started here: its object store spills and worker logs can hold records.
-    Inside the output folder where the path is short enough, else a new owner-only folder in the
-    system temp folder; the runner removes it when the run ends."""
-    if output_dir is not None:
-        from core.io.writers import RAY_FOLDER
+def _private_folder(output_dir: Path | None) -> Path:
+    """The output folder's private folder for a Ray started here (owner-only)."""
+    from core.io.writers import RAY_FOLDER
 
-        folder = Path(output_dir).resolve() / RAY_FOLDER
-        if len(str(folder)) <= _SOCKET_PATH_ROOM:
-            folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(folder, 0o700)
-            return folder
+    folder = Path(output_dir or ".").resolve() / RAY_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def _private_temp_dir(output_dir: Path | None) -> Path:
+    """The session folder of a Ray started here (its sockets and logs): the output folder's private
+    folder where the path is short enough for the sockets, else a new owner-only folder in the
+    system temp folder. Records that Ray spills to disk never go there (``_spill_dir``)."""
+    folder = _private_folder(output_dir)
+    if len(str(folder)) <= _SOCKET_PATH_ROOM:
+        return folder
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="casenotes-ray-"))  # created readable by its owner only
+
+
+def _spill_dir(output_dir: Path | None) -> Path:
+    """Where the object store spills records when memory runs short: always in the output folder,
+    named after this process so that the next run can tell a killed run's spills from a live one's."""
+    return _private_folder(output_dir) / f"spill_{os.getpid()}"
 
 
 class StepActor:
@@ -92,7 +103,8 @@ class RayRunner:
         self.gpus_per_actor = gpus_per_actor
         self.workers = self.actors
         self._started_here = False
-        self._temp_dir = None
+        self._temp_dir: Path | None = None
+        self._spill: Path | None = None
 
     def setup(self, progress: LoadProgress | None = None) -> None:
         ray = _ray()
@@ -100,7 +112,10 @@ class RayRunner:
             extra = {}
             if self.address is None:
                 self._temp_dir = _private_temp_dir(self.output_dir)
-                extra["_temp_dir"] = str(self._temp_dir)
+                self._spill = _spill_dir(self.output_dir)
+                # loopback: Ray otherwise finds this machine's address by routing towards a public one
+                extra.update(_temp_dir=str(self._temp_dir), object_spilling_directory=str(self._spill),
+                             _node_ip_address="127.0.0.1")
             ray.init(address=self.address, include_dashboard=False, configure_logging=False, log_to_driver=False,
                      ignore_reinit_error=True, **extra)
             self._started_here = True
@@ -135,11 +150,16 @@ class RayRunner:
         if self._started_here:
             _ray().shutdown()
             self._started_here = False
-        if self._temp_dir is not None:  # also when Ray failed to start in it
-            import shutil
+        import shutil
 
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
-            self._temp_dir = None
+        for folder in (self._temp_dir, self._spill):  # also when Ray failed to start in them
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        self._temp_dir = self._spill = None
+        if self.output_dir is not None:
+            from core.io.writers import RAY_FOLDER, remove_stale_ray_folders
+
+            remove_stale_ray_folders(Path(self.output_dir) / RAY_FOLDER)  # the private folder, once empty
 
     def __enter__(self) -> "RayRunner":
         return self

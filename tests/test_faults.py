@@ -151,11 +151,12 @@ def test_a_killed_ray_runs_session_folder_is_removed_by_the_next_run(tmp_path):
     ray_folder = tmp_path / RAY_FOLDER
     stale = ray_folder / f"session_2026-12-01_14-16-12_062668_{dead.pid}"
     live = ray_folder / f"session_2026-12-01_14-20-00_000001_{os.getpid()}"
-    for session in (stale, live):
+    spilled = ray_folder / f"spill_{dead.pid}"
+    for session in (stale, live, spilled):
         (session / "logs").mkdir(parents=True)
         (session / "logs" / "worker.err").write_text("spilled records")
-    assert remove_stale_temporaries(tmp_path) == 1
-    assert not stale.exists() and live.exists()  # a live run's session stays
+    assert remove_stale_temporaries(tmp_path) == 2
+    assert not stale.exists() and not spilled.exists() and live.exists()  # a live run's session stays
     shutil.rmtree(live)
     remove_stale_temporaries(tmp_path)
     assert not ray_folder.exists()

@@ -170,18 +170,19 @@ def remove_stale_temporaries(folder: Path) -> int:
             removed += 1
         except OSError:
             pass
-    return removed + _remove_stale_ray_sessions(Path(folder) / RAY_FOLDER)
+    return removed + remove_stale_ray_folders(Path(folder) / RAY_FOLDER)
 
 
 RAY_FOLDER = ".casenotes-ray"  # a Ray started for a run keeps its session files here (core/ray_runner.py)
 
 
-def _remove_stale_ray_sessions(folder: Path) -> int:
-    """Ray names a session folder after the process that started it ("session_<date>_<time>_<pid>"):
-    one whose process is gone was left by a killed run, with object store spills and logs in it."""
+def remove_stale_ray_folders(folder: Path) -> int:
+    """Ray names a session folder after the process that started it ("session_<date>_<time>_<pid>"),
+    and casenotes its spill folder ("spill_<pid>"): one whose process is gone was left by a killed
+    run, with logs or spilled records in it."""
     removed = 0
     try:
-        sessions = [p for p in folder.iterdir() if p.name.startswith("session_") and p.is_dir()]
+        sessions = [p for p in folder.iterdir() if p.name.startswith(("session_", "spill_")) and p.is_dir()]
     except OSError:
         return 0
     for session in sessions:
@@ -190,7 +191,7 @@ def _remove_stale_ray_sessions(folder: Path) -> int:
             shutil.rmtree(session, ignore_errors=True)
             removed += 1
     try:
-        if not any(p.name.startswith("session_") for p in folder.iterdir()):
+        if not any(p.name.startswith(("session_", "spill_")) for p in folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)  # what is left (a "session_latest" link) belongs to no run
     except OSError:
         pass
