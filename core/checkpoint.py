@@ -1,7 +1,8 @@
 """A checkpoint beside the output, so a killed or cancelled run resumes without losing or repeating rows.
 
 It holds what the shareable outputs will hold (de-identified text, replaced identifier cells,
-offsets, types), never the original text, and is appended to and fsynced after every batch.
+offsets, types), never the original text, and is appended to and fsynced after every batch. The
+outputs are written from it (``saved_records``), so a run's memory does not grow with its rows.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.phi.findings import PhiFinding
@@ -25,6 +27,7 @@ class Checkpoint:
         self.staging = folder / "outputs"  # the run's outputs until they are committed together
         self._lock_path = folder / "lock"
         self._lock = None
+        self._offsets: dict[int, int] = {}  # row -> where its line starts in rows.jsonl
 
     def exists(self) -> bool:
         return self.meta_path.exists()
@@ -53,6 +56,7 @@ class Checkpoint:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.rmtree(self.staging, ignore_errors=True)
         self.rows_path.write_text("", encoding="utf-8")
+        self._offsets = {}
         tmp = self.meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
         os.replace(tmp, self.meta_path)
@@ -61,35 +65,42 @@ class Checkpoint:
         return json.loads(self.meta_path.read_text(encoding="utf-8"))
 
     def append(self, records: list[NoteRecord]) -> None:
-        with self.rows_path.open("a", encoding="utf-8") as handle:
+        with self.rows_path.open("ab") as handle:
             for r in records:
-                handle.write(json.dumps(_to_json(r)) + "\n")
+                self._offsets[r.row] = handle.tell()
+                handle.write((json.dumps(_to_json(r)) + "\n").encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
 
-    def load_rows(self) -> dict[int, dict]:
-        """row -> what the steps produced for it.
+    def load_rows(self) -> set[int]:
+        """The rows an interrupted run saved.
 
         A torn last line (power loss, full disk) is cut off, so the rows appended after it by this
         run are read by the next resume too, instead of being recomputed there again."""
-        done = {}
+        self._offsets = {}
         if not self.rows_path.exists():
-            return done
+            return set()
         good = 0
         with self.rows_path.open("rb") as handle:
             for line in handle:
                 try:
                     if not line.endswith(b"\n"):
                         raise ValueError("torn line")
-                    item = json.loads(line)
-                    done[item["row"]] = item
+                    self._offsets[int(json.loads(line)["row"])] = good
                 except (ValueError, KeyError, TypeError):
                     break
                 good += len(line)
         if good < self.rows_path.stat().st_size:
             with self.rows_path.open("r+b") as handle:
                 handle.truncate(good)
-        return done
+        return set(self._offsets)
+
+    def saved_records(self, rebuild: Callable[[int], NoteRecord], total: int) -> SavedRecords:
+        """Rows 1..``total`` as saved, each rebuilt on ``rebuild(row)`` (its input row) without its original text."""
+        missing = [row for row in range(1, total + 1) if row not in self._offsets]
+        if missing:
+            raise RuntimeError(f"{len(missing)} row(s) missing from the checkpoint, first {missing[0]}")
+        return SavedRecords(self.rows_path, [self._offsets[row] for row in range(1, total + 1)], rebuild)
 
     def rows_done(self) -> int:
         """Rows saved so far (complete lines), without parsing them: shown for a file that can be resumed."""
@@ -100,6 +111,25 @@ class Checkpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class SavedRecords:
+    """A run's records in row order, read back from its checkpoint on every pass (the writers make
+    a few): only one record is in memory at a time, whatever the number of rows."""
+
+    def __init__(self, path: Path, offsets: list[int], rebuild: Callable[[int], NoteRecord]):
+        self._path, self._offsets, self._rebuild = path, offsets, rebuild
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __iter__(self) -> Iterator[NoteRecord]:
+        with self._path.open("rb") as handle:
+            for row, offset in enumerate(self._offsets, start=1):
+                handle.seek(offset)
+                record = record_from_json(json.loads(handle.readline()), self._rebuild(row))
+                record.drop_originals()
+                yield record
 
 
 def _try_lock(handle) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core import __version__
-from core.checkpoint import Checkpoint, record_from_json
+from core.checkpoint import Checkpoint
 from core.durations import format_duration
 from core.errors import Cancelled, CasenotesError, OutputError
 from core.io.columns import ColumnPlan, plan_for
@@ -340,7 +340,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
 
     meta = {"input_sha256": sha256, "sheet": table.sheet, "columns": plan.signature(),
             "mode": options.mode, "rows": total, "steps": [s.name for s in runner.steps]}
-    done: dict[int, dict] = {}
+    done: set[int] = set()
     if options.resume and checkpoint.exists():
         old = checkpoint.meta()
         if old.get("input_sha256") != sha256:
@@ -351,10 +351,8 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     else:
         checkpoint.start(meta)
 
-    records: dict[int, NoteRecord] = {row: record_from_json(item, rows.record(row)) for row, item in done.items()}
-    for record in records.values():
-        record.drop_originals()  # as the runner does for the rows it processes
-    todo = [i for i in range(1, total + 1) if i not in records]
+    todo = [i for i in range(1, total + 1) if i not in done]
+    finished = len(done)
 
     runner.use_workers(_worker_count(options, len(todo)))
     steps = runner.steps
@@ -365,7 +363,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
 
     def report(stage="processing"):
         elapsed = time.perf_counter() - processing_started if processing_started is not None else 0.0
-        state.report(Progress(path.name, file_index, files_total, len(records), total, elapsed, stage, len(done)))
+        state.report(Progress(path.name, file_index, files_total, finished, total, elapsed, stage, len(done)))
 
     loading_started = time.perf_counter()
     from core.coding.index import BuildEstimate
@@ -390,30 +388,31 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
             if any(len(c.deidentified) > EXCEL_CELL_LIMIT for c in r.cells):
                 r.review_reasons.append("text longer than an Excel cell: full text in the JSON Lines export")
         checkpoint.append(batch)
-        records.update({r.row: r for r in batch})
+        finished += len(batch)
         report()
 
-    ordered = [records[i] for i in range(1, total + 1)]
+    # The outputs are written from the checkpoint, a record at a time: memory does not grow with rows.
+    records = checkpoint.saved_records(rows.record, total)
     report("writing")
     elapsed = time.perf_counter() - processing_started
-    info = _run_info(path, sha256, table, plan, options, ordered, steps, device, elapsed, loading, len(todo))
+    tally = RunTally.of(records)
+    info = _run_info(path, sha256, table, plan, options, tally, steps, device, elapsed, loading, len(todo))
     extra_columns = [column for step in steps for column in step.output_columns]
-    extra_sheets = [sheet for step in steps for sheet in step.sheets(ordered)]
+    extra_sheets = [sheet for step in steps for sheet in step.sheets(records)]
     # Written into the checkpoint's private folder first, then renamed into place together: no output
     # exists under its final name while the run can still fail, and a kill before the checkpoint is
     # removed is resumed by writing them again.
     writing_started = time.perf_counter()
     staged = {k: checkpoint.staging / outputs[k].name for k in ("workbook", "jsonl", "review")}
     written = []
-    long_notes = any(len(c.deidentified) > EXCEL_CELL_LIMIT for r in ordered for c in r.cells)
-    if options.jsonl or long_notes:
-        write_jsonl(staged["jsonl"], ordered)
+    if options.jsonl or tally.longer_than_a_cell:
+        write_jsonl(staged["jsonl"], records)
         written.append("jsonl")
     if options.review:
-        write_review_workbook(staged["review"], ordered, rows.record, rows.key_map, plan.id_column, info)
+        write_review_workbook(staged["review"], records, rows.record, rows.key_map, plan.id_column, info)
         written.append("review")
     # The shareable workbook last: its Run info sheet, written last, can tell how long writing took.
-    write_results_workbook(staged["workbook"], frame, plan, ordered, info, options.include_original,
+    write_results_workbook(staged["workbook"], frame, plan, records, info, options.include_original,
                            extra_columns, extra_sheets, mode=options.mode, writing_started=writing_started)
     written.insert(0, "workbook")
     # An earlier run's output of a kind this run does not make is kept: a review workbook may hold a
@@ -423,28 +422,49 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     writing = time.perf_counter() - writing_started
     checkpoint.remove()
     report("done")
-    return FileResult(path, "done", {k: outputs[k] for k in written}, rows=total, rows_failed=sum(r.failed for r in ordered),
-                      rows_needing_review=sum(r.needs_review for r in ordered), sheet=table.sheet,
-                      phi_by_type=_phi_by_type(ordered),
+    return FileResult(path, "done", {k: outputs[k] for k in written}, rows=total, rows_failed=tally.failed,
+                      rows_needing_review=tally.needing_review, sheet=table.sheet, phi_by_type=tally.phi_by_type,
                       columns_deidentified=len(plan.deidentified_columns), columns_kept=len(plan.kept_columns),
-                      codes_suggested=sum(len(r.codes or []) for r in ordered),
+                      codes_suggested=tally.codes,
                       seconds=time.perf_counter() - started, writing_seconds=writing)
+
+
+@dataclass
+class RunTally:
+    """A run's counts, made in one pass over its records (read back from the checkpoint)."""
+
+    rows: int = 0
+    empty: int = 0
+    failed: int = 0
+    needing_review: int = 0
+    phi_detections: int = 0
+    codes: int = 0
+    longer_than_a_cell: bool = False
+    phi_by_type: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records) -> "RunTally":
+        tally = cls()
+        by_type = tally.phi_by_type
+        for r in records:
+            tally.rows += 1
+            tally.empty += r.note_is_empty
+            tally.failed += r.failed
+            tally.needing_review += r.needs_review
+            tally.phi_detections += r.phi_count
+            tally.codes += len(r.codes or [])
+            tally.longer_than_a_cell |= any(len(c.deidentified) > EXCEL_CELL_LIMIT for c in r.cells)
+            for cell in r.cells:
+                for f in cell.phi:
+                    by_type[f.entity_type] = by_type.get(f.entity_type, 0) + 1
+            for column, (kind, _) in r.identifiers.items():
+                if r.replaced.get(column, "").strip():
+                    by_type[kind] = by_type.get(kind, 0) + 1
+        return tally
 
 
 def _wanted_outputs(options: RunOptions) -> list[str]:
     return ["workbook"] + (["jsonl"] if options.jsonl else []) + (["review"] if options.review else [])
-
-
-def _phi_by_type(records: list[NoteRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in records:
-        for cell in r.cells:
-            for f in cell.phi:
-                counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
-        for column, (kind, _) in r.identifiers.items():
-            if r.replaced.get(column, "").strip():
-                counts[kind] = counts.get(kind, 0) + 1
-    return counts
 
 
 def _check_input_output(path: Path, outputs: dict[str, Path]) -> None:
@@ -473,7 +493,7 @@ def _worker_count(options: RunOptions, rows: int) -> int:
 
 
 def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: RunOptions,
-              records: list[NoteRecord], steps: list[Step], device: str, elapsed: float, loading: float = 0.0,
+              tally: RunTally, steps: list[Step], device: str, elapsed: float, loading: float = 0.0,
               rows_processed: int | None = None) -> list[tuple[str, str]]:
     """``elapsed``: the rows' time (``rows_processed`` of them, fewer than all on a resumed run);
     ``loading``: loading the steps' models and building the ICD-10-CM index, counted apart."""
@@ -484,7 +504,6 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
     import presidio_analyzer
     import spacy
 
-    empty = sum(1 for r in records if r.note_is_empty)
     info = [
         ("Input file", path.name if options.record_input_name
          else "(name left out: a file name can identify a patient; the SHA-256 below identifies the file)"),
@@ -494,19 +513,19 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
         ("Note column", ", ".join(plan.text_columns)),
         ("ID column", plan.id_column or "(none)"),
         *[(f"Column: {column}", what) for column, what in plan.describe()],
-        ("Rows in", str(len(records))),
-        ("Rows out", str(len(records))),
-        ("Rows with an empty note", str(empty)),
-        ("Rows failed", str(sum(r.failed for r in records))),
-        ("Rows needing review", str(sum(r.needs_review for r in records))),
-        ("PHI detections", str(sum(r.phi_count for r in records))),
+        ("Rows in", str(tally.rows)),
+        ("Rows out", str(tally.rows)),
+        ("Rows with an empty note", str(tally.empty)),
+        ("Rows failed", str(tally.failed)),
+        ("Rows needing review", str(tally.needing_review)),
+        ("PHI detections", str(tally.phi_detections)),
         ("Original note column included", "yes (this file contains PHI)" if options.include_original else "no"),
         ("Settings", ", ".join(f"{k}={v}" for k, v in asdict(options).items() if k not in ("output_dir",))),
         ("Device", device),
         ("Model loading (s)", f"{loading:.1f}"),
         ("Processing time (s)", f"{elapsed:.1f}"),
         ("Writing time (s)", WRITING_TIME),
-        ("Rows per second", f"{(len(records) if rows_processed is None else rows_processed) / elapsed:.1f}" if elapsed else "-"),
+        ("Rows per second", f"{(tally.rows if rows_processed is None else rows_processed) / elapsed:.1f}" if elapsed else "-"),
         ("casenotes", __version__),
         ("Python", platform.python_version()),
         ("presidio-analyzer", presidio_analyzer.__version__ if hasattr(presidio_analyzer, "__version__") else _dist_version("presidio-analyzer")),

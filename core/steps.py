@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Protocol
+from typing import Callable, Iterable, NamedTuple, Protocol
 
 from core.phi.findings import PhiFinding
 from core.phi.known import KnownIdentifiers
@@ -153,7 +153,7 @@ class OutputColumn(NamedTuple):
 class Sheet(NamedTuple):
     title: str
     headers: list[str]
-    rows: list[list]
+    rows: Callable[[], Iterable[list]]  # a fresh pass over the rows on each call: the writer makes two
 
 
 class OnError(enum.Enum):
@@ -188,7 +188,9 @@ class Step(Protocol):
 
     def describe(self) -> dict[str, str]: ...
 
-    def sheets(self, records: list[NoteRecord]) -> list[Sheet]: ...
+    def sheets(self, records: Iterable[NoteRecord]) -> list[Sheet]:
+        """``records`` may be iterated more than once, a record at a time (a Sheet's rows are made lazily)."""
+        ...
 
 
 def resolve_device(requested: str = "auto") -> str:

@@ -328,6 +328,70 @@ def test_text_pieces_cover_the_text_with_overlap():
     assert all(text[s : s + len(p)] == p and len(p) <= 1_000 for s, p in pieces)
 
 
+# --- 6. memory: the outputs are written from the checkpoint, a record at a time ---
+
+def _saved_run(folder: Path, rows: int):
+    from core.phi.findings import PhiFinding
+    from core.steps import NoteRecord, TextCell
+
+    def original(row: int) -> NoteRecord:
+        return NoteRecord(row, [TextCell("Note", f"Seen by Dr Okafor on visit {row}. " * 20)], f"K{row:06d}",
+                          identifiers={"MRN": ("ID", f"{row:08d}")})
+
+    checkpoint = Checkpoint(folder)
+    checkpoint.start({"rows": rows})
+    order = list(range(1, rows + 1))
+    order[:2] = [2, 1]  # a batch retried row by row can be saved out of order
+    for start in range(0, rows, 64):
+        batch = [original(r) for r in order[start : start + 64]]
+        for record in batch:
+            cell = record.cells[0]
+            cell.deidentified = cell.text.replace("Okafor", "[NAME]")
+            cell.phi = [PhiFinding(10, 16, "PERSON", 0.9, "test")]
+            record.replaced = {"MRN": "K"}
+            record.codes = [{"code": "I10"}] * 3
+        checkpoint.append(batch)
+    return checkpoint, original
+
+
+def test_saved_records_come_back_in_row_order_without_their_originals(tmp_path):
+    checkpoint, original = _saved_run(tmp_path / "cp", 200)
+    checkpoint.load_rows()  # as a resume finds them
+    records = checkpoint.saved_records(original, 200)
+    for _ in range(2):  # the writers make more than one pass
+        seen = list(records)
+        assert [r.row for r in seen] == list(range(1, 201))
+        assert all("Okafor" not in r.deidentified_text and r.cells[0].text == "" for r in seen)
+        assert all(r.identifiers["MRN"] == ("ID", "") and r.codes == [{"code": "I10"}] * 3 for r in seen)
+    with pytest.raises(RuntimeError, match="missing"):
+        checkpoint.saved_records(original, 201)
+
+
+def test_writing_a_run_reads_its_records_back_so_memory_does_not_grow_with_rows(tmp_path):
+    """The records of a run are not kept until writing: eight times the rows, about the same peak
+    while counting them and writing the JSON Lines from the checkpoint."""
+    import tracemalloc
+
+    from core.io.writers import write_jsonl
+    from core.pipeline import RunTally
+
+    def peak(rows: int) -> int:
+        checkpoint, original = _saved_run(tmp_path / f"cp{rows}", rows)
+        records = checkpoint.saved_records(original, rows)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            tally = RunTally.of(records)
+            write_jsonl(tmp_path / f"{rows}.jsonl", records)
+            assert (tally.rows, tally.codes, tally.phi_by_type) == (rows, 3 * rows, {"PERSON": rows, "ID": rows})
+            return tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak(300), peak(2400)
+    assert large < small * 2, (small, large)
+
+
 # --- 7. signals and a torn checkpoint ---
 
 def test_a_torn_checkpoint_line_is_repaired_on_resume(tmp_path):

@@ -129,7 +129,7 @@ def _assert_print_setup(ws, title_rows):
 
 
 def test_every_sheet_prints_landscape_one_page_wide_with_its_header_on_each_page(tmp_path):
-    path = _workbook(tmp_path, [NOTE] * 3, extra_sheets=[("Codes", ["Row", "Code"], [[1, "I10"]])])
+    path = _workbook(tmp_path, [NOTE] * 3, extra_sheets=[("Codes", ["Row", "Code"], lambda: [[1, "I10"]])])
     wb = load_workbook(path)
     assert wb.sheetnames == [ABOUT_SHEET, "Results", "PHI findings", "Codes", "Run info"]
     _assert_print_setup(wb[ABOUT_SHEET], None)
@@ -166,7 +166,7 @@ def test_nine_rows_do_not_print_on_sixteen_pages(tmp_path):
 def test_headers_sheet_names_and_run_info_are_never_formulas(tmp_path):
     path = _workbook(tmp_path, [DDE + " then the note", NOTE], extra_headers=[HYPERLINK, DDE],
                      run_info=[("Input file", DDE), (HYPERLINK, "mode=tags")],
-                     extra_sheets=[("=Co:des?", ["+Row", "@Code"], [["-1+2", 3]])])
+                     extra_sheets=[("=Co:des?", ["+Row", "@Code"], lambda: [["-1+2", 3]])])
     wb = load_workbook(path)
     results = wb["Results"]
     headers = {c.value: c for c in results[1]}

@@ -8,6 +8,7 @@ low-confidence code or an Excludes1 conflict is marked for review.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,18 +75,20 @@ class CodingStep:
                 record.review_reasons.append("ICD-10-CM codes that Excludes1 forbids together")
         return batch
 
-    def sheets(self, records: list[NoteRecord]) -> list[Sheet]:
+    def sheets(self, records: Iterable[NoteRecord]) -> list[Sheet]:
         """The Codes sheet: one row per suggested code, with its evidence."""
         headers = ["Row", "ID", "Code", "Description", "Confidence", "Active", "Traits", "Evidence", "Start", "End",
                    "Needs review", "Excludes1 conflict with"]
-        rows = []
-        for r in records:
-            for c in r.codes or []:
-                first = c["evidence"][0] if c["evidence"] else {"start": "", "end": "", "text": ""}
-                active = not (set(c["traits"]) & {"NEGATION", "HYPOTHETICAL", "FAMILY"})
-                review = active and (c["score"] < LOW_CONFIDENCE or bool(c.get("excludes1_with")))
-                rows.append([r.row, r.patient_key or "", c["code"], c["description"], c["score"],
-                             "yes" if active else "no", ", ".join(c["traits"]),
-                             " | ".join(e["text"] for e in c["evidence"]), first["start"], first["end"],
-                             "yes" if review else "", ", ".join(c.get("excludes1_with", []))])
+
+        def rows():
+            for r in records:
+                for c in r.codes or []:
+                    first = c["evidence"][0] if c["evidence"] else {"start": "", "end": "", "text": ""}
+                    active = not (set(c["traits"]) & {"NEGATION", "HYPOTHETICAL", "FAMILY"})
+                    review = active and (c["score"] < LOW_CONFIDENCE or bool(c.get("excludes1_with")))
+                    yield [r.row, r.patient_key or "", c["code"], c["description"], c["score"],
+                           "yes" if active else "no", ", ".join(c["traits"]),
+                           " | ".join(e["text"] for e in c["evidence"]), first["start"], first["end"],
+                           "yes" if review else "", ", ".join(c.get("excludes1_with", []))]
+
         return [Sheet("Codes", headers, rows)]

@@ -565,9 +565,9 @@ def _write_about(ws, mode: str, include_original: bool, original_columns: list[s
         line(f"{name}: {_SHEET_PURPOSE[name]}" if name in _SHEET_PURPOSE else name)
 
 
-def write_results_workbook(path: Path, table_frame, plan, records: list[NoteRecord], run_info: list[tuple[str, str]],
+def write_results_workbook(path: Path, table_frame, plan, records: Iterable[NoteRecord], run_info: list[tuple[str, str]],
                            include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = (),
-                           extra_sheets: Iterable[tuple[str, list[str], list[list]]] = (),
+                           extra_sheets: Iterable[tuple[str, list[str], Callable[[], Iterable[list]]]] = (),
                            mode: str = "tags", writing_started: float | None = None) -> None:
     """The shareable workbook: About this file, Results, PHI findings, any step's own sheets (Codes),
     and Run info.
@@ -587,7 +587,7 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
     notice = print_notice(mode, include_original)
     kept = [c for c in table_frame.columns if c in plan.output_columns or (include_original and c in plan.text_columns)]
     extra_columns = list(extra_columns)
-    extra_sheets = [(title, list(sheet_headers), [list(row) for row in rows]) for title, sheet_headers, rows in extra_sheets]
+    extra_sheets = list(extra_sheets)
     notes = note_headers(plan)
     headers = kept + notes + ["PHI count", "Needs review", "Review reason"] + [h for h, _ in extra_columns]
 
@@ -646,7 +646,7 @@ def write_results_workbook(path: Path, table_frame, plan, records: list[NoteReco
         _write_table(wb.create_sheet("PHI findings"), ["Row", "Column", "Entity type", "Start", "End", "Score", "Detector"],
                      findings, header_text=notice)
         for title, (_, sheet_headers, rows) in zip(titles[2:], extra_sheets):
-            _write_table(wb.create_sheet(title), sheet_headers, lambda plain, rows=rows: rows, header_text=notice)
+            _write_table(wb.create_sheet(title), sheet_headers, lambda plain, rows=rows: rows(), header_text=notice)
         _write_run_info(wb.create_sheet("Run info"), run_info, notice, writing_started)
 
 
@@ -668,7 +668,7 @@ def _write_run_info(ws, run_info: list[tuple[str, str]], notice: str = "", writi
     _write_table(ws, ["Item", "Value"], lambda plain: rows, caps={1: 40.0, 2: 90.0}, header_text=notice)
 
 
-def write_jsonl(path: Path, records: list[NoteRecord]) -> None:
+def write_jsonl(path: Path, records: Iterable[NoteRecord]) -> None:
     """One object per input row, in order. Offsets in "phi" point at the replacements in
     "deidentified_text": offsets into the original would tell the length of each name."""
     with atomic_path(path) as tmp:
@@ -696,7 +696,7 @@ _CORRECTION_ROWS = 500
 REVIEW_NOTICE = "CONFIDENTIAL: contains protected health information"
 
 
-def write_review_workbook(path: Path, records: list[NoteRecord], original: Callable[[int], NoteRecord],
+def write_review_workbook(path: Path, records: Iterable[NoteRecord], original: Callable[[int], NoteRecord],
                           key_map: dict[str, str], id_column: str | None, run_info: list[tuple[str, str]]) -> None:
     """In-house only: the original text with every detection highlighted, the key-to-ID map, and a
     Corrections sheet where a reviewer marks missed identifiers and false alarms for ``learn-review``.

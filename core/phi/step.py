@@ -7,6 +7,7 @@ is blanked: nothing it has not seen can reach an output.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class DeidentifyStep:
             info["Department lists"] = ", ".join(f"{n} {k}" for k, n in self.engine.department.counts().items())
         return info
 
-    def sheets(self, records: list[NoteRecord]) -> list[Sheet]:
+    def sheets(self, records: Iterable[NoteRecord]) -> list[Sheet]:
         return []
 
     def __call__(self, batch: list[NoteRecord]) -> list[NoteRecord]:

@@ -7,6 +7,7 @@ a summary with a number, date, drug or negation the note does not support marks 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,7 @@ class SummarizeStep:
         settings = "; ".join(f"{k} {v}" for k, v in self.summarizer.settings().items())
         return {"Summarizer": self.summarizer.model_name, "Summarizer settings": settings}
 
-    def sheets(self, records: list[NoteRecord]) -> list[Sheet]:
+    def sheets(self, records: Iterable[NoteRecord]) -> list[Sheet]:
         return []
 
     def __call__(self, batch: list[NoteRecord]) -> list[NoteRecord]:
