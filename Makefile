@@ -32,6 +32,6 @@ bench: setup
 	$(BIN)/python benchmarks/train_coder_benchmark.py
 
 screenshots: setup
-	xvfb-run -a $(BIN)/python -m desktop.screenshots
+	xvfb-run -a $(BIN)/python -m casenotes_desktop.screenshots
 
 .PHONY: setup demo test bench screenshots

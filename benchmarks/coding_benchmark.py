@@ -22,10 +22,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.coding import icd10  # noqa: E402
-from core.coding.default_coder import DefaultCoder  # noqa: E402
-from core.coding.step import DEFAULT_THRESHOLD  # noqa: E402
-from core.metrics import score_codes  # noqa: E402
+from casenotes.coding import icd10  # noqa: E402
+from casenotes.coding.default_coder import DefaultCoder  # noqa: E402
+from casenotes.coding.step import DEFAULT_THRESHOLD  # noqa: E402
+from casenotes.metrics import score_codes  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coding" / "codiesp_en_train_diagnoses.jsonl"
 
@@ -36,9 +36,9 @@ def load(limit: int | None = None) -> list[dict]:
 
 
 def deidentify(texts: list[str]) -> list[str]:
-    from core.keys import KeyRing
-    from core.phi.engine import PhiEngine
-    from core.phi.replace import Replacer
+    from casenotes.keys import KeyRing
+    from casenotes.phi.engine import PhiEngine
+    from casenotes.phi.replace import Replacer
 
     engine, replacer = PhiEngine(), Replacer("tags", KeyRing(b"benchmark-secret"))
     return [replacer.replace(t, f).text for t, f in zip(texts, engine.analyze(texts))]

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.deid_data import (Note, load_nursing, load_synth, load_written, patient_folds,  # noqa: E402
                                   score)
-from core.metrics import TokenScore  # noqa: E402
-from core.phi.engine import PhiEngine  # noqa: E402
+from casenotes.metrics import TokenScore  # noqa: E402
+from casenotes.phi.engine import PhiEngine  # noqa: E402
 
 WARM_UP = "warm up note, Dr. Smith saw pt on 3/4."
 
@@ -39,7 +39,7 @@ def stock_presidio():
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from core.phi.engine import _make_tldextract_offline
+    from casenotes.phi.engine import _make_tldextract_offline
 
     _make_tldextract_offline()
     provider = NlpEngineProvider(
@@ -63,10 +63,10 @@ def run_stock(analyzer, notes: list[Note]):
 def run_step_in_workers(notes: list[Note], workers: int, batch_size: int = 64):
     """The pipeline's own path: the de-identification step over batches, in the local runner's
     worker processes."""
-    from core.keys import KeyRing
-    from core.phi.step import DeidentifySettings
-    from core.runner import LocalRunner
-    from core.steps import NoteRecord
+    from casenotes.keys import KeyRing
+    from casenotes.phi.step import DeidentifySettings
+    from casenotes.runner import LocalRunner
+    from casenotes.steps import NoteRecord
 
     t0 = time.perf_counter()
     with LocalRunner([DeidentifySettings(KeyRing(b"benchmark-secret")).build()], workers=workers) as runner:
@@ -85,10 +85,10 @@ def run_step_in_workers(notes: list[Note], workers: int, batch_size: int = 64):
 def run_step_on_ray(notes: list[Note], actors: int, batch_size: int = 64):
     """The same step on the Ray Data backend (a Ray started here, ``actors`` actors): the whole set as
     one dataset, timed after the actors have loaded (a warm-up set first)."""
-    from core.keys import KeyRing
-    from core.phi.step import DeidentifySettings
-    from core.ray_runner import RayRunner
-    from core.steps import NoteRecord
+    from casenotes.keys import KeyRing
+    from casenotes.phi.step import DeidentifySettings
+    from casenotes.ray_runner import RayRunner
+    from casenotes.steps import NoteRecord
 
     t0 = time.perf_counter()
     with RayRunner([DeidentifySettings(KeyRing(b"benchmark-secret"))], actors=actors, batch_size=batch_size,
@@ -109,8 +109,8 @@ _TOKEN = re.compile(r"[^\W\d_][\w'\-]*", re.UNICODE)
 def allow_list_candidates(text: str) -> list[tuple[int, int]]:
     """Philter's idea, measured beside the rules: every word that is neither a clinical term nor a
     common English word (nor a clinical variant: "fent", "lobetalol") is a PHI candidate."""
-    from core.phi import lexicon
-    from core.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES
+    from casenotes.phi import lexicon
+    from casenotes.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES
 
     out = []
     for match in _TOKEN.finditer(text):

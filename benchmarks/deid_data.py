@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.metrics import TokenScore, recall_by_type, score_tokens
+from casenotes.metrics import TokenScore, recall_by_type, score_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "deid"
@@ -68,7 +68,7 @@ def is_safe_harbor_identifier(entity_type: str, value: str) -> bool:
 
 
 def _is_country_or_state(value: str) -> bool:
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     lower = value.strip().lower()
     return (lower in lexicon.countries() or lower in lexicon.us_states() or lower.upper() in lexicon.us_states().values()
@@ -97,7 +97,7 @@ def load_synth(limit: int | None = None) -> list[Note]:
 
 def parse_marked(marked: str) -> tuple[str, list[dict]]:
     """Text without its ``{{TYPE|text}}`` marks, and the marked spans."""
-    from core.phi.learned import parse_marked as parse
+    from casenotes.phi.learned import parse_marked as parse
 
     text, spans = parse(marked)
     return text, [{"start": a, "end": b, "type": kind} for a, b, kind in spans]
@@ -105,7 +105,7 @@ def parse_marked(marked: str) -> tuple[str, list[dict]]:
 
 def load_written(name: str = "dev") -> list[Note]:
     """The written notes of one set. A US state alone is not gold PHI (Safe Harbor keeps states)."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     states = set(lexicon.us_states()) | {code.lower() for code in lexicon.us_states().values()}
     notes = []

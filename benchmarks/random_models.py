@@ -38,8 +38,8 @@ ARCHITECTURES = {
 
 def default_corpus() -> list[str]:
     """Text to train the tokenizer on: the demo notes shipped in resources/ and clinical phrases."""
-    from core.demo import demo_spreadsheet
-    from core.io.readers import read_table
+    from casenotes.demo import demo_spreadsheet
+    from casenotes.io.readers import read_table
 
     frame = read_table(demo_spreadsheet()).frame
     notes = [str(v) for column in frame.columns for v in frame[column] if isinstance(v, str)]

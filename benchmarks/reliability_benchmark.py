@@ -91,7 +91,7 @@ def core_version() -> str:
 
 
 def output_names(stem: str, review: bool) -> set[str]:
-    """What a finished run leaves in its output folder (core.pipeline.output_paths)."""
+    """What a finished run leaves in its output folder (casenotes.pipeline.output_paths)."""
     names = {f"{stem}.casenotes.xlsx", f"{stem}.casenotes.jsonl"}
     if review:
         names.add(f"{stem}.REVIEW-CONTAINS-PHI.casenotes.xlsx")
@@ -311,7 +311,7 @@ class Runner:
         self.count = 0
         self.records: list[RunRecord] = []
         exe = Path(args.casenotes) if args.casenotes else Path(sys.executable).parent / "casenotes"
-        self.command = [str(exe)] if exe.exists() else [sys.executable, "-m", "core.cli"]
+        self.command = [str(exe)] if exe.exists() else [sys.executable, "-m", "casenotes.cli"]
 
     def run(self, label: str, source: Path, out: Path, tmp: Path, rows: int, extra: list[str],
             kill: KillPlan | None = None, calibration: dict | None = None) -> RunRecord:

@@ -26,10 +26,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.metrics import chief_complaint, mean_rouge, names_the_complaint  # noqa: E402
-from core.steps import resolve_device  # noqa: E402
-from core.summarize.extractive import ExtractiveSummarizer  # noqa: E402
-from core.clinical_text import note_sentences  # noqa: E402
+from casenotes.metrics import chief_complaint, mean_rouge, names_the_complaint  # noqa: E402
+from casenotes.steps import resolve_device  # noqa: E402
+from casenotes.summarize.extractive import ExtractiveSummarizer  # noqa: E402
+from casenotes.clinical_text import note_sentences  # noqa: E402
 from benchmarks.deid_data import load_written  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "summarization"
@@ -87,7 +87,7 @@ def complaint_named(notes: list[str], summaries: list[str]) -> dict:
 
 def throughput(arch: str, notes: int, new_tokens: int, batch_size: int, device: str) -> dict:
     from benchmarks.random_models import build
-    from core.summarize.generative import GenerativeSummarizer
+    from casenotes.summarize.generative import GenerativeSummarizer
 
     rows = [r for r in csv.DictReader(IU_XRAY.open(encoding="utf-8")) if r["findings"].strip()][:notes]
     texts = [r["findings"] for r in rows]

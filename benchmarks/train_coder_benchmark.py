@@ -23,13 +23,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.coding_benchmark import deidentify, load  # noqa: E402
-from core.coding import icd10  # noqa: E402
-from core.coding.classifier import ClassifierCoder, CombinedCoder  # noqa: E402
-from core.coding.default_coder import DefaultCoder  # noqa: E402
-from core.coding.step import DEFAULT_THRESHOLD  # noqa: E402
-from core.coding.train import TrainingData, Trainer, TrainOptions  # noqa: E402
-from core.metrics import score_codes  # noqa: E402
-from core.steps import resolve_device  # noqa: E402
+from casenotes.coding import icd10  # noqa: E402
+from casenotes.coding.classifier import ClassifierCoder, CombinedCoder  # noqa: E402
+from casenotes.coding.default_coder import DefaultCoder  # noqa: E402
+from casenotes.coding.step import DEFAULT_THRESHOLD  # noqa: E402
+from casenotes.coding.train import TrainingData, Trainer, TrainOptions  # noqa: E402
+from casenotes.metrics import score_codes  # noqa: E402
+from casenotes.steps import resolve_device  # noqa: E402
 
 
 def main() -> int:

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.deid_data import WRITTEN, load_nursing, load_synth, load_written, patient_folds, score  # noqa: E402
-from core.phi.engine import PhiEngine  # noqa: E402
-from core.phi.learned import (DeidTrainer, DeidTrainOptions, Example, GOLD_TYPES, LearnedPhiRecognizer,  # noqa: E402
+from casenotes.phi.engine import PhiEngine  # noqa: E402
+from casenotes.phi.learned import (DeidTrainer, DeidTrainOptions, Example, GOLD_TYPES, LearnedPhiRecognizer,  # noqa: E402
                                load_examples)
 
 

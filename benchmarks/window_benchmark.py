@@ -67,8 +67,8 @@ def thread_run(window, app, ticks, path: Path) -> dict:
     """Baseline: the pipeline on a QThread of the window's process, as casenotes did before."""
     from dataclasses import replace
 
-    from core.pipeline import RunState, run
-    from desktop.worker import CallWorker
+    from casenotes.pipeline import RunState, run
+    from casenotes_desktop.worker import CallWorker
 
     first_row: list[float] = []
     state = RunState(on_progress=lambda p: first_row.append(time.perf_counter()) if p.rows_done and not first_row else None)
@@ -117,8 +117,8 @@ def main() -> None:
         app = QApplication(["casenotes-benchmark"])
         app.setOrganizationName("casenotes-benchmark")
         app.setApplicationName("casenotes-benchmark")
-        from desktop.main_window import MainWindow
-        from desktop.settings import AppSettings
+        from casenotes_desktop.main_window import MainWindow
+        from casenotes_desktop.settings import AppSettings
 
         AppSettings(output_dir=str(tmp_path / "out"), overwrite=True, jsonl=False).save()
         window = MainWindow()

@@ -13,9 +13,9 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from core.phi.findings import PhiFinding
-from core.phi.replace import Replacement
-from core.steps import NoteRecord
+from casenotes.phi.findings import PhiFinding
+from casenotes.phi.replace import Replacement
+from casenotes.steps import NoteRecord
 
 
 class Checkpoint:

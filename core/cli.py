@@ -9,9 +9,9 @@ import signal
 import sys
 from pathlib import Path
 
-from core import hf
-from core.errors import CasenotesError
-from core.options import RunOptions
+from casenotes import hf
+from casenotes.errors import CasenotesError
+from casenotes.options import RunOptions
 
 
 # The run's defaults live in RunOptions, once: the command line and the window read them from there.
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    from core.lifetime import terminate_as_interrupt
+    from casenotes.lifetime import terminate_as_interrupt
 
     terminate_as_interrupt()
     hf.offline()
@@ -156,7 +156,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command in ("learn-review", "staff-list"):
         return _department(args)
     if args.command == "demo":
-        from core.demo import demo_spreadsheet
+        from casenotes.demo import demo_spreadsheet
 
         out = args.output_dir or Path.cwd() / "casenotes-demo"
         options = RunOptions(output_dir=out, jsonl=True, review=True, overwrite=True)
@@ -185,7 +185,7 @@ def _main(argv: list[str] | None) -> int:
 def _prepare(args) -> int:
     import time
 
-    from core.coding import icd10, index
+    from casenotes.coding import icd10, index
 
     entries = icd10.index_entries()
     target = args.into or index.cache_dir()
@@ -213,7 +213,7 @@ def _prepare(args) -> int:
 
 def _build_progress():
     """One line redrawn on a terminal; in a log (make, CI) a line every tenth of the way."""
-    from core.coding.index import BuildEstimate
+    from casenotes.coding.index import BuildEstimate
 
     estimate = BuildEstimate()
     tty = sys.stderr.isatty()
@@ -232,8 +232,8 @@ def _build_progress():
 
 
 def _train_deid(args) -> int:
-    from core.phi.learned import DeidTrainer, DeidTrainOptions, load_examples
-    from core.steps import resolve_device
+    from casenotes.phi.learned import DeidTrainer, DeidTrainOptions, load_examples
+    from casenotes.steps import resolve_device
 
     examples = load_examples(args.data)
     print(f"{len(examples)} annotated notes, {sum(len(e.spans) for e in examples)} PHI spans")
@@ -252,7 +252,7 @@ def _train_deid(args) -> int:
 
 def _department(args) -> int:
     """Counts only: the lists are PHI and are never printed."""
-    from core.phi.department import DepartmentLists, learn_from_review, read_staff_list
+    from casenotes.phi.department import DepartmentLists, learn_from_review, read_staff_list
 
     lists = DepartmentLists.load()
     if args.command == "learn-review":
@@ -270,8 +270,8 @@ def _department(args) -> int:
 def _train_coder(args) -> int:
     from rich.console import Console
 
-    from core.coding.train import Trainer, TrainOptions, load_training_data, map_versus_default
-    from core.steps import resolve_device
+    from casenotes.coding.train import Trainer, TrainOptions, load_training_data, map_versus_default
+    from casenotes.steps import resolve_device
 
     console = Console(stderr=True)
     try:
@@ -300,7 +300,7 @@ def _train_coder(args) -> int:
 
 
 def _training_progress(console):
-    from core.coding.train import map_versus_default
+    from casenotes.coding.train import map_versus_default
 
     state = {"last": None}
 
@@ -328,7 +328,7 @@ def _evaluate(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from core.evaluate import evaluate
+    from casenotes.evaluate import evaluate
 
     console = Console()
     try:
@@ -348,7 +348,7 @@ def _evaluate(args) -> int:
 
 
 def _models(args) -> int:
-    from core import models
+    from casenotes import models
 
     try:
         if args.models_command == "add":
@@ -386,7 +386,7 @@ def _run_with_progress(inputs, options):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from core.pipeline import RunState, run
+    from casenotes.pipeline import RunState, run
 
     console = Console(stderr=True)
     labels = _terminal_labels(inputs, options)
@@ -440,7 +440,7 @@ def _terminal_labels(inputs, options) -> list[str]:
     """What the terminal calls each input. With neutral output names that is the file's place in the
     command and its outputs' neutral name, not its own name: a file name can be PHI, and terminal
     output ends up in scroll-back, logs and tickets."""
-    from core.pipeline import output_paths
+    from casenotes.pipeline import output_paths
 
     if options.output_names != "neutral":
         return [Path(p).name for p in inputs]

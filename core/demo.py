@@ -15,6 +15,6 @@ def demo_spreadsheet() -> Path:
     for candidate in (here.parent / "resources" / DEMO_NAME, Path(sys.prefix) / "share" / "casenotes" / DEMO_NAME):
         if candidate.exists():
             return candidate
-    from core.errors import ConfigurationError
+    from casenotes.errors import ConfigurationError
 
     raise ConfigurationError(f"the demo spreadsheet {DEMO_NAME} is missing from resources/")

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from core import hf
+from casenotes import hf
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.coding.train import parse_codes
-from core.errors import InputError
-from core.io.readers import read_table
-from core.io.writers import save_workbook
-from core.metrics import TokenScore, mean_rouge, score_codes, score_tokens
+from casenotes.coding.train import parse_codes
+from casenotes.errors import InputError
+from casenotes.io.readers import read_table
+from casenotes.io.writers import save_workbook
+from casenotes.metrics import TokenScore, mean_rouge, score_codes, score_tokens
 
 PHI_COLUMNS = ("reference phi", "phi_spans", "phi spans", "phi")
 SUMMARY_COLUMNS = ("reference summary", "summary", "impression")
@@ -54,7 +54,7 @@ def _input_beside(output: Path, info: dict) -> Path | None:
     digest = str(info.get("Input SHA-256") or "")
     if not digest:
         return None
-    from core.io.readers import SUPPORTED_EXTENSIONS
+    from casenotes.io.readers import SUPPORTED_EXTENSIONS
 
     for candidate in sorted(output.parent.iterdir()):
         if (candidate.suffix.lower() in SUPPORTED_EXTENSIONS and candidate.is_file() and candidate != output

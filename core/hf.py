@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from core.errors import ConfigurationError
+from casenotes.errors import ConfigurationError
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",

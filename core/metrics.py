@@ -162,7 +162,7 @@ _FUNCTION_WORDS = frozenset("the a an of and or to in on with for at by is was w
 
 def chief_complaint(note: str) -> str | None:
     """The first sentence of the note's chief-complaint (reason for visit) section, if it has one."""
-    from core.clinical_text import note_sentences
+    from casenotes.clinical_text import note_sentences
 
     first = next((s for s in note_sentences(note) if s.section == "complaint"), None)
     return first.text if first and _content_words(first.text) else None

@@ -17,8 +17,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.errors import ConfigurationError, InputError
-from core.keys import casenotes_home
+from casenotes.errors import ConfigurationError, InputError
+from casenotes.keys import casenotes_home
 
 KINDS = ("summarizer", "coder", "deid")
 MANIFEST = "casenotes-model.json"
@@ -90,17 +90,17 @@ def remove(name: str) -> None:
 def check(folder: Path, kind: str, device: str = "cpu") -> str:
     """Load the model as a run would; its architecture, or a ConfigurationError saying what is wrong."""
     if kind == "deid":
-        from core.phi.learned import LearnedPhiRecognizer
+        from casenotes.phi.learned import LearnedPhiRecognizer
 
         tagger = LearnedPhiRecognizer(folder, device)  # loads, or says why not
         return type(tagger._model).__name__
     if kind == "summarizer":
-        from core.summarize.generative import GenerativeSummarizer
+        from casenotes.summarize.generative import GenerativeSummarizer
 
         model = GenerativeSummarizer(folder, device)
         model.load()
         return model.model_name
-    from core.coding.classifier import ClassifierCoder
+    from casenotes.coding.classifier import ClassifierCoder
 
     class NoEvidence:  # a check needs the classifier only, not the ICD-10-CM index
         def load(self) -> None:

@@ -16,21 +16,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from core import __version__
-from core.checkpoint import Checkpoint
-from core.durations import format_duration
-from core.errors import Cancelled, CasenotesError, OutputError
-from core.io.columns import ColumnPlan, plan_for
-from core.io.readers import Table, read_table
-from core.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_library_scratch, remove_stale_temporaries,
+from casenotes import __version__
+from casenotes.checkpoint import Checkpoint
+from casenotes.durations import format_duration
+from casenotes.errors import Cancelled, CasenotesError, OutputError
+from casenotes.io.columns import ColumnPlan, plan_for
+from casenotes.io.readers import Table, read_table
+from casenotes.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_library_scratch, remove_stale_temporaries,
                               write_jsonl, write_results_workbook, write_review_workbook)
-from core.keys import KeyRing
-from core.options import RunOptions
-from core.phi.department import DepartmentLists
-from core.phi.step import DeidentifySettings
-from core.rows import RowSource
-from core.runner import LocalRunner
-from core.steps import NoteRecord, Step, resolve_device
+from casenotes.keys import KeyRing
+from casenotes.options import RunOptions
+from casenotes.phi.department import DepartmentLists
+from casenotes.phi.step import DeidentifySettings
+from casenotes.rows import RowSource
+from casenotes.runner import LocalRunner
+from casenotes.steps import NoteRecord, Step, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def make_runner(options: RunOptions, keys: KeyRing, output_dir: Path | None = No
     """The local runner, or the Ray Data runner for ``backend="ray"``: the same steps either way."""
     settings = step_settings(options, keys)
     if options.backend == "ray":
-        from core.ray_runner import RayRunner
+        from casenotes.ray_runner import RayRunner
 
         return RayRunner(settings, options.ray_address, actors=max(1, options.workers or 1),
                          batch_size=options.batch_size, gpus_per_actor=1.0, output_dir=output_dir)
@@ -243,13 +243,13 @@ def step_settings(options: RunOptions, keys: KeyRing) -> list:
     deid_device = device if deid_model else "cpu"
     settings: list = [DeidentifySettings(keys, options.mode, options.spacy_model, department, deid_model, deid_device)]
     if options.summarize or options.summarizer:
-        from core.summarize.step import SummarizeSettings
+        from casenotes.summarize.step import SummarizeSettings
 
         settings.append(SummarizeSettings(keys, options.summarizer, device, options.summary_sentences,
                                           options.summary_max_tokens, options.summary_batch_size,
                                           options.spacy_model, department, deid_model, deid_device))
     if options.code or options.coder:
-        from core.coding.step import CodingSettings
+        from casenotes.coding.step import CodingSettings
 
         settings.append(CodingSettings(options.coder, device, options.code_threshold))
     return settings
@@ -366,7 +366,7 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
         state.report(Progress(path.name, file_index, files_total, finished, total, elapsed, stage, len(done)))
 
     loading_started = time.perf_counter()
-    from core.coding.index import BuildEstimate
+    from casenotes.coding.index import BuildEstimate
 
     # a one-time build during setup (the ICD-10-CM index) shows as its own stage, with an estimate
     estimate = BuildEstimate()

@@ -9,7 +9,7 @@ input order; the pipeline checkpoints each batch that comes back, as in a local 
 
 Nothing reaches outside the machines of the cluster: Ray's usage statistics are switched off before
 Ray is imported, the dashboard is not started, and the steps load their models from local folders
-only (``core.hf.offline()``). Ray is an optional extra: ``pip install "casenotes[ray]"``.
+only (``casenotes.hf.offline()``). Ray is an optional extra: ``pip install "casenotes[ray]"``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pickle
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from core.errors import ConfigurationError
-from core.steps import LoadProgress, NoteRecord
+from casenotes.errors import ConfigurationError
+from casenotes.steps import LoadProgress, NoteRecord
 
 
 def _ray():
@@ -44,7 +44,7 @@ _SOCKET_PATH_ROOM = 107 - 75
 
 def _private_folder(output_dir: Path | None) -> Path:
     """The output folder's private folder for a Ray started here (owner-only)."""
-    from core.io.writers import RAY_FOLDER
+    from casenotes.io.writers import RAY_FOLDER
 
     folder = Path(output_dir or ".").resolve() / RAY_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,8 +74,8 @@ class StepActor:
     """One actor of a step's pool: the step built once from its settings, run batch after batch."""
 
     def __init__(self, settings):
-        from core import hf
-        from core.runner import LocalRunner
+        from casenotes import hf
+        from casenotes.runner import LocalRunner
 
         hf.offline()
         self.runner = LocalRunner([settings.build()])
@@ -157,7 +157,7 @@ class RayRunner:
                 shutil.rmtree(folder, ignore_errors=True)
         self._temp_dir = self._spill = None
         if self.output_dir is not None:
-            from core.io.writers import RAY_FOLDER, remove_stale_ray_folders
+            from casenotes.io.writers import RAY_FOLDER, remove_stale_ray_folders
 
             remove_stale_ray_folders(Path(self.output_dir) / RAY_FOLDER)  # the private folder, once empty
 

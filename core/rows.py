@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.io.columns import NOTE, PATIENT_KEY, ColumnPlan
-from core.keys import KeyRing
-from core.phi.known import SEARCHED_KINDS, KnownIdentifiers
-from core.phi.replace import PATIENT_KEY as PATIENT_KEY_KIND
-from core.steps import NoteRecord, TextCell
+from casenotes.io.columns import NOTE, PATIENT_KEY, ColumnPlan
+from casenotes.keys import KeyRing
+from casenotes.phi.known import SEARCHED_KINDS, KnownIdentifiers
+from casenotes.phi.replace import PATIENT_KEY as PATIENT_KEY_KIND
+from casenotes.steps import NoteRecord, TextCell
 
 
 class RowSource:

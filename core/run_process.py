@@ -22,9 +22,9 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from core.errors import CasenotesError
-from core.lifetime import die_with_parent
-from core.pipeline import RunOptions, RunState, run
+from casenotes.errors import CasenotesError
+from casenotes.lifetime import die_with_parent
+from casenotes.pipeline import RunOptions, RunState, run
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def pipeline_job(paths, options, per_file, report, cancel_event) -> list:
 
 
 def train_job(paths, text_column, codes_column, id_column, output, options, report, cancel_event) -> dict:
-    from core.coding.train import Trainer, load_training_data
+    from casenotes.coding.train import Trainer, load_training_data
 
     trainer = Trainer(options, lambda p: report("progress", p))
     # The trainer checks its own flag between batches; this thread carries the parent's cancel to it.
@@ -204,7 +204,7 @@ def _preview_main(parent, requests, replies) -> None:
             wanted = (options.mode, options.spacy_model, str(options.deid_model or ""), lists_version)
             if step is None or built_for != wanted:
                 step, built_for = _deidentify_step(options), wanted
-            from core.io.preview import preview_rows
+            from casenotes.io.preview import preview_rows
 
             replies.put(("ok", preview_rows(path, options, step, count)))
         except CasenotesError as exc:
@@ -216,9 +216,9 @@ def _preview_main(parent, requests, replies) -> None:
 
 def _deidentify_step(options: RunOptions):
     """The step a run of ``options`` de-identifies with: the same engine settings, lists and secret."""
-    from core.keys import KeyRing
-    from core.phi.department import DepartmentLists
-    from core.phi.step import DeidentifySettings
+    from casenotes.keys import KeyRing
+    from casenotes.phi.department import DepartmentLists
+    from casenotes.phi.step import DeidentifySettings
 
     step = DeidentifySettings(KeyRing.load_or_create(), options.mode, options.spacy_model, DepartmentLists.load(),
                               str(options.deid_model) if options.deid_model else None).build()
@@ -254,7 +254,7 @@ def _warm_up() -> None:
     try:
         import torch  # noqa: F401
 
-        from core.phi.engine import PhiEngine
+        from casenotes.phi.engine import PhiEngine
 
         PhiEngine().analyze(["Seen by Dr. Example on 01/02/2024 at Example Hospital, Springfield."])
     except Exception as exc:  # the run itself reports what is missing

@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable, Iterator
 
-from core.steps import LoadProgress, NoteRecord, OnError, Step
+from casenotes.steps import LoadProgress, NoteRecord, OnError, Step
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ _worker_steps: dict[str, Step] = {}
 def _init_worker(parent: int, settings: list) -> None:
     import signal
 
-    from core.lifetime import die_with_parent
+    from casenotes.lifetime import die_with_parent
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run; a worker must not die mid-batch

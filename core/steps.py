@@ -17,9 +17,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Protocol
 
-from core.phi.findings import PhiFinding
-from core.phi.known import KnownIdentifiers
-from core.phi.replace import Replacement
+from casenotes.phi.findings import PhiFinding
+from casenotes.phi.known import KnownIdentifiers
+from casenotes.phi.replace import Replacement
 
 
 @dataclass
@@ -204,7 +204,7 @@ def resolve_device(requested: str = "auto") -> str:
     except Exception:
         available = False
     if requested == "cuda" and not available:
-        from core.errors import ConfigurationError
+        from casenotes.errors import ConfigurationError
 
         raise ConfigurationError("--device cuda was asked for but no CUDA GPU is available")
     return "cuda" if available else "cpu"

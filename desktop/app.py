@@ -7,14 +7,14 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core import hf
+    from casenotes import hf
 
     hf.offline()  # before any model library can be imported, here or in the window's child processes
 
     logging.basicConfig(level=logging.WARNING, format="casenotes: %(levelname)s: %(message)s")
     from PySide6.QtWidgets import QApplication
 
-    from desktop.main_window import MainWindow
+    from casenotes_desktop.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv if argv is None else ["casenotes", *argv])
     app.setOrganizationName("casenotes")

@@ -7,8 +7,8 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
-from core.io.columns import KEPT, LEFT_OUT, NOTE, PATIENT_KEY
-from desktop.queue_model import QueueItem
+from casenotes.io.columns import KEPT, LEFT_OUT, NOTE, PATIENT_KEY
+from casenotes_desktop.queue_model import QueueItem
 
 AUTOMATIC = "auto"
 # (choice, label, tooltip, why); the AUTOMATIC label and reason come from the column's content.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QComboBox, QStyle, QStyledItemDelegate, QStyleOptionProgressBar
 
-from desktop.queue_model import QueueModel
+from casenotes_desktop.queue_model import QueueModel
 
 NO_ID = "(none)"
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 
 def guide_markdown() -> str:
-    return files("desktop").joinpath("guide.md").read_text(encoding="utf-8")
+    return files("casenotes_desktop").joinpath("guide.md").read_text(encoding="utf-8")
 
 
 class GuideDialog(QDialog):
@@ -29,8 +29,8 @@ class GuideDialog(QDialog):
 
 def about_text() -> str:
     """Versions only, read from installed package metadata: no model is loaded for this."""
-    from core import __version__
-    from core.coding import icd10
+    from casenotes import __version__
+    from casenotes.coding import icd10
 
     def version(name: str) -> str:
         from importlib.metadata import PackageNotFoundError, version as dist_version

@@ -11,19 +11,19 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHeaderView, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
 
-from core.io.preview import inspect_file
-from core.io.readers import SUPPORTED_EXTENSIONS, list_sheets
-from core.phi.department import DepartmentLists, learn_from_review, read_staff_list
-from core.durations import rough_duration
-from core.pipeline import FileResult, Progress, output_paths, prior_run
-from desktop.delegates import ChoiceDelegate, ProgressDelegate
-from desktop.preview import PreviewPane
-from desktop.queue_model import QueueItem, QueueModel
-from desktop.queue_view import QueueView
-from desktop.settings import AppSettings, last_folder, load_queue, recent_files, remember_files, save_queue
-from desktop.settings_panel import SettingsPanel
-from core.run_process import PreviewProcess, RunProcess
-from desktop.worker import CallWorker, RunWorker, Workers
+from casenotes.io.preview import inspect_file
+from casenotes.io.readers import SUPPORTED_EXTENSIONS, list_sheets
+from casenotes.phi.department import DepartmentLists, learn_from_review, read_staff_list
+from casenotes.durations import rough_duration
+from casenotes.pipeline import FileResult, Progress, output_paths, prior_run
+from casenotes_desktop.delegates import ChoiceDelegate, ProgressDelegate
+from casenotes_desktop.preview import PreviewPane
+from casenotes_desktop.queue_model import QueueItem, QueueModel
+from casenotes_desktop.queue_view import QueueView
+from casenotes_desktop.settings import AppSettings, last_folder, load_queue, recent_files, remember_files, save_queue
+from casenotes_desktop.settings_panel import SettingsPanel
+from casenotes.run_process import PreviewProcess, RunProcess
+from casenotes_desktop.worker import CallWorker, RunWorker, Workers
 
 CLOSE_WAIT_MS = 15000
 PREVIEW_ROWS = 5
@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 800)
 
     def _build_menus(self) -> None:
-        from desktop.help import GuideDialog, about_text
+        from casenotes_desktop.help import GuideDialog, about_text
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
@@ -382,7 +382,7 @@ class MainWindow(QMainWindow):
         return replace(self.settings.run_options(), **item.overrides())
 
     def edit_columns(self) -> None:
-        from desktop.columns_dialog import ColumnsDialog
+        from casenotes_desktop.columns_dialog import ColumnsDialog
 
         item = self.selected_item()
         if item is None or item.summary is None or item.status in ("running", "queued"):
@@ -747,7 +747,7 @@ class MainWindow(QMainWindow):
             self._request_preview(item)
 
     def open_train_dialog(self):
-        from desktop.train_dialog import TrainDialog
+        from casenotes_desktop.train_dialog import TrainDialog
 
         device = self.settings.device if self.settings.device != "auto" else ("cuda" if self.settings_panel.device.findData("cuda") >= 0 else "cpu")
         dialog = TrainDialog(device, self)

@@ -8,7 +8,7 @@ import html
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
 
-from core.io.preview import PreviewRow
+from casenotes.io.preview import PreviewRow
 
 # Hue per entity type; lightness is chosen from the theme.
 HUES = {"NAME": 0, "DATE": 210, "LOCATION": 120, "FACILITY": 150, "ADDRESS": 90, "ZIP": 60, "AGE": 30, "PHONE": 280,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
-from core.io.preview import FileSummary
+from casenotes.io.preview import FileSummary
 
 
 @dataclass
@@ -29,7 +29,7 @@ class QueueItem:
     error: str | None = None
     outputs: dict = field(default_factory=dict)
     sheets: list[str] = field(default_factory=list)  # known even when the chosen sheet could not be read
-    result: object | None = None  # core.pipeline.FileResult of this session's run
+    result: object | None = None  # casenotes.pipeline.FileResult of this session's run
     earlier: bool = False  # done or interrupted by a run of an earlier session
 
     @property
@@ -91,7 +91,7 @@ class QueueItem:
             return ""
         from collections import Counter
 
-        from core.io.columns import FREE_TEXT, IDENTIFIER, KEPT, LEFT_OUT, NOTE, PATIENT_KEY
+        from casenotes.io.columns import FREE_TEXT, IDENTIFIER, KEPT, LEFT_OUT, NOTE, PATIENT_KEY
 
         counts = Counter(d.action for d in self.summary.plan.columns.values())
         parts = [(counts[NOTE], "note" if counts[NOTE] == 1 else "notes"),

@@ -1,7 +1,7 @@
 """Screenshots for the README: the empty window, a queued file with its preview, a run in progress
 and a finished run. Runs the real app on a real X server:
 
-    xvfb-run -a python -m desktop.screenshots [OUTDIR]      (default resources/screenshots)
+    xvfb-run -a python -m casenotes_desktop.screenshots [OUTDIR]      (default resources/screenshots)
 
 Settings, keys and outputs go to a temporary folder; nothing of the user's is touched.
 """
@@ -26,8 +26,8 @@ def _wait(app, condition, timeout: float = 180.0) -> None:
 
 
 def _ward_export(path: Path, rows: int) -> Path:
-    from core.demo import demo_spreadsheet
-    from core.io.readers import read_table
+    from casenotes.demo import demo_spreadsheet
+    from casenotes.io.readers import read_table
 
     frame = read_table(demo_spreadsheet()).frame
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(work / "settings"))
     app = QApplication(["casenotes"])
     app.setOrganizationName("casenotes-screenshots")
-    from core.demo import demo_spreadsheet
-    from desktop.main_window import MainWindow
-    from desktop.settings import AppSettings
+    from casenotes.demo import demo_spreadsheet
+    from casenotes_desktop.main_window import MainWindow
+    from casenotes_desktop.settings import AppSettings
 
     AppSettings(output_dir=str(work / "output"), summarize=True).save()
     window = MainWindow()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from core.options import RunOptions
+from casenotes.options import RunOptions
 
 
 _RUN = RunOptions()  # the run's defaults, defined once there

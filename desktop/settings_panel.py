@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QMenu,
                                QPushButton, QToolButton, QWidget)
 
-from desktop.settings import AppSettings
+from casenotes_desktop.settings import AppSettings
 
 DEFAULT_MODEL = "Embedded default"
 
@@ -50,7 +50,7 @@ class FolderField(QWidget):
             self.changed.emit()
 
     def _fill_installed(self) -> None:
-        from core.models import installed
+        from casenotes.models import installed
 
         menu = self.installed.menu()
         menu.clear()

@@ -14,11 +14,11 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from core.io.preview import inspect_file
-from core.io.readers import SUPPORTED_EXTENSIONS
-from desktop.delegates import column_label
-from desktop.settings_panel import FolderField
-from desktop.worker import CallWorker, TrainWorker, Workers
+from casenotes.io.preview import inspect_file
+from casenotes.io.readers import SUPPORTED_EXTENSIONS
+from casenotes_desktop.delegates import column_label
+from casenotes_desktop.settings_panel import FolderField
+from casenotes_desktop.worker import CallWorker, TrainWorker, Workers
 
 NO_ID = "(none: split by row)"
 TRAIN_TIP = "Start training in the background"
@@ -236,7 +236,7 @@ class TrainDialog(QDialog):
     # --- training ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from core.coding.train import TrainOptions
+        from casenotes.coding.train import TrainOptions
 
         if self.worker is not None:
             return
@@ -281,7 +281,7 @@ class TrainDialog(QDialog):
 
     @Slot(object)
     def _on_progress(self, p) -> None:
-        from core.coding.train import map_versus_default
+        from casenotes.coding.train import map_versus_default
 
         if self._cancelling:
             return  # "Cancelling…" stays until the worker stops
@@ -323,7 +323,7 @@ class TrainDialog(QDialog):
 
     @Slot(object)
     def _on_finished(self, card) -> None:
-        from core.coding.train import map_versus_default
+        from casenotes.coding.train import map_versus_default
 
         self.worker = None
         self.progress.setRange(0, 1)

@@ -1,6 +1,6 @@
 """Background work for the window, in the superqt / Dangerzone style.
 
-Model work (runs, training) happens in child processes (core.run_process); ``ProcessWorker``
+Model work (runs, training) happens in child processes (casenotes.run_process); ``ProcessWorker``
 relays their messages as Qt signals, which Qt delivers to slots of objects living on the GUI thread
 (queued across threads). Short calls (reading a file, asking the preview process) run on a
 ``CallWorker``. Each worker has its own QThread; ``Workers`` keeps worker and thread alive until
@@ -16,19 +16,19 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from core.errors import CasenotesError
-from core.options import RunOptions
-from core.run_process import ChildJob, RunProcess, TrainProcess
+from casenotes.errors import CasenotesError
+from casenotes.options import RunOptions
+from casenotes.run_process import ChildJob, RunProcess, TrainProcess
 
 log = logging.getLogger(__name__)
 
 
 class ProcessWorker(QObject):
-    """Relays a child-process job (core.run_process) as signals; the thread only waits for messages,
+    """Relays a child-process job (casenotes.run_process) as signals; the thread only waits for messages,
     so the window's interpreter never runs model code and a job that ignores cancelling can be killed."""
 
-    progress = Signal(object)  # core.pipeline.Progress or core.coding.train.TrainProgress
-    file_done = Signal(object)  # core.pipeline.FileResult
+    progress = Signal(object)  # casenotes.pipeline.Progress or casenotes.coding.train.TrainProgress
+    file_done = Signal(object)  # casenotes.pipeline.FileResult
     failed = Signal(str)  # a one-line message, never note text
     finished = Signal(object)  # the job's result (a run: its FileResults; a training: the model card or None)
 
@@ -73,7 +73,7 @@ class RunWorker(ProcessWorker):
 
 
 class TrainWorker(ProcessWorker):
-    """Fine-tunes a coder (core.coding.train) in a child process."""
+    """Fine-tunes a coder (casenotes.coding.train) in a child process."""
 
     def __init__(self, paths: list[Path], text_column: str, codes_column: str, id_column: str | None, output: Path,
                  options):

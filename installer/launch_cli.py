@@ -5,6 +5,6 @@ import sys
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # PHI worker processes are spawned from the bundle itself
-    from core.cli import main
+    from casenotes.cli import main
 
     sys.exit(main())

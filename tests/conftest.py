@@ -24,7 +24,7 @@ def isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def engine():
-    from core.phi.engine import PhiEngine
+    from casenotes.phi.engine import PhiEngine
 
     e = PhiEngine()
     e.load()

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from core.errors import InputError
-from core.io.columns import FREE_TEXT, IDENTIFIER, KEPT, LEFT_OUT, NOTE, PATIENT_KEY, plan_columns
+from casenotes.errors import InputError
+from casenotes.io.columns import FREE_TEXT, IDENTIFIER, KEPT, LEFT_OUT, NOTE, PATIENT_KEY, plan_columns
 
 ROWS = 12
 
@@ -69,8 +69,8 @@ def test_user_choices_win_and_unknown_names_fail_in_one_line(export):
 
 
 def test_a_patient_column_of_names_is_the_key_and_its_names_are_searched():
-    from core.keys import KeyRing
-    from core.rows import RowSource
+    from casenotes.keys import KeyRing
+    from casenotes.rows import RowSource
 
     frame = _frame(Patient=lambda i: ["Ignatius Lindqvist", "Precious Adebayo-Okafor"][i % 2],
                    Note=lambda i: "LINDQVIST settled overnight; ignatius asked for his daughter. Plan unchanged.")

@@ -5,10 +5,10 @@ import stat
 
 from openpyxl import Workbook, load_workbook
 
-from core.cli import main
-from core.io.writers import CORRECTIONS_SHEET, MISSED, NOT_PHI
-from core.phi.department import FILE_NAME, DepartmentLists
-from core.pipeline import RunOptions, run
+from casenotes.cli import main
+from casenotes.io.writers import CORRECTIONS_SHEET, MISSED, NOT_PHI
+from casenotes.phi.department import FILE_NAME, DepartmentLists
+from casenotes.pipeline import RunOptions, run
 
 NOTES = [
     "Pt prefers to be called tiggs by staff. Plan discussed at Sunday Huddle. Dressing changed, wound clean.",

@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QAbstractItemDelegate, QComboBox, QMessageBox
 
-from core.demo import demo_spreadsheet
+from casenotes.demo import demo_spreadsheet
 
 pytestmark = pytest.mark.slow
 RUN_TIMEOUT_MS = 240_000
@@ -19,8 +19,8 @@ PREVIEW_TIMEOUT_MS = 180_000  # the PHI engine loads in a child process; CI mach
 
 @pytest.fixture
 def window(qtbot, qt_settings, tmp_path):
-    from desktop.main_window import MainWindow
-    from desktop.settings import AppSettings
+    from casenotes_desktop.main_window import MainWindow
+    from casenotes_desktop.settings import AppSettings
 
     AppSettings(output_dir=str(tmp_path / "out")).save()
     w = MainWindow()
@@ -52,7 +52,7 @@ def _wait_ready(qtbot, window, count):
 
 
 def test_window_shows_and_refuses_what_it_cannot_read(qtbot, qt_settings, tmp_path):
-    from desktop.main_window import MainWindow
+    from casenotes_desktop.main_window import MainWindow
 
     w = MainWindow()
     qtbot.addWidget(w)
@@ -120,7 +120,7 @@ def test_preview_and_changing_the_note_column(qtbot, window, tmp_path):
 def test_column_dialog_and_replacement_mode_drive_plan_and_preview(qtbot, window, tmp_path, monkeypatch):
     """The clerk opens Columns…, leaves one column out and keeps another; the plan and the queue follow.
     Switching to surrogates re-draws the preview at once, with no tag left in it."""
-    from desktop.columns_dialog import ColumnsDialog
+    from casenotes_desktop.columns_dialog import ColumnsDialog
 
     _queue_and_preview(qtbot, window, tmp_path / "export.csv",
                        "MRN,Ward,Seen by,Nursing note\n"
@@ -213,8 +213,8 @@ def test_cancel_mid_run_then_resume(qtbot, window, tmp_path, monkeypatch):
 
 
 def test_closing_during_a_run_asks_cancels_and_leaves_no_thread(qtbot, qt_settings, tmp_path, monkeypatch):
-    from desktop.main_window import MainWindow
-    from desktop.settings import AppSettings
+    from casenotes_desktop.main_window import MainWindow
+    from casenotes_desktop.settings import AppSettings
 
     AppSettings(output_dir=str(tmp_path / "out")).save()
     w = MainWindow()
@@ -229,14 +229,14 @@ def test_closing_during_a_run_asks_cancels_and_leaves_no_thread(qtbot, qt_settin
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.Yes)
     assert w.close()
     assert asked and all(not thread.isRunning() for thread, _ in w.workers._running)
-    from core.pipeline import output_paths
-    from desktop.settings import AppSettings
+    from casenotes.pipeline import output_paths
+    from casenotes_desktop.settings import AppSettings
 
     assert output_paths(path, AppSettings.load().run_options())["checkpoint"].exists()  # resumable next time
 
 
 def test_settings_are_saved_between_sessions(qtbot, qt_settings):
-    from desktop.main_window import MainWindow
+    from casenotes_desktop.main_window import MainWindow
 
     first = MainWindow()
     qtbot.addWidget(first)
@@ -279,9 +279,9 @@ def test_columns_dialog_works_from_the_keyboard(qtbot, qt_settings, tmp_path):
     arrow keys change a choice; Return accepts."""
     from PySide6.QtWidgets import QPushButton
 
-    from core.io.preview import inspect_file
-    from desktop.columns_dialog import ColumnsDialog
-    from desktop.queue_model import QueueItem
+    from casenotes.io.preview import inspect_file
+    from casenotes_desktop.columns_dialog import ColumnsDialog
+    from casenotes_desktop.queue_model import QueueItem
 
     path = tmp_path / "notes.csv"
     path.write_text("MRN,Comment,Note\n1,call back tomorrow,Pt stable overnight and comfortable today.\n",

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def _new_window(qtbot):
-    from desktop.main_window import MainWindow
+    from casenotes_desktop.main_window import MainWindow
 
     w = MainWindow()
     qtbot.addWidget(w)
@@ -24,7 +24,7 @@ def _new_window(qtbot):
 
 @pytest.fixture
 def out_dir(qt_settings, tmp_path):
-    from desktop.settings import AppSettings
+    from casenotes_desktop.settings import AppSettings
 
     AppSettings(output_dir=str(tmp_path / "out")).save()
     return tmp_path / "out"
@@ -52,7 +52,7 @@ def _answer(monkeypatch, *answers):
 
 
 def test_the_notes_sheet_is_found_and_a_failed_file_can_pick_another_sheet(qtbot, out_dir, tmp_path):
-    from desktop.settings import save_queue
+    from casenotes_desktop.settings import save_queue
 
     path = _cover_then_notes(tmp_path / "export.xlsx")
     # Restored from a session where the clerk had picked a sheet that is gone now.
@@ -103,8 +103,8 @@ def test_an_interrupted_run_is_resumed_after_a_restart(qtbot, out_dir, tmp_path,
 
 def _window_outputs(path: Path) -> dict[str, Path]:
     """Where the window's run writes ``path``'s outputs (its saved settings, neutral names by default)."""
-    from core.pipeline import output_paths
-    from desktop.settings import AppSettings
+    from casenotes.pipeline import output_paths
+    from casenotes_desktop.settings import AppSettings
 
     return output_paths(path, AppSettings.load().run_options())
 
@@ -213,9 +213,9 @@ def test_progress_bars_are_horizontal_and_the_empty_queue_says_what_to_do(qtbot,
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtWidgets import QStyleOptionViewItem
 
-    from desktop.delegates import ProgressDelegate
-    from desktop.help import GuideDialog, about_text
-    from desktop.queue_view import EMPTY_HINT
+    from casenotes_desktop.delegates import ProgressDelegate
+    from casenotes_desktop.help import GuideDialog, about_text
+    from casenotes_desktop.queue_view import EMPTY_HINT
 
     w = _new_window(qtbot)
     drawn = []

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from core.checkpoint import Checkpoint
-from core.pipeline import RunOptions, RunState, output_paths, run
+from casenotes.checkpoint import Checkpoint
+from casenotes.pipeline import RunOptions, RunState, output_paths, run
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENT = "Wendeline Quackenbush"
@@ -93,8 +93,8 @@ _KILL_WHILE_SAVING_REVIEW = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     import openpyxl.worksheet._writer as sheet_writer
-    from core.io.writers import REVIEW_SHEET
-    from core.pipeline import RunOptions, run
+    from casenotes.io.writers import REVIEW_SHEET
+    from casenotes.pipeline import RunOptions, run
 
     original = sheet_writer.WorksheetWriter.write_tail
 
@@ -111,7 +111,7 @@ _KILL_WHILE_SAVING_REVIEW = textwrap.dedent("""
 _INTERRUPT_WHILE_STREAMING = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from core.io.writers import _write_table, streamed_workbook
+    from casenotes.io.writers import _write_table, streamed_workbook
 
     def rows(plain):
         for i in range(2000):
@@ -144,7 +144,7 @@ def test_scratch_files_an_earlier_version_left_in_the_system_temp_folder_are_rem
 
 
 def test_a_killed_ray_runs_session_folder_is_removed_by_the_next_run(tmp_path):
-    from core.io.writers import RAY_FOLDER, remove_stale_temporaries
+    from casenotes.io.writers import RAY_FOLDER, remove_stale_temporaries
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -210,12 +210,12 @@ def test_stale_temporaries_of_dead_runs_are_removed_and_a_live_runs_kept(tmp_pat
 
 
 def test_outputs_are_committed_together(tmp_path, monkeypatch):
-    import core.pipeline
+    import casenotes.pipeline
 
     def failing_review(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(core.pipeline, "write_review_workbook", failing_review)
+    monkeypatch.setattr(casenotes.pipeline, "write_review_workbook", failing_review)
     src = _xlsx(tmp_path / "in.xlsx")
     options = RunOptions(output_dir=tmp_path / "o", jsonl=True, review=True)
     [result] = run([src], options)
@@ -243,7 +243,7 @@ def test_two_inputs_of_one_name_never_replace_each_other(tmp_path):
 
 
 def test_neutral_names_keep_the_input_name_out_of_the_shareable_outputs(tmp_path):
-    from core.evaluate import _input_beside
+    from casenotes.evaluate import _input_beside
 
     src = _xlsx(tmp_path / "Quackenbush_Wendeline_MRN7700000.xlsx", NOTES[:3])
     options = RunOptions(output_dir=tmp_path, jsonl=True, output_names="neutral")
@@ -265,7 +265,7 @@ def test_neutral_names_keep_the_input_name_out_of_the_shareable_outputs(tmp_path
 
 
 def test_with_neutral_names_the_terminal_never_shows_the_input_name(tmp_path, capsys):
-    from core.cli import main
+    from casenotes.cli import main
 
     src = _xlsx(tmp_path / "Quackenbush_Wendeline_MRN7700000.xlsx", NOTES[:2])
     bad = tmp_path / "Vanterpool_Ignatius_MRN5500000.csv"
@@ -283,10 +283,10 @@ def test_with_neutral_names_the_terminal_never_shows_the_input_name(tmp_path, ca
 # --- 5. long notes ---
 
 def test_a_note_longer_than_the_csv_field_limit_is_read_and_deidentified_in_full(tmp_path, monkeypatch):
-    import core.phi.engine
+    import casenotes.phi.engine
 
     # Pieces of 2,000 characters stand for the 20,000 of a real run: the same cuts, a smaller note.
-    monkeypatch.setattr(core.phi.engine, "PIECE_CHARS", 2_000)
+    monkeypatch.setattr(casenotes.phi.engine, "PIECE_CHARS", 2_000)
     filler = "Vitals stable overnight, tolerating diet, ambulating in the hall with assistance. "
     long_note = (filler * 20 + f"Daughter {PATIENT} called from 617-555-0199. ") * 90
     assert len(long_note) > 131_072  # Python's csv module's default field limit
@@ -301,15 +301,15 @@ def test_a_note_longer_than_the_csv_field_limit_is_read_and_deidentified_in_full
 
 
 def test_a_name_cut_between_two_pieces_is_still_found(engine, monkeypatch):
-    import core.phi.engine
-    from core.phi.engine import text_pieces
+    import casenotes.phi.engine
+    from casenotes.phi.engine import text_pieces
 
     text = "Stable overnight and comfortable. " * 8 + f"Daughter {PATIENT} visited." + " Plan unchanged." * 30
     start, end = text.index(PATIENT), text.index(PATIENT) + len(PATIENT)
-    monkeypatch.setattr(core.phi.engine, "PIECE_OVERLAP", 60)
+    monkeypatch.setattr(casenotes.phi.engine, "PIECE_OVERLAP", 60)
     cut_inside = 0
     for size in range(280, 330, 3):  # cuts at many places, some inside the name
-        monkeypatch.setattr(core.phi.engine, "PIECE_CHARS", size)
+        monkeypatch.setattr(casenotes.phi.engine, "PIECE_CHARS", size)
         cut_inside += any(start < s + len(p) < end for s, p in text_pieces(text, size, 60))
         found = engine.analyze([text])[0]
         assert any(f.start <= start and f.end >= end for f in found), size
@@ -317,7 +317,7 @@ def test_a_name_cut_between_two_pieces_is_still_found(engine, monkeypatch):
 
 
 def test_text_pieces_cover_the_text_with_overlap():
-    from core.phi.engine import text_pieces
+    from casenotes.phi.engine import text_pieces
 
     text = " ".join(f"word{i}" for i in range(5_000))
     pieces = text_pieces(text, 1_000, 100)
@@ -331,8 +331,8 @@ def test_text_pieces_cover_the_text_with_overlap():
 # --- 6. memory: the outputs are written from the checkpoint, a record at a time ---
 
 def _saved_run(folder: Path, rows: int):
-    from core.phi.findings import PhiFinding
-    from core.steps import NoteRecord, TextCell
+    from casenotes.phi.findings import PhiFinding
+    from casenotes.steps import NoteRecord, TextCell
 
     def original(row: int) -> NoteRecord:
         return NoteRecord(row, [TextCell("Note", f"Seen by Dr Okafor on visit {row}. " * 20)], f"K{row:06d}",
@@ -372,8 +372,8 @@ def test_writing_a_run_reads_its_records_back_so_memory_does_not_grow_with_rows(
     while counting them and writing the JSON Lines from the checkpoint."""
     import tracemalloc
 
-    from core.io.writers import write_jsonl
-    from core.pipeline import RunTally
+    from casenotes.io.writers import write_jsonl
+    from casenotes.pipeline import RunTally
 
     def peak(rows: int) -> int:
         checkpoint, original = _saved_run(tmp_path / f"cp{rows}", rows)
@@ -395,7 +395,7 @@ def test_writing_a_run_reads_its_records_back_so_memory_does_not_grow_with_rows(
 # --- 7. signals and a torn checkpoint ---
 
 def test_a_torn_checkpoint_line_is_repaired_on_resume(tmp_path):
-    from core.steps import NoteRecord
+    from casenotes.steps import NoteRecord
 
     checkpoint = Checkpoint(tmp_path / "cp")
     checkpoint.start({"rows": 4})
@@ -409,8 +409,8 @@ def test_a_torn_checkpoint_line_is_repaired_on_resume(tmp_path):
 
 
 def test_a_checkpoint_of_the_earlier_format_resumes_with_its_summaries_and_codes():
-    from core.checkpoint import record_from_json
-    from core.steps import NoteRecord, TextCell
+    from casenotes.checkpoint import record_from_json
+    from casenotes.steps import NoteRecord, TextCell
 
     older = {"row": 1, "cells": {"Note": {"deidentified": "Seen by [NAME].", "phi": [], "replacements": []}},
              "replaced": {}, "review_reasons": [], "failed": False,
@@ -444,7 +444,7 @@ def test_a_second_run_on_a_live_runs_outputs_is_refused(tmp_path):
 
 
 def test_ctrl_c_also_cancels_the_run_if_a_library_swallows_it():
-    from core.cli import _interrupt_cancels
+    from casenotes.cli import _interrupt_cancels
 
     state = RunState()
     with _interrupt_cancels(state):
@@ -461,7 +461,7 @@ def test_ctrl_c_also_cancels_the_run_if_a_library_swallows_it():
 # --- 8. messages ---
 
 def test_file_system_failures_say_what_happened(tmp_path, monkeypatch):
-    import core.pipeline
+    import casenotes.pipeline
 
     src = _xlsx(tmp_path / "in.xlsx", NOTES[:2])
     real_replace = os.replace
@@ -471,14 +471,14 @@ def test_file_system_failures_say_what_happened(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(b))
         return real_replace(a, b)
 
-    monkeypatch.setattr(core.pipeline.os, "replace", locked)
+    monkeypatch.setattr(casenotes.pipeline.os, "replace", locked)
     [result] = run([src], RunOptions(output_dir=tmp_path / "o"))
     assert result.status == "failed"
     assert "permission denied" in result.error and "Excel" in result.error and "internal error" not in result.error
 
 
 def test_a_failure_is_printed_once(tmp_path, capsys):
-    from core.cli import main
+    from casenotes.cli import main
 
     missing = tmp_path / "missing.xlsx"
     assert main(["run", str(missing), "-o", str(tmp_path / "o")]) == 1
@@ -487,7 +487,7 @@ def test_a_failure_is_printed_once(tmp_path, capsys):
 
 
 def test_utf16_without_a_byte_order_mark_is_read(tmp_path):
-    from core.io.readers import read_table
+    from casenotes.io.readers import read_table
 
     for encoding in ("utf-16-le", "utf-16-be"):
         path = tmp_path / f"{encoding}.csv"
@@ -501,7 +501,7 @@ def test_threads_creating_the_secret_at_once_all_get_one_secret(tmp_path):
     """The window inspects files on several threads at once; each may be the first to need the secret."""
     import threading
 
-    from core.keys import KeyRing
+    from casenotes.keys import KeyRing
 
     home = tmp_path / "home"
     barrier = threading.Barrier(8)

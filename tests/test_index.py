@@ -11,11 +11,11 @@ import numpy as np
 import openpyxl
 import pytest
 
-from core import embeddings
-from core.cli import main
-from core.coding import icd10, index
-from core.durations import rough_duration
-from core.pipeline import RunOptions, RunState, run
+from casenotes import embeddings
+from casenotes.cli import main
+from casenotes.coding import icd10, index
+from casenotes.durations import rough_duration
+from casenotes.pipeline import RunOptions, RunState, run
 
 FEW = 300
 
@@ -132,11 +132,11 @@ def clock(monkeypatch):
         now["t"] += 1.0
         return now["t"]
 
-    import core.pipeline
+    import casenotes.pipeline
 
     fake = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
     fake.perf_counter = perf_counter
-    monkeypatch.setattr(core.pipeline, "time", fake)
+    monkeypatch.setattr(casenotes.pipeline, "time", fake)
     return now
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.errors import ConfigurationError, InputError
-from core.phi.learned import DeidTrainer, DeidTrainOptions, LearnedPhiRecognizer, load_examples, with_surrogates
-from core.pipeline import RunOptions, run
+from casenotes.cli import main
+from casenotes.errors import ConfigurationError, InputError
+from casenotes.phi.learned import DeidTrainer, DeidTrainOptions, LearnedPhiRecognizer, load_examples, with_surrogates
+from casenotes.pipeline import RunOptions, run
 
 MARKED = [
     "Daughter {{RELATIVE|Clara Ellison}} called on {{DATE|3/14}} from {{PHONE|617-555-0199}}. Pt stable.",
@@ -51,11 +51,11 @@ def test_trained_tagger_only_adds_to_the_rules(tmp_path, capsys):
     assert card["history"][-1]["train_loss"] < card["history"][0]["train_loss"] * 1.5
     assert json.loads((folder / "config.json").read_text())["casenotes_kind"] == "deid"
     assert (folder / "training_metrics.json").exists() and not (tmp_path / "deid.partial").exists()
-    from core import models
+    from casenotes import models
 
     assert models.add(folder, "deid").kind == "deid"  # installable like a summarizer or a coder
 
-    from core.phi.engine import PhiEngine
+    from casenotes.phi.engine import PhiEngine
 
     texts = ["Son Bartholomew called from 410-555-0123 on 7/22; Dr. Okafor aware.", "Pt stable, lasix 40 mg."]
     rules = PhiEngine().analyze(texts)

@@ -28,7 +28,7 @@ def test_a_run_process_ends_when_its_parent_dies(tmp_path, how):
     script.write_text(textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from core.run_process import RunProcess
+        from casenotes.run_process import RunProcess
         if __name__ == "__main__":
             process = RunProcess()
             process.start()

@@ -5,13 +5,13 @@ import zipfile
 import pytest
 
 from benchmarks.random_models import build
-from core import models
-from core.errors import ConfigurationError
+from casenotes import models
+from casenotes.errors import ConfigurationError
 
 
 @pytest.mark.slow
 def test_add_folder_and_zip_list_verify_remove(tmp_path, capsys):
-    from core.cli import main
+    from casenotes.cli import main
 
     coder = build(tmp_path / "ward-coder", "tiny-classifier", labels=["I10", "E11.9"])
     summarizer = build(tmp_path / "tiny-summarizer", "tiny-bart")
@@ -45,7 +45,7 @@ def test_models_that_do_not_load_are_refused(tmp_path):
 
 @pytest.mark.slow
 def test_the_window_lists_installed_models(qtbot, qt_settings, tmp_path):
-    from desktop.main_window import MainWindow
+    from casenotes_desktop.main_window import MainWindow
 
     models.add(build(tmp_path / "ward-coder", "tiny-classifier", labels=["I10"]), "coder")
     w = MainWindow()
@@ -60,8 +60,8 @@ def test_the_window_lists_installed_models(qtbot, qt_settings, tmp_path):
 
 
 def test_one_switch_keeps_the_model_libraries_offline_and_importing_core_changes_nothing(tmp_path):
-    """``core.hf.offline()`` is the one place the switches are set; the command line calls it first
-    thing (its children inherit them); importing ``core`` leaves the environment alone."""
+    """``casenotes.hf.offline()`` is the one place the switches are set; the command line calls it first
+    thing (its children inherit them); importing ``casenotes`` leaves the environment alone."""
     import subprocess
     import sys
     from pathlib import Path
@@ -76,6 +76,6 @@ def test_one_switch_keeps_the_model_libraries_offline_and_importing_core_changes
         assert out.returncode == 0, out.stderr[-800:]
         return out.stdout.splitlines()
 
-    assert run(f"import os, core, core.pipeline\n{show}")[-1].split() == ["-", "-", "-"]
-    assert run(f"import os\nfrom core import hf\nhf.offline()\n{show}")[-1].split() == ["1", "1", "1"]
-    assert run(f"import os\nfrom core.cli import main\nmain(['models', 'list'])\n{show}")[-1].split() == ["1", "1", "1"]
+    assert run(f"import os, casenotes, casenotes.pipeline\n{show}")[-1].split() == ["-", "-", "-"]
+    assert run(f"import os\nfrom casenotes import hf\nhf.offline()\n{show}")[-1].split() == ["1", "1", "1"]
+    assert run(f"import os\nfrom casenotes.cli import main\nmain(['models', 'list'])\n{show}")[-1].split() == ["1", "1", "1"]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from core.keys import KeyRing
-from core.metrics import TokenScore, score_tokens
-from core.phi.replace import Replacer, shift_date
+from casenotes.keys import KeyRing
+from casenotes.metrics import TokenScore, score_tokens
+from casenotes.phi.replace import Replacer, shift_date
 from tests.conftest import SHARED_DATA
 
 NURSING = SHARED_DATA / "deid" / "physionet_nursing_notes_dev.jsonl"
@@ -225,7 +225,7 @@ def test_relation_words_stay_with_the_replacement(engine):
 
 def test_known_identifiers_of_the_row_are_found_in_any_form(engine):
     """Values of the row's identifier columns are searched in its text whatever the words around them."""
-    from core.phi.known import KnownIdentifiers
+    from casenotes.phi.known import KnownIdentifiers
 
     known = KnownIdentifiers()
     for kind, value in (("NAME", "Philippa Ward"), ("ID", "0048813"), ("DATE", "1951-03-14"),
@@ -246,8 +246,8 @@ def _found_with(engine, text, known):
 def test_a_name_gets_one_surrogate_however_it_is_written():
     """The name column's "Howard Willis", the note's "Mr Willis", "WILLIS" and "howard" stay one person;
     a first name keeps its sex; initials stay initials and never echo."""
-    from core.phi import lexicon
-    from core.phi.replace import SurrogateFactory
+    from casenotes.phi import lexicon
+    from casenotes.phi.replace import SurrogateFactory
 
     make = SurrogateFactory(KeyRing(b"k" * 32)).make
     full = make("NAME", "Howard Willis", 0)
@@ -263,7 +263,7 @@ def test_a_name_gets_one_surrogate_however_it_is_written():
 def test_known_names_never_turn_abbreviations_into_names():
     """Initials that spell an abbreviation ("MD" for Mary Dunn) are not searched; a staff list is
     searched by names only, joined into a few patterns however long it is."""
-    from core.phi.known import KnownIdentifiers
+    from casenotes.phi.known import KnownIdentifiers
 
     text = "MD aware, PT to see, BP stable. J.S. and Dunn updated; Okoro-Adeyemi paged."
     patient = KnownIdentifiers()
@@ -280,7 +280,7 @@ def test_known_names_never_turn_abbreviations_into_names():
 
 
 def test_ner_reads_only_sentences_that_could_hold_an_entity():
-    from core.phi.spacy_engine import text_for_ner
+    from casenotes.phi.spacy_engine import text_for_ner
 
     text = "Pt alert and oriented. Daughter Philippa visited, Dr. K. Okafor aware.\nBP 120/80; HR 88.\nPlan: wean."
     blanked = text_for_ner(text)
@@ -293,7 +293,7 @@ def test_ner_reads_only_sentences_that_could_hold_an_entity():
 def test_rules_that_need_something_in_the_text_never_miss_a_match():
     """A rule's ``needs`` is a shortcut: wherever the full pattern matches, it must match too."""
     from benchmarks.deid_data import load_nursing, load_synth, load_written
-    from core.phi.patterns import RULES
+    from casenotes.phi.patterns import RULES
 
     texts = [n.text for n in load_written("dev")] + [n.text for n in load_written("test")]
     if NURSING.exists() and SYNTH.exists():

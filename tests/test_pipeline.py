@@ -7,8 +7,8 @@ import socket
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from core.demo import demo_spreadsheet
-from core.pipeline import RunOptions, RunState, run
+from casenotes.demo import demo_spreadsheet
+from casenotes.pipeline import RunOptions, RunState, run
 
 PLANTED = ["Zebulon Quortney", "Xanthippe", "Frobisher-Vane", "617-555-0917", "zq.frob@example.org", "4471-ZQ-9920"]
 NOTES = [
@@ -122,10 +122,10 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path):
 def test_no_phi_in_logs_or_errors_even_when_a_run_fails_halfway(tmp_path, caplog, capsys, monkeypatch):
     caplog.set_level(logging.DEBUG)
     src = _input(tmp_path)
-    import core.phi.step
+    import casenotes.phi.step
 
     calls = {"n": 0}
-    original = core.phi.step.DeidentifyStep.__call__
+    original = casenotes.phi.step.DeidentifyStep.__call__
 
     def failing(self, batch):
         calls["n"] += 1
@@ -133,7 +133,7 @@ def test_no_phi_in_logs_or_errors_even_when_a_run_fails_halfway(tmp_path, caplog
             raise RuntimeError("boom while handling " + batch[0].text)  # a careless message that quotes PHI
         return original(self, batch)
 
-    monkeypatch.setattr(core.phi.step.DeidentifyStep, "__call__", failing)
+    monkeypatch.setattr(casenotes.phi.step.DeidentifyStep, "__call__", failing)
     [result] = run([src], RunOptions(output_dir=tmp_path / "o", batch_size=4, jsonl=True))
     captured = capsys.readouterr()
     everything = caplog.text + captured.out + captured.err + str(result.error)
@@ -157,7 +157,7 @@ def test_whole_job_runs_with_sockets_disabled(tmp_path, monkeypatch):
 
 
 def test_cli_demo_and_bad_input_exit_codes(tmp_path, capsys):
-    from core.cli import main
+    from casenotes.cli import main
 
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
     assert (tmp_path / "demo" / "demo_case_notes.casenotes.xlsx").exists()
@@ -183,6 +183,39 @@ def test_core_never_imports_qt():
     proc = subprocess.run([str(lint_imports), "--config", str(root / "pyproject.toml")],
                           cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_wheel_installs_the_casenotes_namespace_and_no_top_level_core_or_desktop(tmp_path):
+    """core/ and desktop/ install as `casenotes` and `casenotes_desktop` (pyproject's package-dir): a
+    top-level `core` would collide with any other distribution's. Every package folder is in the wheel."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"  # a copy: a build in the checkout would leave build/ there, to leak into later wheels
+    for name in ("core", "desktop"):
+        shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "resources/demo_case_notes.xlsx"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, source / name)
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                           "-q", "-w", str(tmp_path), str(source)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [wheel] = tmp_path.glob("casenotes-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    assert top == {"casenotes", "casenotes_desktop"}, top
+    for folder, package in (("core", "casenotes"), ("desktop", "casenotes_desktop")):
+        for init in (root / folder).rglob("__init__.py"):
+            assert f"{package}/{init.relative_to(root / folder).as_posix()}" in names
+    assert "casenotes/phi/lexicons/" in " ".join(names) and "casenotes_desktop/guide.md" in names
+    entry_points = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert "casenotes = casenotes.cli:main" in entry_points
+    assert "casenotes-desktop = casenotes_desktop.app:main" in entry_points
 
 
 # A ward export with PHI planted in every kind of column, and the row's identifiers repeated in its text
@@ -263,9 +296,9 @@ def test_user_marks_columns_safe_excluded_and_names_several_notes(tmp_path):
 def test_preview_shows_exactly_what_the_run_writes(tmp_path):
     """Surrogates and shifted dates in the preview are the ones the workbook gets (same keys, same
     patient, same known identifiers), for the note and for every other de-identified column."""
-    from core.io.preview import preview_rows
-    from core.keys import KeyRing
-    from core.phi.step import DeidentifySettings
+    from casenotes.io.preview import preview_rows
+    from casenotes.keys import KeyRing
+    from casenotes.phi.step import DeidentifySettings
 
     source = _export(tmp_path, rows=4)
     options = RunOptions(output_dir=tmp_path / "out", mode="surrogates")

@@ -9,7 +9,7 @@ import os
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from core.pipeline import RunOptions, run
+from casenotes.pipeline import RunOptions, run
 
 pytest.importorskip("ray.data")  # the optional ray extra
 

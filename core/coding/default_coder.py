@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from core import embeddings
-from core.coding import icd10
-from core.coding.context import HISTORY, excluded_spans, traits as mention_traits
-from core.coding.index import MAX_TERM_TOKENS, CodeIndex, load_or_build, tokens
+from casenotes import embeddings
+from casenotes.coding import icd10
+from casenotes.coding.context import HISTORY, excluded_spans, traits as mention_traits
+from casenotes.coding.index import MAX_TERM_TOKENS, CodeIndex, load_or_build, tokens
 
 # Abbreviations notes use for problems, spelled out so the dictionary and the embeddings see the words.
 ABBREVIATIONS = {
@@ -159,7 +159,7 @@ class DefaultCoder:
 
     def clauses(self, text: str) -> list[Mention]:
         """The note's clauses that name a problem, with their context traits."""
-        from core.phi import lexicon
+        from casenotes.phi import lexicon
 
         out = []
         for m in _CLAUSE.finditer(text or ""):

@@ -25,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 
-from core import embeddings
-from core.coding import icd10
-from core.durations import rough_duration
+from casenotes import embeddings
+from casenotes.coding import icd10
+from casenotes.durations import rough_duration
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class BuildEstimate:
 
 
 def _tokenizer():
-    from core import hf
+    from casenotes import hf
 
     hf.offline()
     from transformers import AutoTokenizer

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.coding import icd10
-from core.coding.default_coder import DefaultCoder
-from core.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
+from casenotes.coding import icd10
+from casenotes.coding.default_coder import DefaultCoder
+from casenotes.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
 
 DEFAULT_THRESHOLD = 0.5
 LOW_CONFIDENCE = 0.65  # codes between the threshold and this are listed but marked for review
@@ -24,7 +24,7 @@ def make_coder(folder: Path | None, device: str, combine: bool = True):
     default = DefaultCoder(device)
     if not folder:
         return default
-    from core.coding.classifier import ClassifierCoder, CombinedCoder
+    from casenotes.coding.classifier import ClassifierCoder, CombinedCoder
 
     classifier = ClassifierCoder(Path(folder), device, evidence_from=default)
     return CombinedCoder(classifier, default) if combine else classifier

@@ -26,11 +26,11 @@ from typing import Callable
 
 import numpy as np
 
-from core import embeddings, hf
-from core.coding import icd10
-from core.errors import Cancelled, ConfigurationError, InputError
-from core.io.readers import read_table
-from core.metrics import score_codes
+from casenotes import embeddings, hf
+from casenotes.coding import icd10
+from casenotes.errors import Cancelled, ConfigurationError, InputError
+from casenotes.io.readers import read_table
+from casenotes.metrics import score_codes
 
 log = logging.getLogger(__name__)
 _SPLIT = re.compile(r"[;,\s]+")
@@ -314,8 +314,8 @@ class Trainer:
 
     def _score_default_coder(self, texts: list[str], gold: list[list[str]]) -> dict:
         """The embedded default coder on the held-out (de-identified) notes, scored as the model is."""
-        from core.coding.default_coder import DefaultCoder
-        from core.coding.step import DEFAULT_THRESHOLD
+        from casenotes.coding.default_coder import DefaultCoder
+        from casenotes.coding.step import DEFAULT_THRESHOLD
 
         o = self.options
         stage = "scoring the default coder"
@@ -352,9 +352,9 @@ class Trainer:
 
 
 def _deidentify(texts: list[str]) -> list[str]:
-    from core.keys import KeyRing
-    from core.phi.engine import PhiEngine
-    from core.phi.replace import Replacer
+    from casenotes.keys import KeyRing
+    from casenotes.phi.engine import PhiEngine
+    from casenotes.phi.replace import Replacer
 
     replacer = Replacer("tags", KeyRing.load_or_create())
     return [replacer.replace(t, f).text for t, f in zip(texts, PhiEngine().analyze(texts))]

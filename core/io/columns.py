@@ -20,7 +20,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from core.errors import InputError
+from casenotes.errors import InputError
 
 NOTE, PATIENT_KEY, IDENTIFIER, FREE_TEXT, KEPT, LEFT_OUT = "note", "patient key", "identifier", "free text", "kept", "left out"
 # The choices the window and the command line offer for a column.
@@ -259,7 +259,7 @@ def _all_icd10(counts: Counter) -> bool:
 def _benign_category(value: str) -> bool:
     """Words that are ordinary English or clinical vocabulary and never a person's name or a place;
     short abbreviations and numbers ("4B", "ICU", "F")."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     for word in re.findall(r"[A-Za-z][A-Za-z'\-]*|\d+", value):
         lower = word.lower()

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.io.columns import ColumnDecision, ColumnPlan, classify_column, plan_columns, plan_for
-from core.io.readers import SPREADSHEET_EXTENSIONS, list_sheets, read_table
+from casenotes.io.columns import ColumnDecision, ColumnPlan, classify_column, plan_columns, plan_for
+from casenotes.io.readers import SPREADSHEET_EXTENSIONS, list_sheets, read_table
 
 SAMPLE_VALUES = 3
 
@@ -57,7 +57,7 @@ def inspect_file(path: Path, options=None) -> FileSummary:
 def preview_rows(path: Path, options, deidentify_step, count: int = 5) -> list[PreviewRow]:
     """The first rows with a note, de-identified by the run's own step (the same mode and secret,
     the same patient keys, date shifts and known identifiers)."""
-    from core.rows import RowSource
+    from casenotes.rows import RowSource
 
     path = Path(path)
     table = read_table(path, options.sheet, options.text_columns)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import InputError
+from casenotes.errors import InputError
 
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm")
 TEXT_EXTENSIONS = (".csv", ".tsv")
@@ -114,7 +114,7 @@ def _read_workbook(path: Path, sheet: str | None, text_columns: tuple[str, ...])
 
 def _notes_sheet(path: Path, workbook, text_columns: tuple[str, ...]) -> Table:
     """The sheet with the named note columns, else the one whose best text column holds the most notes."""
-    from core.io.columns import notes_score
+    from casenotes.io.columns import notes_score
 
     best, best_score, first_error = None, None, None
     for worksheet in workbook.worksheets:

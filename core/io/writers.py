@@ -31,8 +31,8 @@ from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.page import PageMargins
 
-from core.phi.replace import MODES
-from core.steps import NoteRecord
+from casenotes.phi.replace import MODES
+from casenotes.steps import NoteRecord
 
 EXCEL_CELL_LIMIT = 32_767
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -703,7 +703,7 @@ def write_review_workbook(path: Path, records: Iterable[NoteRecord], original: C
     ``original(row)`` reads a row's original text again from the input: the records no longer hold it."""
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    from core.phi.department import PHI_TYPES
+    from casenotes.phi.department import PHI_TYPES
 
     def review_rows(plain: bool):
         mark = (lambda text, spans: text) if plain else _rich

@@ -10,7 +10,7 @@
   carry meaning. (Measured: without that agreement, most such words in nursing notes are drug
   misspellings and shorthand.) Its findings are scored low, so the row is marked for a look.
 
-All three decide from the shape of the text and the general word lists of core.phi.lexicon.
+All three decide from the shape of the text and the general word lists of casenotes.phi.lexicon.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 import regex
 from presidio_analyzer import EntityRecognizer
 
-from core.phi import lexicon
-from core.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, Tok, is_mixed_case, phi_result, tokenize
+from casenotes.phi import lexicon
+from casenotes.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, Tok, is_mixed_case, phi_result, tokenize
 
 # --- labelled values ----------------------------------------------------------------------------------
 

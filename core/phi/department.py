@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.keys import private_home, write_private
-from core.phi.known import KnownIdentifiers
+from casenotes.keys import private_home, write_private
+from casenotes.phi.known import KnownIdentifiers
 
 FILE_NAME = "department-lists.json"
 # Types a reviewer can give a missed identifier (the review workbook's drop-down).
@@ -114,8 +114,8 @@ def learn_from_review(path: Path, lists: DepartmentLists) -> LearnReport:
     A correction counts only when its exact text occurs in the original text of the row (and column)
     it names, so that a typo never teaches the de-identifier a wrong phrase.
     """
-    from core.errors import InputError
-    from core.io.writers import CORRECTION_HEADERS, CORRECTIONS_SHEET, MISSED, NOT_PHI, REVIEW_SHEET
+    from casenotes.errors import InputError
+    from casenotes.io.writers import CORRECTION_HEADERS, CORRECTIONS_SHEET, MISSED, NOT_PHI, REVIEW_SHEET
     from openpyxl import load_workbook
 
     try:
@@ -176,8 +176,8 @@ _FIRST, _LAST = ("first name", "first", "given name", "forename"), ("last name",
 def read_staff_list(path: Path, column: str | None = None, sheet: str | None = None) -> list[str]:
     """Clinicians' names from a spreadsheet or CSV: the named column, a 'Name' column, or first and
     last name columns joined."""
-    from core.errors import InputError
-    from core.io.readers import read_table
+    from casenotes.errors import InputError
+    from casenotes.io.readers import read_table
 
     frame = read_table(Path(path), sheet).frame
     headers = {str(c).strip().lower(): c for c in frame.columns}

@@ -15,11 +15,11 @@ from typing import Sequence
 
 import regex
 
-from core.errors import ConfigurationError
-from core.phi import lexicon
-from core.phi.department import DepartmentLists
-from core.phi.findings import DETECTOR_KEY, ENTITY_TAGS, PhiFinding, merge_overlaps
-from core.phi.known import KnownIdentifiers
+from casenotes.errors import ConfigurationError
+from casenotes.phi import lexicon
+from casenotes.phi.department import DepartmentLists
+from casenotes.phi.findings import DETECTOR_KEY, ENTITY_TAGS, PhiFinding, merge_overlaps
+from casenotes.phi.known import KnownIdentifiers
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,10 @@ class PhiEngine:
         from presidio_analyzer.nlp_engine import NerModelConfiguration
         from presidio_analyzer import predefined_recognizers as builtin
 
-        from core.phi.context_rules import CapitalizedWordRecognizer, FacilityNameRecognizer, LabelledValueRecognizer
-        from core.phi.recognizers import (ContextNameRecognizer, KnownValuesRecognizer, MixedCaseSpacyRecognizer,
+        from casenotes.phi.context_rules import CapitalizedWordRecognizer, FacilityNameRecognizer, LabelledValueRecognizer
+        from casenotes.phi.recognizers import (ContextNameRecognizer, KnownValuesRecognizer, MixedCaseSpacyRecognizer,
                                           ShapeRecognizer)
-        from core.phi.spacy_engine import NerWhereItCountsEngine
+        from casenotes.phi.spacy_engine import NerWhereItCountsEngine
 
         if not spacy.util.is_package(self.spacy_model) and not _is_model_dir(self.spacy_model):
             # Presidio would try to download it; we never do.
@@ -100,7 +100,7 @@ class PhiEngine:
         if self.department:
             registry.add_recognizer(KnownValuesRecognizer(self.department.known_values(), source="department"))
         if self.deid_model:
-            from core.phi.learned import LearnedPhiRecognizer
+            from casenotes.phi.learned import LearnedPhiRecognizer
 
             registry.add_recognizer(LearnedPhiRecognizer(Path(self.deid_model), self.device))
         for recognizer in registry.recognizers:
@@ -117,7 +117,7 @@ class PhiEngine:
         is a column header that is read before the text as context ("Seen by: ..."), the way a
         note's own words are.
         """
-        from core.phi.recognizers import KnownValuesRecognizer
+        from casenotes.phi.recognizers import KnownValuesRecognizer
 
         self.load()
         # A long note is read in overlapping pieces: spaCy refuses a text over a million characters
@@ -215,7 +215,7 @@ _TRAILING_WORD = regex.compile(r",?\s+([\p{L}]+)\.?$")
 def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
     """'Daughter Clara Ellison' -> 'Clara Ellison', 'Dr. Okafor' -> 'Okafor', 'Maria Silva, RN' -> 'Maria
     Silva': the relation, title or credential stays in the text and keeps the clinical context."""
-    from core.phi.words import CREDENTIALS, RELATIONS, TITLES
+    from casenotes.phi.words import CREDENTIALS, RELATIONS, TITLES
 
     while (m := _LEADING_WORD.match(text, start, end)) and m.end() < end and (
             m.group(1).lower() in RELATIONS or m.group(1).lower() in TITLES):
@@ -236,8 +236,8 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     A rare word is searched for in any case; a name that is also a common word ("Ward", "Grace") only
     as written with a capital, in a normally cased note, where "the ward" stays a ward.
     """
-    from core.phi.context_rules import GENERIC_FACILITY_WORDS
-    from core.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, is_mixed_case
+    from casenotes.phi.context_rules import GENERIC_FACILITY_WORDS
+    from casenotes.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, is_mixed_case
 
     mixed = is_mixed_case(text)
     anywhere: dict[str, str] = {}
@@ -271,7 +271,7 @@ _COORDINATION_LEFT = regex.compile(r"(?P<word>[\p{Lu}][\p{L}'\-]+)(?:\s*,\s*|\s+
 
 def _coordinated_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     """Names listed together are all names: "founders: Monjeau, Graves and Reed", "Adaeze and Emeka"."""
-    from core.phi.words import is_mixed_case
+    from casenotes.phi.words import is_mixed_case
 
     if not is_mixed_case(text):
         return []
@@ -299,7 +299,7 @@ def _coordinated_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding
 
 
 def _could_be_name(word: str) -> bool:
-    from core.phi.words import RELATIONS, STOP, TITLES
+    from casenotes.phi.words import RELATIONS, STOP, TITLES
 
     lower = word.lower()
     if lower in STOP or lower in TITLES or lower in RELATIONS or word.isupper():

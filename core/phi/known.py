@@ -16,9 +16,9 @@ from typing import Iterable
 
 import regex
 
-from core.phi.lexicon import zipf
+from casenotes.phi.lexicon import zipf
 
-# Column kinds (core.io.columns) whose values are searched, and the entity type a hit gets.
+# Column kinds (casenotes.io.columns) whose values are searched, and the entity type a hit gets.
 SEARCHED_KINDS = {"NAME": "NAME", "ID": "ID", "DATE": "DATE", "PHONE": "PHONE", "ADDRESS": "ADDRESS",
                   "ZIP": "ZIP", "EMAIL": "EMAIL"}
 
@@ -182,8 +182,8 @@ def _name_forms(value: str, with_initials: bool = True) -> Iterable[_Form]:
 
 
 def _is_word_or_abbreviation(letters: str) -> bool:
-    from core.phi import lexicon
-    from core.phi.words import CREDENTIALS, STOP, TITLES
+    from casenotes.phi import lexicon
+    from casenotes.phi.words import CREDENTIALS, STOP, TITLES
 
     lower = letters.lower()
     return (lower in CREDENTIALS or lower in TITLES or lower in STOP or lexicon.is_clinical(lower)

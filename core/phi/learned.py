@@ -24,10 +24,10 @@ from typing import Callable
 
 from presidio_analyzer import EntityRecognizer
 
-from core import hf
-from core.errors import Cancelled, ConfigurationError, InputError
-from core.phi.findings import ENTITY_TAGS
-from core.phi.words import phi_result
+from casenotes import hf
+from casenotes.errors import Cancelled, ConfigurationError, InputError
+from casenotes.phi.findings import ENTITY_TAGS
+from casenotes.phi.words import phi_result
 
 # What the annotated sets call each kind of PHI, as the engine's entity types.
 GOLD_TYPES = {
@@ -151,9 +151,9 @@ class DeidTrainer:
         import torch
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-        from core import embeddings
-        from core.keys import KeyRing
-        from core.phi.replace import SurrogateFactory
+        from casenotes import embeddings
+        from casenotes.keys import KeyRing
+        from casenotes.phi.replace import SurrogateFactory
 
         o = self.options
         hf.offline()
@@ -229,7 +229,7 @@ def _windows(tokenizer, example: Example, max_length: int) -> list[dict]:
 
 
 def _token_scores(examples: list[Example], predicted: list[list[tuple[int, int, str]]]) -> dict:
-    from core.metrics import TokenScore, score_tokens
+    from casenotes.metrics import TokenScore, score_tokens
 
     total = TokenScore()
     for e, spans in zip(examples, predicted):

@@ -41,7 +41,7 @@ NICKNAMES = frozenset(
 
 
 def _read_terms(filename: str) -> frozenset[str]:
-    text = resources.files("core.phi").joinpath("lexicons", filename).read_text(encoding="utf-8")
+    text = resources.files("casenotes.phi").joinpath("lexicons", filename).read_text(encoding="utf-8")
     terms: set[str] = set()
     for line in text.splitlines():
         if line.lstrip().startswith("#"):

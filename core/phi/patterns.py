@@ -81,11 +81,11 @@ _STREET_SUFFIX_ABBREV = regex.compile(r"(?:st|ave|rd|blvd|dr|ln|ct|pl|ter|pkwy|h
 
 def _street_ok(text: str, start: int, end: int) -> bool:
     """'19 Clover St.' but not '8 TRACH IN PLACE' or '4 MG SQ': the street name is not clinical or a function word."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     words = regex.findall(r"[A-Za-z][A-Za-z'\-]*", text[start:end])
     name_words = [w for w in words[:-1] if not _STREET_SUFFIX_ABBREV.fullmatch(w) or w is words[0]]
-    from core.phi.words import is_mixed_case
+    from casenotes.phi.words import is_mixed_case
 
     if is_mixed_case(text) and all(w[0].isupper() and not w.isupper() for w in words):
         return bool(name_words)  # "41 Quarry Hill Road": capitals make ordinary words a street's name
@@ -98,7 +98,7 @@ def _street_ok(text: str, start: int, end: int) -> bool:
 
 
 def _mixed_case(text: str) -> bool:
-    from core.phi.words import is_mixed_case
+    from casenotes.phi.words import is_mixed_case
 
     return is_mixed_case(text)
 
@@ -111,7 +111,7 @@ def _month_day_or_day_month(value: str) -> bool:
 
 def _name_words_ok(words: list[str]) -> bool:
     """The words of a place name are not clinical, generic or function words."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     return bool(words) and all(
         w.lower() not in _FUNCTION_WORDS and w.lower() not in ("the", "this", "that") and not lexicon.is_clinical_term(w)
@@ -120,7 +120,7 @@ def _name_words_ok(words: list[str]) -> bool:
 
 def _foreign_street_ok(value: str) -> bool:
     """"Harjukuja 54": the street's words are not clinical, and the first one is not an ordinary word."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     words = [w for w in value.split() if not w[0].isdigit()]
     if not words or not _name_words_ok(words):
@@ -131,7 +131,7 @@ def _foreign_street_ok(value: str) -> bool:
 
 def _county_ok(value: str) -> bool:
     """"Baltimore County", "County Kerry", "BALTIMORE COUNTY": a named county, in capitals or a known one."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     words = [w for w in value.split() if w.lower() != "county"]
     if not _name_words_ok(words):

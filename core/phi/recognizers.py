@@ -1,6 +1,6 @@
 """Presidio recognizers tuned for clinical notes.
 
-* ``ShapeRecognizer`` runs the regular-expression rules of :mod:`core.phi.patterns`.
+* ``ShapeRecognizer`` runs the regular-expression rules of :mod:`casenotes.phi.patterns`.
 * ``ContextNameRecognizer`` finds people, facilities and places from the words around them
   ("Dr. X", "daughter X", "X, RN", "transferred to X", "lives in X") and from name lists, so it
   works on ALL-CAPS and lower-case telegraphic notes where a statistical NER model is blind.
@@ -17,12 +17,12 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from core.phi import lexicon
-from core.phi.context_rules import is_eponym_use
-from core.phi.findings import DETECTOR_KEY
-from core.phi.known import KnownIdentifiers
-from core.phi.patterns import RULES
-from core.phi.words import (CREDENTIALS, FACILITY_SUFFIXES, MOVE_VERBS, NAME_LIKE_FACILITY_WORDS, PLACE_CUES,
+from casenotes.phi import lexicon
+from casenotes.phi.context_rules import is_eponym_use
+from casenotes.phi.findings import DETECTOR_KEY
+from casenotes.phi.known import KnownIdentifiers
+from casenotes.phi.patterns import RULES
+from casenotes.phi.words import (CREDENTIALS, FACILITY_SUFFIXES, MOVE_VERBS, NAME_LIKE_FACILITY_WORDS, PLACE_CUES,
                             RELATIONS, RESIDENCE_VERBS, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
                             continues_name, initial_surname, is_credential_after_name, is_mixed_case, is_state,
                             is_state_code, is_surname, phi_result, plausible_name, skip_punct, span_result,

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from core.keys import KeyRing
-from core.phi.findings import ENTITY_TAGS, PhiFinding
+from casenotes.keys import KeyRing
+from casenotes.phi.findings import ENTITY_TAGS, PhiFinding
 
 MODES = ("tags", "surrogates")
 # The identifier kind of the patient ID column: its value becomes the pseudonymous patient key.
@@ -202,7 +202,7 @@ class SurrogateFactory:
 
     def _name_word(self, lower: str) -> str:
         """The surrogate of one name word (lower case), the same wherever the word appears."""
-        from core.phi import lexicon
+        from casenotes.phi import lexicon
 
         key = _fold(lower).replace("'", "").replace("\u2019", "")
         role = lexicon.name_role(key) if _is_listed_name(key) else "either"
@@ -231,8 +231,8 @@ _NAME_PART = re.compile(r"(?<!['\u2019])[^\W\d_]+(?:['\u2019](?![sS]\b)[^\W\d_]+
 @functools.cache
 def _kept_name_words() -> frozenset[str]:
     """Words of a name cell that are not the person's name: they stay as written."""
-    # core.phi.words imports presidio's analyzer (seconds): only once a name is replaced.
-    from core.phi.words import CREDENTIALS, RELATIONS, TITLES
+    # casenotes.phi.words imports presidio's analyzer (seconds): only once a name is replaced.
+    from casenotes.phi.words import CREDENTIALS, RELATIONS, TITLES
 
     return frozenset(TITLES | CREDENTIALS | RELATIONS | _NAME_SUFFIXES | {"ms", "mx", "and", "or"})
 
@@ -256,7 +256,7 @@ def _is_initials(word: str) -> bool:
     """'W', 'JS', 'JMS': a letter, or two or three capitals that are not a common name ('AMY', 'LEE',
     'JO' are). The census lists hold nearly every pair of letters as some rare surname, hence the
     share of the population."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     if len(word) == 1:
         return True
@@ -272,7 +272,7 @@ _COMMON_NAME_SHARE = 0.005  # percent of the population: "Amy", "Lee", "Jo", "Wu
 
 
 def _is_listed_name(key: str) -> bool:
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     return (key in lexicon.census_first_names() or key in lexicon.census_surnames()
             or key in lexicon.first_names() or key in lexicon.last_names())
@@ -322,7 +322,7 @@ def _name_pool(role: str, letter: str) -> tuple[str, ...]:
     Kinds: "male" / "female" / "first" first names; "last" surnames; "either" names common both as a
     first name and as a surname ("Morgan", "Ellis"), for a word the lists do not know, which may be
     either. A thin letter falls back to a broader kind."""
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     male, female, surnames = lexicon.census_shares()
     initial = letter.lower()
@@ -358,8 +358,8 @@ def _name_pool(role: str, letter: str) -> tuple[str, ...]:
 def _usable_surrogate(name: str) -> bool:
     """A census name that reads as a name in a note: not a clinical word, an eponym, an ordinary word
     ("Hope", "Stone"), an O'Brien written without its apostrophe ("obrien"), or a short abbreviation."""
-    from core.phi import lexicon
-    from core.phi.words import STOP
+    from casenotes.phi import lexicon
+    from casenotes.phi.words import STOP
 
     if len(name) < 3 or not name.isascii() or not name.isalpha() or name in _kept_name_words() or name in STOP:
         return False

@@ -19,8 +19,8 @@ import regex
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from spacy.tokens import Span
 
-from core.phi import lexicon
-from core.phi.words import is_mixed_case
+from casenotes.phi import lexicon
+from casenotes.phi.words import is_mixed_case
 
 # A sentence or a line: up to a sentence end that is not an initial ("J. Wood") or a title
 # ("Dr. Ruiz"), or up to the end of the line.

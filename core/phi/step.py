@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.keys import KeyRing
-from core.phi.department import DepartmentLists
-from core.phi.engine import DEFAULT_SPACY_MODEL, PhiEngine
-from core.phi.replace import Replacer
-from core.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
+from casenotes.keys import KeyRing
+from casenotes.phi.department import DepartmentLists
+from casenotes.phi.engine import DEFAULT_SPACY_MODEL, PhiEngine
+from casenotes.phi.replace import Replacer
+from casenotes.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
 
 # Findings below this score are kept (recall first) but the row is flagged for a human look.
 LOW_CONFIDENCE = 0.55

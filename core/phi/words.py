@@ -1,6 +1,6 @@
 """Words as the name and place recognizers see them: tokens, cue vocabularies, and the tests that
 tell a name or a place from clinical or ordinary English words (name lists, word frequencies, the
-clinical vocabulary of core.phi.lexicon)."""
+clinical vocabulary of casenotes.phi.lexicon)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import regex
 
 from presidio_analyzer import RecognizerResult
 
-from core.phi import lexicon
-from core.phi.findings import DETECTOR_KEY
+from casenotes.phi import lexicon
+from casenotes.phi.findings import DETECTOR_KEY
 
 def phi_result(entity: str, start: int, end: int, score: float, detector: str) -> RecognizerResult:
     return RecognizerResult(

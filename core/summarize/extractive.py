@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import embeddings
-from core.clinical_text import Sentence, note_sentences
+from casenotes import embeddings
+from casenotes.clinical_text import Sentence, note_sentences
 
 SECTION_WEIGHT = {
     "assessment": 0.6,
@@ -68,7 +68,7 @@ _TAG = re.compile(r"\[[A-Z_]+\]")
 
 
 def _names_a_problem(text: str) -> bool:
-    from core.phi import lexicon
+    from casenotes.phi import lexicon
 
     words = _WORD.findall(text.lower())
     return any(w in PROBLEM_ABBREVIATIONS or (len(w) > 5 and w in lexicon.icd10_words() and lexicon.zipf(w) < 3.5)

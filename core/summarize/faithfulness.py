@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.coding.context import NEGATION_CUE as _NEGATION
+from casenotes.coding.context import NEGATION_CUE as _NEGATION
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?![\w])")
 _DATE = re.compile(

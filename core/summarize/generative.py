@@ -14,9 +14,9 @@ import functools
 import logging
 from pathlib import Path
 
-from core import hf
-from core.errors import ConfigurationError
-from core.clinical_text import note_sentences
+from casenotes import hf
+from casenotes.errors import ConfigurationError
+from casenotes.clinical_text import note_sentences
 
 log = logging.getLogger(__name__)
 

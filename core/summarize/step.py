@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.keys import KeyRing
-from core.phi.department import DepartmentLists
-from core.phi.engine import DEFAULT_SPACY_MODEL, PhiEngine
-from core.phi.replace import Replacer
-from core.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
-from core.summarize.extractive import ExtractiveSummarizer, SummaryLength
-from core.summarize.faithfulness import unsupported
-from core.summarize.generative import GenerativeSummarizer
+from casenotes.keys import KeyRing
+from casenotes.phi.department import DepartmentLists
+from casenotes.phi.engine import DEFAULT_SPACY_MODEL, PhiEngine
+from casenotes.phi.replace import Replacer
+from casenotes.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
+from casenotes.summarize.extractive import ExtractiveSummarizer, SummaryLength
+from casenotes.summarize.faithfulness import unsupported
+from casenotes.summarize.generative import GenerativeSummarizer
 
 
 def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, max_new_tokens: int = 128,
