@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casenotes", description="De-identify and annotate spreadsheets of case notes, offline.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="process one or more spreadsheets")
-    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=".xlsx, .xlsm, .csv or .tsv files")
+    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                     help=".xlsx, .xlsm, .csv or .tsv files; .parquet or .jsonl shards of a back catalogue")
     run.add_argument("-o", "--output-dir", type=Path, help="folder for the outputs (default: beside each input)")
     run.add_argument("--sheet", help="sheet name (default: the sheet that holds the notes)")
     run.add_argument("--text-column", action="append", default=[], metavar="NAME",
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["tags", "surrogates"], default=_DEFAULT.mode,
                      help=f"replacement mode (default: {_DEFAULT.mode})")
     run.add_argument("--jsonl", action="store_true", help="also write a JSON Lines export")
+    run.add_argument("--parquet", action="store_true",
+                     help="also write the Results table as Parquet (a back catalogue: no row limit; needs pyarrow)")
     run.add_argument("--review", action="store_true", help="also write an in-house review workbook (CONTAINS PHI)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run")
     run.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
@@ -169,7 +172,7 @@ def _main(argv: list[str] | None) -> int:
     options = RunOptions(
         output_dir=args.output_dir, sheet=args.sheet, text_columns=tuple(args.text_column), id_column=args.id_column,
         safe_columns=tuple(args.safe_column), excluded_columns=tuple(args.exclude_column),
-        mode=args.mode, jsonl=args.jsonl, review=args.review, resume=args.resume, overwrite=args.overwrite,
+        mode=args.mode, jsonl=args.jsonl, parquet=args.parquet, review=args.review, resume=args.resume, overwrite=args.overwrite,
         include_original=args.keep_original, output_names=args.output_names,
         record_input_name=args.record_input_name, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
         backend=args.backend, ray_address=args.ray_address,

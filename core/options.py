@@ -17,6 +17,7 @@ class RunOptions:
     excluded_columns: tuple[str, ...] = ()  # left out of every output
     mode: str = "tags"  # or "surrogates"
     jsonl: bool = False
+    parquet: bool = False  # the Results table as Parquet too (a back catalogue: no row limit; needs pyarrow)
     review: bool = False
     resume: bool = False
     overwrite: bool = False

@@ -22,8 +22,9 @@ from casenotes.durations import format_duration
 from casenotes.errors import Cancelled, CasenotesError, OutputError
 from casenotes.io.columns import ColumnPlan, plan_for
 from casenotes.io.readers import Table, read_table
-from casenotes.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, remove_stale_library_scratch, remove_stale_temporaries,
-                              write_jsonl, write_results_workbook, write_review_workbook)
+from casenotes.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, parquet_available, remove_stale_library_scratch,
+                                   remove_stale_temporaries, write_jsonl, write_parquet, write_results_workbook,
+                                   write_review_workbook)
 from casenotes.keys import KeyRing
 from casenotes.options import RunOptions
 from casenotes.phi.department import DepartmentLists
@@ -156,6 +157,9 @@ class RunState:
         return self._cancel.is_set()
 
 
+OUTPUT_KINDS = ("workbook", "jsonl", "parquet", "review")
+
+
 def output_paths(input_path: Path, options: RunOptions, keys: KeyRing | None = None) -> dict[str, Path]:
     folder = Path(options.output_dir) if options.output_dir else input_path.parent
     if options.output_names == "neutral":
@@ -169,6 +173,7 @@ def output_paths(input_path: Path, options: RunOptions, keys: KeyRing | None = N
     return {
         "workbook": folder / f"{stem}.casenotes.xlsx",
         "jsonl": folder / f"{stem}.casenotes.jsonl",
+        "parquet": folder / f"{stem}.casenotes.parquet",
         "review": folder / f"{stem}.REVIEW-CONTAINS-PHI.casenotes.xlsx",
         "checkpoint": folder / f".{stem}.casenotes-checkpoint",
     }
@@ -403,11 +408,14 @@ def _process_claimed(path: Path, outputs: dict[str, Path], checkpoint: Checkpoin
     # exists under its final name while the run can still fail, and a kill before the checkpoint is
     # removed is resumed by writing them again.
     writing_started = time.perf_counter()
-    staged = {k: checkpoint.staging / outputs[k].name for k in ("workbook", "jsonl", "review")}
+    staged = {k: checkpoint.staging / outputs[k].name for k in OUTPUT_KINDS}
     written = []
     if options.jsonl or tally.longer_than_a_cell:
         write_jsonl(staged["jsonl"], records)
         written.append("jsonl")
+    if options.parquet:
+        write_parquet(staged["parquet"], frame, plan, records, options.include_original, extra_columns)
+        written.append("parquet")
     if options.review:
         write_review_workbook(staged["review"], records, rows.record, rows.key_map, plan.id_column, info)
         written.append("review")
@@ -464,11 +472,12 @@ class RunTally:
 
 
 def _wanted_outputs(options: RunOptions) -> list[str]:
-    return ["workbook"] + (["jsonl"] if options.jsonl else []) + (["review"] if options.review else [])
+    return (["workbook"] + (["jsonl"] if options.jsonl else []) + (["parquet"] if options.parquet else [])
+            + (["review"] if options.review else []))
 
 
 def _check_input_output(path: Path, outputs: dict[str, Path]) -> None:
-    if any(outputs[k].resolve() == path.resolve() for k in ("workbook", "jsonl", "review")):
+    if any(outputs[k].resolve() == path.resolve() for k in OUTPUT_KINDS):
         raise OutputError(f"{path.name}: the output would overwrite the input")
     try:
         outputs["workbook"].parent.mkdir(parents=True, exist_ok=True)
@@ -477,10 +486,12 @@ def _check_input_output(path: Path, outputs: dict[str, Path]) -> None:
 
 
 def _check_outputs(path: Path, outputs: dict[str, Path], options: RunOptions, checkpoint: Checkpoint) -> None:
+    if options.parquet and not parquet_available():
+        raise OutputError(f"{path.name}: the Parquet export needs pyarrow (install casenotes with the 'catalogue' extra)")
     if checkpoint.exists() and not options.resume and not options.overwrite:
         raise OutputError(f"{path.name}: an interrupted run exists; use resume to continue it or overwrite to start again")
     if not options.resume and not options.overwrite:
-        for kind in ("workbook", "jsonl", "review"):
+        for kind in OUTPUT_KINDS:
             if outputs[kind].exists():
                 raise OutputError(f"{path.name}: {outputs[kind].name} already exists; use overwrite to replace it")
 

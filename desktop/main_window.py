@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHe
                                QMessageBox, QProgressBar, QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
 
 from casenotes.io.preview import inspect_file
-from casenotes.io.readers import SUPPORTED_EXTENSIONS, list_sheets
+from casenotes.io.readers import SUPPORTED_EXTENSIONS, SUPPORTED_NAMES, list_sheets
 from casenotes.phi.department import DepartmentLists, learn_from_review, read_staff_list
 from casenotes.durations import rough_duration
 from casenotes.pipeline import FileResult, Progress, output_paths, prior_run
@@ -269,7 +269,8 @@ class MainWindow(QMainWindow):
 
     def add_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Add spreadsheets", last_folder(),
-                                                "Spreadsheets (*.xlsx *.xlsm *.csv *.tsv);;All files (*)")
+                                                "Spreadsheets (*.xlsx *.xlsm *.csv *.tsv);;"
+                                                "Back-catalogue shards (*.parquet *.jsonl *.ndjson);;All files (*)")
         self.add_paths([Path(f) for f in files])
 
     def add_paths(self, paths: list[Path]) -> list[QueueItem]:
@@ -284,7 +285,7 @@ class MainWindow(QMainWindow):
                     continue  # temp files, Excel lock files and our own outputs
                 if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
                     if not path.is_dir():
-                        refused.append(f"{file.name} (not a spreadsheet: use .xlsx, .xlsm, .csv or .tsv)")
+                        refused.append(f"{file.name} (not a spreadsheet: use {SUPPORTED_NAMES})")
                     continue
                 if not file.is_file():
                     refused.append(f"{file.name} (file not found)")

@@ -75,6 +75,43 @@ def test_summaries_and_codes_never_carry_phi(tmp_path):
     assert all("summary" in r and "codes" in r for r in rows)
 
 
+def test_back_catalogue_shards_in_json_lines_and_parquet_give_every_record_in_order_without_phi(tmp_path):
+    """Shards in (JSON Lines, Parquet), the Results table out as Parquet beside the workbook: one
+    output set per shard, every record once and in order, none of the planted PHI."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is the 'catalogue' extra")
+    import pyarrow.parquet as pq
+
+    from casenotes.cli import main
+
+    shards = tmp_path / "catalogue"
+    shards.mkdir()
+    mrns = [f"M{i // 2:04d}" for i in range(len(NOTES))]
+    (shards / "part-0001.jsonl").write_text(
+        "".join(json.dumps({"MRN": m, "Note": n}) + "\n" for m, n in zip(mrns, NOTES)), encoding="utf-8")
+    pq.write_table(pa.table({"MRN": mrns, "Note": NOTES}), shards / "part-0002.parquet")
+    out = tmp_path / "out"
+    assert main(["run", str(shards / "part-0001.jsonl"), str(shards / "part-0002.parquet"), "-o", str(out),
+                 "--text-column", "Note", "--id-column", "MRN", "--parquet", "--jsonl"]) == 0
+    for stem in ("part-0001", "part-0002"):
+        table = pq.read_table(out / f"{stem}.casenotes.parquet").to_pydict()
+        assert table["Row"] == list(range(1, len(NOTES) + 1))
+        assert table["De-identified note"][1] == "" and table["MRN"][0] == table["MRN"][1] != "M0000"
+        text = json.dumps(table) + _xlsx_text(out / f"{stem}.casenotes.xlsx")
+        text += (out / f"{stem}.casenotes.jsonl").read_text(encoding="utf-8")
+        for secret in PLANTED + ["M0000"]:
+            assert secret not in text
+        assert load_workbook(out / f"{stem}.casenotes.xlsx")["Results"].max_row == len(NOTES) + 1
+
+
+def test_without_pyarrow_the_parquet_export_is_refused_before_any_work(tmp_path, monkeypatch):
+    import casenotes.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "parquet_available", lambda: False)
+    [result] = run([_input(tmp_path)], RunOptions(output_dir=tmp_path / "out", parquet=True))
+    assert result.status == "failed" and "needs pyarrow" in result.error and "\n" not in result.error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def _xlsx_text(path):
     wb = load_workbook(path)
     return "\n".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value is not None)

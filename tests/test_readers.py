@@ -83,6 +83,9 @@ def test_column_detection(tmp_path):
         ("corrupt.xlsx", b"this is not a zip file at all", "not a valid Excel workbook"),
         ("page.xls", b"<html><body><table><tr><td>x</td></tr></table></body></html>", "web page"),
         ("binary.csv", b"\x00\x01\x02\xff\xfe\x00" * 50, "binary"),
+        ("notes.parquet", b"PAR1 this is not parquet", "not a readable Parquet file"),
+        ("notes.jsonl", b'{"Note": "fine"}\n{"Note": "cut', "line 2 is not valid JSON"),
+        ("list.jsonl", b'["Note", "not an object"]\n', "line 1 is not a JSON object"),
     ],
 )
 def test_bad_input_gives_one_line_error(tmp_path, name, content, message):
@@ -161,3 +164,36 @@ def test_the_cli_processes_the_notes_sheet_not_the_cover(tmp_path):
     path = _cover_then_notes(tmp_path / "export.xlsx", [["Cover page"], ["Exported for audit, with notes of the clinic visits of the whole year."]])
     [result] = run([path], RunOptions(output_dir=tmp_path / "out"))
     assert result.status == "done" and result.rows == 12
+
+
+# --- shards of a back catalogue: Parquet and JSON Lines ---
+
+def test_json_lines_records_become_rows_with_every_key_as_a_column(tmp_path):
+    import json
+
+    path = tmp_path / "catalogue-0001.jsonl"
+    records = [{"MRN": "0048813", "Note": "Seen by Dr Okafor.", "Weight": 71.0},
+               {},  # an empty record is still a row
+               {"Note": "Line one\nline two", "Ward": "4B", "Flags": ["fall risk", "DNR"], "Active": True}]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n", encoding="utf-8")
+    table = read_table(path)
+    frame = table.frame
+    assert list(frame.columns) == ["MRN", "Note", "Weight", "Ward", "Flags", "Active"]
+    assert len(frame) == 3 and frame.iloc[1].tolist() == [""] * 6
+    assert frame.iloc[0]["Weight"] == "71" and frame.iloc[2]["Note"] == "Line one\nline two"
+    assert frame.iloc[2]["Flags"] == '["fall risk", "DNR"]' and frame.iloc[2]["Active"] == "true"
+
+
+def test_parquet_shards_are_read_as_tables_of_text(tmp_path):
+    import datetime as dt
+
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is the 'catalogue' extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "catalogue-0002.parquet"
+    pq.write_table(pa.table({"Ref": [1, 2, 3], "Admitted": [dt.date(2024, 3, 1), None, dt.date(2024, 3, 9)],
+                             "Note": ["Seen by Dr Okafor.", None, "Discharged home."]}), path)
+    frame = read_table(path).frame
+    assert list(frame.columns) == ["Ref", "Admitted", "Note"]
+    assert frame["Ref"].tolist() == ["1", "2", "3"] and frame["Admitted"].tolist() == ["2024-03-01", "", "2024-03-09"]
+    assert frame["Note"].tolist() == ["Seen by Dr Okafor.", "", "Discharged home."]

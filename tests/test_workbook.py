@@ -261,3 +261,41 @@ def test_writing_streams_rows_so_memory_does_not_grow_with_them(tmp_path):
 
     small, large = writing_peak(400), writing_peak(3200)
     assert large < small * 2, (small, large)
+
+
+def test_a_table_longer_than_an_excel_sheet_continues_on_numbered_sheets(tmp_path, monkeypatch):
+    """Excel opens no sheet over 1,048,576 rows: the rest goes to "Results (2)" and on, each sheet
+    with its header, filter and frozen panes (the limit shrunk here to 5 rows, header included)."""
+    import casenotes.io.writers as writers
+
+    monkeypatch.setattr(writers, "EXCEL_MAX_ROWS", 5)
+    notes = [f"Note number {i}. " + NOTE for i in range(1, 11)]
+    wb = load_workbook(_workbook(tmp_path, notes))
+    assert wb.sheetnames[:5] == [ABOUT_SHEET, "Results", "Results (2)", "Results (3)", "PHI findings"]
+    notes_out = []
+    for title in ("Results", "Results (2)", "Results (3)"):
+        ws = wb[title]
+        assert ws.max_row <= 5 and ws["A1"].value == "MRN" and ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{ws.max_row}"
+        notes_out += [str(ws.cell(r, 2).value) for r in range(2, ws.max_row + 1)]
+    assert notes_out == notes  # every row once, in order
+    assert wb["PHI findings"].max_row == 1  # no findings: the header alone, no continuation
+
+
+def test_the_parquet_export_is_the_results_table_in_plain_text(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is the 'catalogue' extra")
+    from casenotes.io.writers import write_parquet
+
+    notes = [NOTE, "=cmd|'/c calc'!Z1 " + NOTE, ""]
+    frame = pd.DataFrame({"MRN": ["00001", "00002", "00003"], "Note": notes}, dtype=object)
+    plan = plan_columns(frame, text_columns=["Note"], id_column="MRN")
+    records = [NoteRecord(i + 1, [TextCell("Note", n, deidentified=n.replace("metformin", "[X]"))], KEY,
+                          replaced={"MRN": KEY}, summary=f"summary {i}") for i, n in enumerate(notes)]
+    path = tmp_path / "out.casenotes.parquet"
+    write_parquet(path, frame, plan, records, extra_columns=[("Summary", "summary")])
+    table = pq.read_table(path).to_pydict()
+    assert list(table) == ["Row", "MRN", "De-identified note", "PHI count", "Needs review", "Review reason", "Summary"]
+    assert table["Row"] == [1, 2, 3] and table["MRN"] == [KEY] * 3
+    assert table["De-identified note"] == [n.replace("metformin", "[X]") for n in notes]
+    assert table["Summary"] == ["summary 0", "summary 1", "summary 2"]
+    assert not any(p.name.startswith(".~") for p in tmp_path.iterdir())  # written through a private folder

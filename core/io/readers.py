@@ -3,6 +3,11 @@
 Supported: .xlsx/.xlsm (openpyxl: cached formula values, merged cells filled, Excel dates as ISO
 dates), .csv and .tsv (UTF-8, UTF-8 with BOM, cp1252 / latin-1 detected). Every row between the
 header and the last non-empty row is kept, in order, blank ones included.
+
+For a back catalogue too large for one spreadsheet, shards: .parquet (pyarrow, an optional extra)
+and .jsonl / .ndjson (one JSON object a line). Every record is a row, in order; the columns are the
+schema's (Parquet) or every key in the order first seen (JSON Lines); values become text as a
+spreadsheet cell would (numbers, ISO dates; nested values as JSON).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +26,9 @@ from casenotes.errors import InputError
 
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm")
 TEXT_EXTENSIONS = (".csv", ".tsv")
-SUPPORTED_EXTENSIONS = SPREADSHEET_EXTENSIONS + TEXT_EXTENSIONS
+SHARD_EXTENSIONS = (".parquet", ".jsonl", ".ndjson")
+SUPPORTED_EXTENSIONS = SPREADSHEET_EXTENSIONS + TEXT_EXTENSIONS + SHARD_EXTENSIONS
+SUPPORTED_NAMES = ".xlsx, .xlsm, .csv, .tsv, .parquet or .jsonl"
 
 
 @dataclass
@@ -52,6 +60,10 @@ def read_table(path: Path, sheet: str | None = None, text_columns: tuple[str, ..
     suffix = path.suffix.lower()
     if suffix in SPREADSHEET_EXTENSIONS:
         return _read_workbook(path, sheet, tuple(c for c in text_columns if c))
+    if suffix == ".parquet":
+        return _read_parquet(path)
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_json_lines(path)
     return _read_delimited(path, "\t" if suffix == ".tsv" else None)
 
 
@@ -69,7 +81,7 @@ def _check_file(path: Path) -> None:
             raise InputError(f"{path.name}: is a web page (HTML) saved with a {suffix} name; open it in Excel and save as .xlsx")
         raise InputError(f"{path.name}: {suffix} files are not supported; save the sheet as .xlsx or .csv")
     if suffix not in SUPPORTED_EXTENSIONS:
-        raise InputError(f"{path.name}: unsupported file type '{suffix or 'none'}' (use .xlsx, .xlsm, .csv or .tsv)")
+        raise InputError(f"{path.name}: unsupported file type '{suffix or 'none'}' (use {SUPPORTED_NAMES})")
 
 
 def _open_workbook(path: Path, read_only: bool):
@@ -163,6 +175,71 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+def _value_text(value) -> str:
+    """A shard's value as a cell's text: nested values (lists, objects) as compact JSON."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _cell_text(value)
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path.name}: reading Parquet needs pyarrow (install casenotes with the 'catalogue' extra)") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for damaged or non-Parquet files
+        raise InputError(f"{path.name}: is not a readable Parquet file ({type(exc).__name__})") from None
+    columns = [[_value_text(v) for v in column.to_pylist()] for column in table.columns]
+    return Table(_columns_frame(path.name, list(table.column_names), columns), None)
+
+
+def _read_json_lines(path: Path) -> Table:
+    text, encoding = _decode(path, path.read_bytes())
+    names: dict[str, None] = {}  # every key, in the order first seen
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise InputError(f"{path.name}: line {number} is not valid JSON") from None
+        if not isinstance(item, dict):
+            raise InputError(f"{path.name}: line {number} is not a JSON object (one record a line, with named fields)")
+        names.update(dict.fromkeys(item))
+        records.append(item)
+    columns = [[_value_text(r.get(name)) for r in records] for name in names]
+    return Table(_columns_frame(path.name, [str(n) for n in names], columns), None, encoding)
+
+
+def _columns_frame(source: str, header: list[str], columns: list[list[str]]) -> pd.DataFrame:
+    """A shard's columns as a table: every record a row, even an empty one (a record is a row)."""
+    if not header:
+        raise InputError(f"{source}: has no columns")
+    if not columns[0]:
+        raise InputError(f"{source}: has no records")
+    return pd.DataFrame(dict(zip(_unique_names(header), columns)), dtype=object)
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    names, seen = [], {}
+    for i, name in enumerate(str(h).strip() for h in header):
+        name = name or f"Column {i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        names.append(name)
+    return names
+
+
 def _read_delimited(path: Path, delimiter: str | None) -> Table:
     raw = path.read_bytes()
     text, encoding = _decode(path, raw)
@@ -239,15 +316,7 @@ def _to_frame(source: str, rows: list[list[str]]) -> pd.DataFrame:
     header = [str(h).strip() for h in rows[0]]
     width = max(len(r) for r in rows)
     header += [""] * (width - len(header))
-    names, seen = [], {}
-    for i, name in enumerate(header):
-        name = name or f"Column {i + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name} ({seen[name]})"
-        else:
-            seen[name] = 1
-        names.append(name)
+    names = _unique_names(header)
     data = [[str(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
     if not data:
         raise InputError(f"{source}: has a header row but no data rows")

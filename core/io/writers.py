@@ -35,6 +35,7 @@ from casenotes.phi.replace import MODES
 from casenotes.steps import NoteRecord
 
 EXCEL_CELL_LIMIT = 32_767
+EXCEL_MAX_ROWS = 1_048_576  # rows in one sheet, the header included
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -395,12 +396,47 @@ def _write_table(ws, headers: list[str], rows: Callable[[bool], Iterable[list]],
         widths[c] = math.ceil(min(max(natural, floors.get(c, 0.0)), max(cap, floors.get(c, 0.0))) * 10) / 10
         if natural > widths[c] or c in multiline:
             wrap.add(c)
-        ws.column_dimensions[get_column_letter(c)].width = widths[c]
+    # A sheet holds at most EXCEL_MAX_ROWS rows: more continue on "Results (2)" and so on, each
+    # with its own header, filter and print setup (a longer sheet would not open in Excel).
+    per_sheet = EXCEL_MAX_ROWS - header_row
+    parts = max(1, math.ceil(count / per_sheet))
+    sheets = [ws] + [ws.parent.create_sheet(sheet_title(f"{ws.title} ({n})", ws.parent.sheetnames))
+                     for n in range(2, parts + 1)]
+    for i, sheet in enumerate(sheets):
+        _begin_table(sheet, headers, widths, min(per_sheet, count - i * per_sheet), header_row, header_text, title)
+    # The alignment's index in the workbook's style table, looked up once: assigning cell.alignment
+    # hashes the Alignment for every cell, a third of the time of writing a large sheet.
+    wrap_id, top_id = ws.parent._alignments.add(_WRAP), ws.parent._alignments.add(_TOP)
+    written = 0
+    for values in rows(False):
+        sheet = sheets[min(written // per_sheet, parts - 1)]
+        row_index = header_row + written % per_sheet + 1
+        written += 1
+        lines = 1
+        cells = []
+        for c, value in zip(columns, values):
+            cell = _text_cell(sheet, value)
+            if cell._style is None:
+                cell._style = StyleArray()
+            cell._style.alignmentId = wrap_id if c in wrap else top_id
+            if c in wrap and value is not None:
+                lines = max(lines, wrapped_lines(_cell_text(value), widths[c], _HIGHLIGHT))
+            cells.append(cell)
+        if lines > 1:
+            sheet.row_dimensions[row_index].height = min(lines * LINE_POINTS, MAX_ROW_POINTS)
+        sheet.append(cells)
+        sheet.row_dimensions.pop(row_index, None)  # written out with its row: memory stays flat
+
+
+def _begin_table(ws, headers: list[str], widths: dict[int, float], rows: int, header_row: int, header_text: str,
+                 title: tuple[str, Font, float | None] | None) -> None:
+    """A table sheet's widths, frozen header, filter, print setup, title line and header row."""
+    for c, width in widths.items():
+        ws.column_dimensions[get_column_letter(c)].width = width
     ws.freeze_panes = f"A{header_row + 1}"
     # Also with no data rows yet (Corrections): the buttons are there when rows are typed in.
-    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(len(headers))}{header_row + count}"
+    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(len(headers))}{header_row + rows}"
     _print_setup(ws, header_row, header_text)
-
     if title:
         text, font, height = title
         cell = _text_cell(ws, text)
@@ -415,31 +451,10 @@ def _write_table(ws, headers: list[str], rows: Callable[[bool], Iterable[list]],
         cell.alignment = Alignment(vertical="center", wrap_text=True)
         header_cells.append(cell)
     header_lines = max((wrapped_lines(headers[c - 1], widths[c] - _FILTER_BUTTON + _CELL_PADDING, _BOLD)
-                        for c in columns), default=1)
+                        for c in widths), default=1)
     if header_lines > 1:
         ws.row_dimensions[header_row].height = min(header_lines * LINE_POINTS, MAX_ROW_POINTS)
     ws.append(header_cells)
-    # The alignment's index in the workbook's style table, looked up once: assigning cell.alignment
-    # hashes the Alignment for every cell, a third of the time of writing a large sheet.
-    wrap_id, top_id = ws.parent._alignments.add(_WRAP), ws.parent._alignments.add(_TOP)
-    row_index = header_row
-    for values in rows(False):
-        row_index += 1
-        lines = 1
-        cells = []
-        for c, value in zip(columns, values):
-            cell = _text_cell(ws, value)
-            if cell._style is None:
-                cell._style = StyleArray()
-            cell._style.alignmentId = wrap_id if c in wrap else top_id
-            if c in wrap and value is not None:
-                lines = max(lines, wrapped_lines(_cell_text(value), widths[c], _HIGHLIGHT))
-            cells.append(cell)
-        if lines > 1:
-            ws.row_dimensions[row_index].height = min(lines * LINE_POINTS, MAX_ROW_POINTS)
-        ws.append(cells)
-        ws.row_dimensions.pop(row_index, None)  # written out with its row: memory stays flat
-
 
 
 def _print_setup(ws, title_rows: int, header_text: str) -> None:
@@ -565,33 +580,17 @@ def _write_about(ws, mode: str, include_original: bool, original_columns: list[s
         line(f"{name}: {_SHEET_PURPOSE[name]}" if name in _SHEET_PURPOSE else name)
 
 
-def write_results_workbook(path: Path, table_frame, plan, records: Iterable[NoteRecord], run_info: list[tuple[str, str]],
-                           include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = (),
-                           extra_sheets: Iterable[tuple[str, list[str], Callable[[], Iterable[list]]]] = (),
-                           mode: str = "tags", writing_started: float | None = None) -> None:
-    """The shareable workbook: About this file, Results, PHI findings, any step's own sheets (Codes),
-    and Run info.
+def results_table(table_frame, plan, records: Iterable[NoteRecord], include_original: bool = False,
+                  extra_columns: list[tuple[str, str]] = ()):
+    """The Results table: the kept input columns, the note column(s) and the steps' columns.
 
-    ``writing_started`` (a ``time.perf_counter()`` value) fills Run info's WRITING_TIME row with the
-    time spent writing outputs so far: Run info is the last sheet written, so that is everything but
-    the file's final compression when this workbook is written last.
-
-    About this file comes first and is the sheet that opens: it says the content is de-identified and
-    how (``mode``: "tags" or "surrogates", whose names, places and dates are fictitious), before anyone
-    reads a note. Results keeps the sheet's columns in order, each as the plan says: identifiers
-    replaced, free text de-identified (replacements highlighted), safe columns copied, excluded ones
-    left out; the original note is left out unless asked for, and the de-identified note(s) follow.
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown replacement mode {mode!r}")
-    notice = print_notice(mode, include_original)
+    Returns (kept input columns, note headers, headers, rows) where ``rows(plain)`` yields each
+    record's row, with replacements highlighted unless ``plain``."""
     kept = [c for c in table_frame.columns if c in plan.output_columns or (include_original and c in plan.text_columns)]
-    extra_columns = list(extra_columns)
-    extra_sheets = list(extra_sheets)
     notes = note_headers(plan)
     headers = kept + notes + ["PHI count", "Needs review", "Review reason"] + [h for h, _ in extra_columns]
 
-    def results(plain: bool):
+    def rows(plain: bool):
         mark = (lambda text, spans: text) if plain else _rich
         for record in records:
             values = table_frame.iloc[record.row - 1]
@@ -612,6 +611,33 @@ def write_results_workbook(path: Path, table_frame, plan, records: Iterable[Note
             out += [record.phi_count, "yes" if record.needs_review else "no", "; ".join(record.review_reasons)]
             out += [str(getattr(record, key) or "") for _, key in extra_columns]
             yield out
+
+    return kept, notes, headers, rows
+
+
+def write_results_workbook(path: Path, table_frame, plan, records: Iterable[NoteRecord], run_info: list[tuple[str, str]],
+                           include_original: bool = False, extra_columns: Iterable[tuple[str, str]] = (),
+                           extra_sheets: Iterable[tuple[str, list[str], Callable[[], Iterable[list]]]] = (),
+                           mode: str = "tags", writing_started: float | None = None) -> None:
+    """The shareable workbook: About this file, Results, PHI findings, any step's own sheets (Codes),
+    and Run info.
+
+    ``writing_started`` (a ``time.perf_counter()`` value) fills Run info's WRITING_TIME row with the
+    time spent writing outputs so far: Run info is the last sheet written, so that is everything but
+    the file's final compression when this workbook is written last.
+
+    About this file comes first and is the sheet that opens: it says the content is de-identified and
+    how (``mode``: "tags" or "surrogates", whose names, places and dates are fictitious), before anyone
+    reads a note. Results keeps the sheet's columns in order, each as the plan says: identifiers
+    replaced, free text de-identified (replacements highlighted), safe columns copied, excluded ones
+    left out; the original note is left out unless asked for, and the de-identified note(s) follow.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown replacement mode {mode!r}")
+    notice = print_notice(mode, include_original)
+    extra_columns = list(extra_columns)
+    extra_sheets = list(extra_sheets)
+    kept, notes, headers, results = results_table(table_frame, plan, records, include_original, extra_columns)
 
     def findings(plain: bool):
         for record in records:
@@ -686,6 +712,41 @@ def write_jsonl(path: Path, records: Iterable[NoteRecord]) -> None:
                 if r.codes is not None:
                     item["codes"] = r.codes
                 handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+
+
+PARQUET_ROW_GROUP = 10_000  # rows held before each write: memory stays flat however many rows
+
+
+def parquet_available() -> bool:
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_parquet(path: Path, table_frame, plan, records: Iterable[NoteRecord], include_original: bool = False,
+                  extra_columns: Iterable[tuple[str, str]] = ()) -> None:
+    """The Results table as Parquet, for a back catalogue: any number of rows (a sheet stops at
+    Excel's 1,048,576), a "Row" column first, every value text as in the sheet, no highlighting."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, _, headers, rows = results_table(table_frame, plan, records, include_original, list(extra_columns))
+    names = ["Row"] + headers
+    schema = pa.schema([pa.field(name, pa.int64() if name == "Row" else pa.string()) for name in names])
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            group: list[list] = [[] for _ in names]
+            for row, values in enumerate(rows(True), start=1):
+                group[0].append(row)
+                for column, value in zip(group[1:], values):
+                    column.append(_cell_text(value))
+                if len(group[0]) == PARQUET_ROW_GROUP:
+                    writer.write_batch(pa.record_batch(group, schema=schema))
+                    group = [[] for _ in names]
+            if group[0]:
+                writer.write_batch(pa.record_batch(group, schema=schema))
 
 
 REVIEW_SHEET = "CONTAINS PHI - review"
