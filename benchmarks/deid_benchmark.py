@@ -103,6 +103,20 @@ def run_step_on_ray(notes: list[Note], actors: int, batch_size: int = 64):
     return [[(f.start, f.end) for f in r.phi] for r in done], secs, start_s
 
 
+def back_catalogue_estimate(rates: dict[int, float], notes: list[Note], total: int = 1_000_000,
+                            cores_per_node: int = 16, nodes: tuple[int, ...] = (1, 4, 16)) -> dict:
+    """Hours for ``total`` notes of this set's length on N nodes, from the measured rate of one
+    actor and the scaling measured from 1 to the most actors here (Ray Data runs one actor a core)."""
+    one = rates[1]
+    most = max(rates)
+    efficiency = rates[most] / (most * one) if most > 1 else 1.0
+    hours = {f"{n} node(s) x {cores_per_node} cores": round(total / (one * efficiency * n * cores_per_node) / 3600, 1)
+             for n in nodes}
+    return {"notes_per_s_one_actor": round(one, 1), "scaling_efficiency": round(efficiency, 2),
+            "mean_note_chars": round(sum(len(n.text) for n in notes) / max(1, len(notes))),
+            "hours_for_1M_notes": hours}
+
+
 _TOKEN = re.compile(r"[^\W\d_][\w'\-]*", re.UNICODE)
 
 
@@ -231,9 +245,13 @@ def main() -> int:
         figures["casenotes_worker_start_seconds"] = {"seconds": round(start_s, 2)}
         figures["casenotes_worker_peak_rss_mb"] = {"mb": round(children_peak_rss_mb()), "note": "largest worker"}
     if args.ray:
-        rpreds, rsecs, rstart = run_step_on_ray(sets["nursing"], workers)
-        figures[f"casenotes_nursing_ray_{workers}_actors"] = _fig(sets["nursing"], rpreds, rsecs)
-        figures["casenotes_ray_start_seconds"] = {"seconds": round(rstart, 2)}
+        rates = {}
+        for actors in sorted({1, workers}):
+            rpreds, rsecs, rstart = run_step_on_ray(sets["nursing"], actors)
+            figures[f"casenotes_nursing_ray_{actors}_actors"] = _fig(sets["nursing"], rpreds, rsecs)
+            figures[f"casenotes_ray_{actors}_actors_start_seconds"] = {"seconds": round(rstart, 2)}
+            rates[actors] = figures[f"casenotes_nursing_ray_{actors}_actors"]["notes_per_s"]
+        figures["ray_back_catalogue_estimate"] = back_catalogue_estimate(rates, sets["nursing"])
 
     if not args.skip_stock:
         stock = stock_presidio()
@@ -253,6 +271,8 @@ def main() -> int:
         }
 
     print(f"{'run':34} {'recall':>7} {'prec':>7} {'f1':>7} {'notes':>6} {'notes/s':>8}  tp/fp/fn  recall by type")
+    if "ray_back_catalogue_estimate" in figures:
+        print("Ray back-catalogue estimate:", json.dumps(figures["ray_back_catalogue_estimate"]))
     for name, f in figures.items():
         if "recall" in f:
             speed = f"{f['notes_per_s']:8.1f}" if "notes_per_s" in f else " " * 8

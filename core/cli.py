@@ -189,9 +189,10 @@ def _prepare(args) -> int:
     import time
 
     from casenotes.coding import icd10, index
+    from casenotes.paths import cache_dir
 
     entries = icd10.index_entries()
-    target = args.into or index.cache_dir()
+    target = args.into or cache_dir()
     if args.into:
         built = index.built_in(args.into, entries)
     else:  # a shipped index serves as well as a cached one

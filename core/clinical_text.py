@@ -1,4 +1,5 @@
-"""Clinical text: note sections and sentences, and the one list of section headers.
+"""Clinical text: note sections and sentences, the one list of section headers, and ConText-style
+traits of a mention (negated, hypothetical, a family member's, history).
 
 Clinical notes are written in headed sections (``CHIEF COMPLAINT:``, ``HPI:``, ``IMPRESSION:``...),
 and what belongs in a summary depends on the section: the assessment and plan matter more than
@@ -6,12 +7,20 @@ the social history or the technique of an X-ray. Headers are matched from a list
 EHRs and transcription services use; any other ALL-CAPS label before a colon starts an "other"
 section. Sentences are split with care for clinical abbreviations ("Dr.", "s/p", "q.d.") and for
 numbered lists, which transcriptions often run together on one line.
+
+The traits follow ConText (Chapman et al.): a cue reaches the mentions after it (forward cues) or
+before it (backward cues) in the same sentence, until a terminating word such as "but"; phrases
+that look like cues and are not ("no change in") are ignored. The cues are data, in
+``context_cues.tsv`` beside this module. Sections say it too: a problem listed under FAMILY
+HISTORY is the family's, one under PAST MEDICAL HISTORY is history.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 # Section kind -> header phrases (lower case). Order matters where one phrase contains another.
 SECTION_HEADERS: dict[str, tuple[str, ...]] = {
@@ -136,3 +145,125 @@ def _add(out: list[Sentence], text: str, start: int, end: int, section: str) -> 
         end -= 1
     if sum(c.isalpha() for c in text[start:end]) >= 2:
         out.append(Sentence(text[start:end], start, end, section, len(out)))
+
+
+# --- ConText-style traits of a mention ---
+
+NEGATION, HYPOTHETICAL, FAMILY, HISTORY = "NEGATION", "HYPOTHETICAL", "FAMILY", "HISTORY"
+TRAITS = (NEGATION, HYPOTHETICAL, FAMILY, HISTORY)
+_DIRECTIONS = ("forward", "backward", "terminate", "pseudo")
+# A backward cue may follow its mention after an auxiliary: "pneumonia was ruled out".
+_AUXILIARY = r"(?:(?:was|were|is|are|has been|have been)\s+)?"
+# The reach of a cue, not a sentence for a summary (split_sentences makes those): a line break ends
+# it, and transcriptions often run lines together as ".," so that ends it too.
+_CUE_SENTENCE_END = re.compile(r"[.!?\n](?:\s|$)|\.,")
+
+
+@dataclass(frozen=True)
+class ContextCues:
+    forward: dict[str, re.Pattern]  # trait -> any of its cues, anywhere
+    backward: dict[str, re.Pattern]  # trait -> any of its cues, at the start of the text after a mention
+    terminate: re.Pattern
+    pseudo: re.Pattern
+
+
+def _cue_pattern(cue: str) -> str:
+    """A cue as a regular expression; a cue that begins or ends with a letter never does so inside a word."""
+    out = [r"(?<!\w)" if cue[0].isalnum() else ""]
+    for part in re.split(r"(<number>|<year>|\s+)", cue):
+        if part == "<number>":
+            out.append(r"\d+")
+        elif part == "<year>":
+            out.append(r"(?:19|20)\d\d")
+        elif part and part.isspace():
+            out.append(r"\s+")
+        elif part:
+            out.append(re.escape(part))
+    out.append(r"(?!\w)" if cue[-1].isalnum() else "")
+    return "".join(out)
+
+
+def _any_of(cues: list[str]) -> str:
+    # Longest first, so that "no evidence of" wins over "no".
+    return "(?:" + "|".join(_cue_pattern(c) for c in sorted(set(cues), key=len, reverse=True)) + ")"
+
+
+@lru_cache(maxsize=1)
+def context_cues() -> ContextCues:
+    """The cues of ``context_cues.tsv``, compiled once."""
+    table: dict[tuple[str, str], list[str]] = {}
+    text = resources.files("casenotes").joinpath("context_cues.tsv").read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        trait, direction, cue = line.split("\t")
+        if direction not in _DIRECTIONS or (trait not in TRAITS and direction in ("forward", "backward")):
+            raise ValueError(f"context_cues.tsv line {number}: unknown trait or direction")
+        table.setdefault((trait, direction), []).append(cue.strip().lower())
+
+    def cues(direction: str, trait: str = "-") -> list[str]:
+        return table.get((trait, direction), [])
+
+    return ContextCues(
+        forward={t: re.compile(_any_of(cues("forward", t)), re.IGNORECASE) for t in TRAITS if cues("forward", t)},
+        backward={t: re.compile(r"^\W*" + _AUXILIARY + _any_of(cues("backward", t)), re.IGNORECASE)
+                  for t in TRAITS if cues("backward", t)},
+        terminate=re.compile(_any_of(cues("terminate")), re.IGNORECASE),
+        pseudo=re.compile(_any_of(cues("pseudo")), re.IGNORECASE),
+    )
+
+
+def states_a_negation(sentence: str) -> bool:
+    """Does the sentence negate anything at all (a summary that drops it changes the meaning)?"""
+    cues = context_cues()
+    return bool(cues.forward[NEGATION].search(_masked(sentence, cues)) or _NEVER.search(sentence))
+
+
+_NEVER = re.compile(r"\b(?:never|none)\b", re.IGNORECASE)
+
+
+def _masked(text: str, cues: ContextCues) -> str:
+    """The text with its pseudo-cues blanked out, offsets kept."""
+    return cues.pseudo.sub(lambda m: " " * len(m.group()), text)
+
+
+def mention_traits(text: str, start: int, end: int) -> list[str]:
+    """The traits of the mention text[start:end]; empty for an active one."""
+    cues = context_cues()
+    sentence_start = max((m.end() for m in _CUE_SENTENCE_END.finditer(text, 0, start)), default=0)
+    m = _CUE_SENTENCE_END.search(text, end)
+    sentence_end = m.start() + 1 if m else len(text)
+    before = _masked(text[sentence_start:start], cues)
+    after = _masked(text[end:sentence_end], cues)
+    # Scope: from the last terminator before the mention, up to the first one after it. A forward
+    # cue reaches to the end of its sentence unless a terminator ends it first, so "Negative for
+    # tremors, headaches, ..., chest pain" negates the whole list.
+    cut = max((t.end() for t in cues.terminate.finditer(before)), default=0)
+    before_scope = before[cut:]
+    stop = cues.terminate.search(after)
+    after_scope = (after[: stop.start()] if stop else after)[:60]
+    found = [trait for trait, pattern in cues.forward.items() if pattern.search(before_scope)]
+    found += [trait for trait, pattern in cues.backward.items() if trait not in found and pattern.search(after_scope)]
+    section = section_trait(text, start)
+    if section and section not in found:
+        found.append(section)
+    return sorted(found)
+
+
+SECTION_TRAITS = {**{h: FAMILY for h in FAMILY_HISTORY_HEADERS}, **{h: HISTORY for h in PAST_HISTORY_HEADERS}}
+_TRAIT_SECTION_HEADER = re.compile(
+    r"(?:^|\n)\s*(" + "|".join(sorted(map(re.escape, SECTION_TRAITS), key=len, reverse=True)) + r")\s*:", re.IGNORECASE)
+_ANY_HEADER = re.compile(r"(?:^|\n)\s*[A-Za-z][A-Za-z /&]{1,40}:")
+
+
+def section_trait(text: str, position: int) -> str | None:
+    """FAMILY or HISTORY when ``position`` lies in a family-history or past-history section."""
+    last = None
+    for m in _TRAIT_SECTION_HEADER.finditer(text, 0, position):
+        last = m
+    if last is None:
+        return None
+    # A later header of another kind ends that section.
+    if any(h.start() > last.start() for h in _ANY_HEADER.finditer(text, last.end(), position)):
+        return None
+    return SECTION_TRAITS[" ".join(last.group(1).lower().split())]

@@ -8,58 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import threading
 from pathlib import Path
 
-
-def casenotes_home() -> Path:
-    """Where casenotes keeps its secret and settings (CASENOTES_HOME overrides, e.g. for tests)."""
-    override = os.environ.get("CASENOTES_HOME")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("casenotes", appauthor=False))
-
-
-def private_home(home: Path | None = None) -> Path:
-    """The user data folder, created readable by its owner only: it holds the secret and PHI lists."""
-    home = home or casenotes_home()
-    if not home.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        os.chmod(home, 0o700)
-    return home
-
-
-def write_private(path: Path, data: bytes, only_if_new: bool = False) -> None:
-    """Write a file readable by its owner only, atomically (temporary name, then rename).
-
-    ``only_if_new``: leave a file that another thread or process created first as it is (linking
-    the temporary file into place fails if the name exists), so that all of them use one secret.
-    """
-    # One temporary name per thread: two threads of one process must not write the same file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if only_if_new:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            except OSError:  # a file system without hard links: a rename, unless another made it meanwhile
-                if not path.exists():
-                    os.replace(tmp, path)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+from casenotes.paths import SECRET_FILE, private_home, write_private
 
 
 class KeyRing:
@@ -77,7 +29,7 @@ class KeyRing:
 
     @classmethod
     def load_or_create(cls, home: Path | None = None) -> "KeyRing":
-        path = private_home(home) / "secret.key"
+        path = private_home(home) / SECRET_FILE
         if not path.exists():
             write_private(path, secrets.token_bytes(32), only_if_new=True)
         return cls(path.read_bytes())

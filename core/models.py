@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from casenotes.errors import ConfigurationError, InputError
-from casenotes.keys import casenotes_home
+from casenotes.paths import models_dir
 
 KINDS = ("summarizer", "coder", "deid")
 MANIFEST = "casenotes-model.json"
@@ -37,10 +37,6 @@ class InstalledModel:
 
     def verify(self) -> bool:
         return _checksum(Path(self.path))[0] == self.sha256
-
-
-def models_dir() -> Path:
-    return casenotes_home() / "models"
 
 
 def installed(kind: str | None = None) -> list[InstalledModel]:

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.random_models import build
 from casenotes.coding import icd10
-from casenotes.coding.context import traits
+from casenotes.clinical_text import mention_traits as traits
 from casenotes.pipeline import RunOptions, run
 from tests.conftest import SHARED_DATA
 
@@ -29,9 +29,32 @@ def _traits(text, words):
     ("PMH: diabetes, CAD.\nHPI: chest pain since this morning.", "chest pain", []),
     ("Pulmonary embolism was ruled out.", "Pulmonary embolism", ["NEGATION"]),
     ("Acute appendicitis confirmed at surgery.", "appendicitis", []),
+    # the cue table's other rows: pseudo-cues, backward cues with shapes, terminators, cues as words only
+    ("No change in chest pain since yesterday.", "chest pain", []),
+    ("Gram negative bacteremia on blood cultures.", "bacteremia", []),
+    ("Cholecystitis 3 years ago, treated conservatively.", "Cholecystitis", ["HISTORY"]),
+    ("Appendicitis in 1998.", "Appendicitis", ["HISTORY"]),
+    ("Stroke is unlikely.", "Stroke", ["NEGATION"]),
+    ("No fever; cough productive since Monday.", "cough", []),
+    ("Nonspecific abdominal pain.", "abdominal pain", []),
+    ("Pneumonia?", "Pneumonia", ["HYPOTHETICAL"]),
 ])
 def test_context_traits(text, words, expected):
     assert _traits(text, words) == expected
+
+
+def test_the_context_cue_table_is_well_formed():
+    """Every row of context_cues.tsv names a known trait and direction (the loader refuses others)."""
+    from importlib import resources
+
+    from casenotes.clinical_text import TRAITS, context_cues
+
+    rows = [line.split("\t") for line in resources.files("casenotes").joinpath("context_cues.tsv")
+            .read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    assert all(len(r) == 3 and r[2] == r[2].strip().lower() and r[2] for r in rows)
+    assert {r[0] for r in rows} <= set(TRAITS) | {"-"}
+    cues = context_cues()
+    assert set(cues.forward) == set(TRAITS) and {"NEGATION", "HYPOTHETICAL", "HISTORY"} <= set(cues.backward)
 
 
 def test_code_set_knowledge():

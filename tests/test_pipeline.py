@@ -250,6 +250,7 @@ def test_the_wheel_installs_the_casenotes_namespace_and_no_top_level_core_or_des
         for init in (root / folder).rglob("__init__.py"):
             assert f"{package}/{init.relative_to(root / folder).as_posix()}" in names
     assert "casenotes/phi/lexicons/" in " ".join(names) and "casenotes_desktop/guide.md" in names
+    assert "casenotes/context_cues.tsv" in names and "casenotes/coding/common_terms.tsv" in names
     entry_points = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "casenotes = casenotes.cli:main" in entry_points
     assert "casenotes-desktop = casenotes_desktop.app:main" in entry_points

@@ -18,7 +18,8 @@ from typing import Callable
 
 from casenotes import embeddings
 from casenotes.coding import icd10
-from casenotes.coding.context import HISTORY, excluded_spans, traits as mention_traits
+from casenotes.clinical_text import HISTORY, mention_traits
+from casenotes.coding.context import excluded_spans
 from casenotes.coding.index import MAX_TERM_TOKENS, CodeIndex, load_or_build, tokens
 
 # Abbreviations notes use for problems, spelled out so the dictionary and the embeddings see the words.

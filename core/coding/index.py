@@ -28,6 +28,7 @@ import numpy as np
 from casenotes import embeddings
 from casenotes.coding import icd10
 from casenotes.durations import rough_duration
+from casenotes.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,6 @@ _CHUNK = 2048  # names per progress report
 MAX_TERM_TOKENS = 10
 _STOP = frozenset({"the", "a", "an", "of", "nos"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:'s)?")
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("CASENOTES_CACHE")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("casenotes", appauthor=False))
 
 
 def shipped_dirs() -> list[Path]:

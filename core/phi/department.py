@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from casenotes.keys import private_home, write_private
+from casenotes.paths import private_home, write_private
 from casenotes.phi.known import KnownIdentifiers
 
 FILE_NAME = "department-lists.json"

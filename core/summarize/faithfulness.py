@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from casenotes.coding.context import NEGATION_CUE as _NEGATION
+from casenotes.clinical_text import states_a_negation
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?![\w])")
 _DATE = re.compile(
@@ -77,7 +77,7 @@ def _negation_mismatch(summary: str, source: str) -> bool:
         words = {w.lower() for w in _WORD.findall(sentence)} - _STOP
         if not words:
             continue
-        if _NEGATION.search(sentence):
+        if states_a_negation(sentence):
             # Negated in the summary: some sentence of the note must negate at least one of these words.
             if words & (negated | asserted) and not words & negated:
                 return True
@@ -91,5 +91,5 @@ def _findings(text: str) -> tuple[set[str], set[str]]:
     asserted: set[str] = set()
     for sentence in _SENTENCE.findall(text):
         words = {w.lower() for w in _WORD.findall(sentence)} - _STOP
-        (negated if _NEGATION.search(sentence) else asserted).update(words)
+        (negated if states_a_negation(sentence) else asserted).update(words)
     return negated, asserted
