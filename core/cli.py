@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also rank codes with this local fine-tuned classifier folder (implies --code)")
     run.add_argument("--code-threshold", type=float, default=_DEFAULT.code_threshold,
                      help=f"confidence for a code to be listed (default {_DEFAULT.code_threshold})")
+    run.add_argument("--code-convention", choices=["active", "mentioned"], default=_DEFAULT.code_convention,
+                     help="code only the diagnoses a note asserts (active), or negated and suspected findings too "
+                          "(mentioned), as some departments do (default: what --coder learned from the department's "
+                          "history, else active)")
     train = sub.add_parser("train-coder", help="fine-tune an ICD-10-CM classifier on coded notes")
     train.add_argument("data", nargs="+", type=Path, metavar="DATA", help="spreadsheets of notes with their codes")
     train.add_argument("--text-column", required=True, help="the note column")
@@ -180,6 +184,7 @@ def _main(argv: list[str] | None) -> int:
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
         summary_batch_size=max(0, args.summary_batch_size),
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
+        code_convention=args.code_convention,
     )
     results = _run_with_progress(args.inputs, options)
     return 0 if results and all(r.status == "done" for r in results) else 1

@@ -37,6 +37,9 @@ class RunOptions:
     code: bool = False
     coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
     code_threshold: float = 0.5
+    # "active": only diagnoses the note asserts; "mentioned": negated and suspected findings too;
+    # None: what a trained coder learned from the department's history, else "active"
+    code_convention: str | None = None
     # "input": outputs named after the input (notes.casenotes.xlsx); "neutral": a name derived from the
     # local secret and the input's path (deidentified-7K3M9Q2X.casenotes.xlsx), because a file name
     # such as Smith_John_MRN123.xlsx is itself PHI.

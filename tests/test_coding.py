@@ -91,6 +91,35 @@ def test_default_coder_codes_active_problems_with_evidence(coder):
 
 
 @pytest.mark.slow
+def test_the_mentioned_convention_codes_negated_and_suspected_findings_too_never_the_familys(coder):
+    from casenotes.coding.default_coder import DefaultCoder
+
+    text = ("67 yo M with NSTEMI and type 2 diabetes. No evidence of pneumonia. Mother had breast cancer. "
+            "Possible sepsis.")
+    mentioned = DefaultCoder(convention="mentioned")
+    mentioned.index = coder.index  # the same loaded index
+    [found] = mentioned.code([text])
+    active = {s.code: s for s in found if s.active}
+    assert {"I21.4", "E11.9", "J18.9", "A41.9"} <= set(active)
+    assert "NEGATION" in active["J18.9"].traits and active["J18.9"].score >= 0.5  # listed, its trait shown
+    assert not any(c.startswith("C50") for c in active)  # the mother's cancer is not the patient's
+    [default] = coder.code([text])
+    assert "J18.9" not in {s.code for s in default if s.active}
+    with pytest.raises(ValueError, match="convention"):
+        DefaultCoder(convention="everything")
+
+
+def test_a_trained_coder_folder_says_which_convention_it_learned(tmp_path):
+    from casenotes.coding.step import learned_convention
+
+    (tmp_path / "config.json").write_text('{"casenotes_convention": "mentioned"}', encoding="utf-8")
+    assert learned_convention(tmp_path) == "mentioned"
+    (tmp_path / "config.json").write_text('{"casenotes_convention": "whatever"}', encoding="utf-8")
+    assert learned_convention(tmp_path) == "active"
+    assert learned_convention(tmp_path / "missing") == "active"
+
+
+@pytest.mark.slow
 def test_excludes1_pairs_are_flagged(coder):
     [found] = coder.code(["Community acquired pneumonia. CT also suggests interstitial pneumonia."])
     codes = {s.code: s for s in found}

@@ -66,7 +66,9 @@ def test_training_lowers_the_loss_and_the_folder_loads_back(tmp_path, monkeypatc
     assert {"MAP", "recall@5", "micro_f1", "macro_f1", "accuracy"} <= set(card["held_out_metrics"])
     folder = tmp_path / "model"
     assert (folder / "config.json").exists() and "Held-out results" in (folder / "README.md").read_text()
-    assert json.loads((folder / "config.json").read_text())["id2label"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] and config["casenotes_convention"] in ("active", "mentioned")
+    assert set(card["default_coder_metrics"]["MAP_by_convention"]) == {"active", "mentioned"}
     assert any(p.stage == "training" for p in progress) and any(p.report for p in progress)
     notes = tmp_path / "new.csv"
     notes.write_text("mrn,note\n1,Hypertension and type 2 diabetes.\n", encoding="utf-8")
@@ -74,6 +76,20 @@ def test_training_lowers_the_loss_and_the_folder_loads_back(tmp_path, monkeypatc
     assert result.status == "done", result.error
     row = json.loads(result.outputs["jsonl"].read_text().splitlines()[0])
     assert {"I10", "E11.9"} <= {c["code"] for c in row["codes"]}
+
+
+@pytest.mark.slow
+def test_training_learns_the_departments_coding_convention_from_its_codes():
+    """A department whose coders code negated findings too (CodiEsp's did) gets "mentioned"; one
+    that codes active diagnoses only keeps "active"."""
+    texts = ["Denies fever. Community acquired pneumonia.", "No fever. Pneumonia of the right lower lobe.",
+             "Afebrile, no fever today. Essential hypertension.", "Fever denied. Type 2 diabetes mellitus."] * 2
+    trainer = Trainer(TrainOptions(batch_size=4))
+    codes_negated_too = [["J18.9", "R50.9"], ["J18.9", "R50.9"], ["I10", "R50.9"], ["E11.9", "R50.9"]] * 2
+    learned = trainer._score_default_coder(texts, codes_negated_too)
+    assert learned["convention"] == "mentioned", learned["MAP_by_convention"]
+    active_only = [["J18.9"], ["J18.9"], ["I10"], ["E11.9"]] * 2
+    assert trainer._score_default_coder(texts, active_only)["convention"] == "active"
 
 
 def test_cancelled_training_saves_nothing(tmp_path):

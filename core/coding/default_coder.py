@@ -43,6 +43,11 @@ _ABBREVIATION = re.compile(r"(?<![\w/-])(" + "|".join(sorted(map(re.escape, ABBR
 _CLAUSE = re.compile(r"[^,;:.\n()]+")
 _SOURCE_STRENGTH = {"description": 0.9, "inclusion": 0.88, "common": 0.88, "category": 0.8}
 EXCLUDED_TRAITS = frozenset({"NEGATION", "HYPOTHETICAL", "FAMILY"})
+# A department's coding convention: which mentions support a code. "active" (the default): only
+# what the patient has now or had (history is coded, at a lower confidence); "mentioned": every
+# finding the note names, negated or suspected ones too (some departments and research sets code
+# "no oedema" as R60.9); a family member's condition is never the patient's.
+CONVENTIONS = {"active": EXCLUDED_TRAITS, "mentioned": frozenset({"FAMILY"})}
 
 
 @dataclass
@@ -62,10 +67,11 @@ class CodeSuggestion:
     evidence: list[Mention] = field(default_factory=list)
     traits: list[str] = field(default_factory=list)
     excludes1_with: list[str] = field(default_factory=list)
+    excluded_traits: frozenset = EXCLUDED_TRAITS  # the convention's: a mention with any of these is not coded
 
     @property
     def active(self) -> bool:
-        return not (set(self.traits) & EXCLUDED_TRAITS)
+        return not (set(self.traits) & self.excluded_traits)
 
     def to_json(self) -> dict:
         return {"code": self.code, "description": self.description, "score": round(self.score, 3),
@@ -77,7 +83,10 @@ class DefaultCoder:
     kind = "default"
 
     def __init__(self, device: str = "cpu", embedding_floor: float = 0.62, top_per_clause: int = 3,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None, convention: str = "active"):
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown coding convention {convention!r} (one of {', '.join(CONVENTIONS)})")
+        self.convention = convention
         self.device = device
         self.embedding_floor = embedding_floor
         self.top_per_clause = top_per_clause
@@ -89,7 +98,8 @@ class DefaultCoder:
         return f"embedded dictionary + embedding search over {icd10.CODE_SET}, {embeddings.model_name()}"
 
     def settings(self) -> dict[str, str]:
-        return {"embedding floor": str(self.embedding_floor), "codes per clause": str(self.top_per_clause)}
+        return {"embedding floor": str(self.embedding_floor), "codes per clause": str(self.top_per_clause),
+                "convention": self.convention}
 
     def load(self) -> None:
         if self.index is None:
@@ -109,7 +119,7 @@ class DefaultCoder:
             cursor += len(clauses)
             skip = excluded_spans(text)
             found = [f for f in found if not any(a <= f[2].start < b for a, b in skip)]
-            out.append(_aggregate(found))
+            out.append(_aggregate(found, CONVENTIONS[self.convention]))
         return out
 
     def _one_code_for(self, clause: Mention, hits: list[tuple[int, float]],
@@ -182,21 +192,21 @@ def _expand(text: str) -> str:
     return _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group().lower()], text)
 
 
-def _aggregate(found: list[tuple[str, float, Mention]]) -> list[CodeSuggestion]:
+def _aggregate(found: list[tuple[str, float, Mention]], excluded: frozenset = EXCLUDED_TRAITS) -> list[CodeSuggestion]:
     by_code: dict[str, CodeSuggestion] = {}
     for code, confidence, mention in found:
         s = by_code.get(code)
         if s is None:
-            s = by_code[code] = CodeSuggestion(code, icd10.description(code), 0.0)
+            s = by_code[code] = CodeSuggestion(code, icd10.description(code), 0.0, excluded_traits=excluded)
         if not any(m.start == mention.start and m.end == mention.end for m in s.evidence):
             s.evidence.append(mention)
-        active = not (set(mention.traits) & EXCLUDED_TRAITS)
+        active = not (set(mention.traits) & excluded)
         # Only mentions that can be active raise the score; the others show why the code is not active.
         if active:
             s.score = max(s.score, confidence)
     suggestions = []
     for s in by_code.values():
-        active_mentions = [m for m in s.evidence if not (set(m.traits) & EXCLUDED_TRAITS)]
+        active_mentions = [m for m in s.evidence if not (set(m.traits) & excluded)]
         if active_mentions:
             s.traits = sorted(set.intersection(*(set(m.traits) for m in active_mentions)))  # HISTORY only if always
             s.score = min(1.0, s.score + 0.04 * min(3, len(active_mentions) - 1))
@@ -204,7 +214,7 @@ def _aggregate(found: list[tuple[str, float, Mention]]) -> list[CodeSuggestion]:
                 s.score *= 0.85  # chronic conditions in the history are often still coded
         else:
             s.traits = sorted(set.intersection(*(set(m.traits) for m in s.evidence)) or
-                              {t for m in s.evidence for t in m.traits if t in EXCLUDED_TRAITS})
+                              {t for m in s.evidence for t in m.traits if t in excluded})
             s.score = max(c for code, c, _ in found if code == s.code) * 0.3
         s.evidence.sort(key=lambda m: (m.kind != "term", m.start))  # the code set's own words first
         suggestions.append(s)

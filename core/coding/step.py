@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from casenotes.coding import icd10
-from casenotes.coding.default_coder import DefaultCoder
+from casenotes.coding.default_coder import CONVENTIONS, DefaultCoder
 from casenotes.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
 
 DEFAULT_THRESHOLD = 0.5
 LOW_CONFIDENCE = 0.65  # codes between the threshold and this are listed but marked for review
 
 
-def make_coder(folder: Path | None, device: str, combine: bool = True):
-    default = DefaultCoder(device)
+def make_coder(folder: Path | None, device: str, combine: bool = True, convention: str | None = None):
+    """The default coder, or a trained one with it. ``convention`` None: what the trained coder
+    learned from the department's history, else "active"."""
+    if convention is None:
+        convention = learned_convention(folder) if folder else "active"
+    default = DefaultCoder(device, convention=convention)
     if not folder:
         return default
     from casenotes.coding.classifier import ClassifierCoder, CombinedCoder
@@ -30,11 +34,24 @@ def make_coder(folder: Path | None, device: str, combine: bool = True):
     return CombinedCoder(classifier, default) if combine else classifier
 
 
+def learned_convention(folder: Path) -> str:
+    """The coding convention `train-coder` found the department's history follows ("active" if none)."""
+    import json
+
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "active"  # the folder's own check, when the coder loads, says what is wrong with it
+    learned = config.get("casenotes_convention", "active")
+    return learned if learned in CONVENTIONS else "active"
+
+
 @dataclass(frozen=True)
 class CodingSettings:
     folder: Path | None = None  # a fine-tuned classifier from `casenotes train-coder`; None: the default
     device: str = "cpu"
     threshold: float = DEFAULT_THRESHOLD
+    convention: str | None = None  # "active" or "mentioned"; None: the trained coder's, else "active"
 
     def build(self) -> "CodingStep":
         return CodingStep(self)
@@ -49,7 +66,9 @@ class CodingStep:
 
     def __init__(self, settings: CodingSettings):
         self.settings = settings
-        self.coder = make_coder(settings.folder, settings.device)
+        self.coder = make_coder(settings.folder, settings.device, convention=settings.convention)
+        default = getattr(self.coder, "default", self.coder)
+        self.excluded_traits = CONVENTIONS[default.convention]
         self.threshold = settings.threshold
 
     def setup(self, progress: LoadProgress | None = None) -> None:
@@ -84,7 +103,7 @@ class CodingStep:
             for r in records:
                 for c in r.codes or []:
                     first = c["evidence"][0] if c["evidence"] else {"start": "", "end": "", "text": ""}
-                    active = not (set(c["traits"]) & {"NEGATION", "HYPOTHETICAL", "FAMILY"})
+                    active = not (set(c["traits"]) & self.excluded_traits)
                     review = active and (c["score"] < LOW_CONFIDENCE or bool(c.get("excludes1_with")))
                     yield [r.row, r.patient_key or "", c["code"], c["description"], c["score"],
                            "yes" if active else "no", ", ".join(c["traits"]),

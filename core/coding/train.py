@@ -309,12 +309,16 @@ class Trainer:
         tokenizer.model_max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
         # The coding step lists codes scoring 0.5 or more; the classifier maps this cut to 0.5.
         model.config.casenotes_threshold = best.metrics.get("threshold", o.threshold)
+        # The department's coding convention, as its held-out codes showed it (the default coder's MAP).
+        model.config.casenotes_convention = (baseline or {}).get("convention", "active")
         _save(model, tokenizer, card, labels, output)
         return card
 
     def _score_default_coder(self, texts: list[str], gold: list[list[str]]) -> dict:
-        """The embedded default coder on the held-out (de-identified) notes, scored as the model is."""
-        from casenotes.coding.default_coder import DefaultCoder
+        """The embedded default coder on the held-out (de-identified) notes, scored as the model is,
+        under each coding convention: the one that matches the department's codes best is learned
+        (``convention``; a tie keeps "active")."""
+        from casenotes.coding.default_coder import CONVENTIONS, DefaultCoder
         from casenotes.coding.step import DEFAULT_THRESHOLD
 
         o = self.options
@@ -324,16 +328,22 @@ class Trainer:
             TrainProgress(stage, 0, o.epochs, done, total)))
         self.progress(TrainProgress(stage, 0, o.epochs, 0, len(texts)))
         coder.load()
-        ranked, chosen = [], []
-        for b in range(0, len(texts), o.batch_size):
-            self._check()
-            for found in coder.code(texts[b : b + o.batch_size]):
-                # What the coding step would list: billable, active codes, best first, chosen at its threshold.
-                found = [s for s in found if s.active and icd10.is_billable(s.code)]
-                ranked.append([s.code for s in found])
-                chosen.append({s.code for s in found if s.score >= DEFAULT_THRESHOLD})
-            self.progress(TrainProgress(stage, 0, o.epochs, min(b + o.batch_size, len(texts)), len(texts)))
-        return score_codes([set(g) for g in gold], ranked, chosen).as_dict()
+        scores = {}
+        for convention in CONVENTIONS:
+            coder.convention = convention
+            ranked, chosen = [], []
+            for b in range(0, len(texts), o.batch_size):
+                self._check()
+                for found in coder.code(texts[b : b + o.batch_size]):
+                    # What the coding step would list: billable, active codes, best first, chosen at its threshold.
+                    found = [s for s in found if s.active and icd10.is_billable(s.code)]
+                    ranked.append([s.code for s in found])
+                    chosen.append({s.code for s in found if s.score >= DEFAULT_THRESHOLD})
+                self.progress(TrainProgress(stage, 0, o.epochs, min(b + o.batch_size, len(texts)), len(texts)))
+            scores[convention] = score_codes([set(g) for g in gold], ranked, chosen).as_dict()
+        learned = max(CONVENTIONS, key=lambda c: (round(scores[c]["MAP"], 4), c == "active"))
+        return {**scores[learned], "convention": learned,
+                "MAP_by_convention": {c: round(s["MAP"], 4) for c, s in scores.items()}}
 
     def _evaluate(self, model, batch_tensors, test_idx, labels, codes) -> dict:
         import torch
@@ -410,4 +420,7 @@ def _default_coder_table(metrics: dict, default: dict | None) -> list[str]:
     return ["", "## Beside the embedded default coder (same held-out notes)", "",
             summary[0].upper() + summary[1:] + ".", "",
             "| measure | this model | default coder |", "| --- | --- | --- |",
-            *[f"| {k} | {metrics.get(k, '')} | {default[k]} |" for k in shown]]
+            *[f"| {k} | {metrics.get(k, '')} | {default[k]} |" for k in shown],
+            *(["", f"Coding convention learned from the held-out codes: **{default['convention']}** (default coder MAP "
+               + ", ".join(f"{c} {v}" for c, v in default.get("MAP_by_convention", {}).items())
+               + "); `--code-convention` overrides it."] if "convention" in default else [])]
