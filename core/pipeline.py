@@ -21,7 +21,7 @@ from casenotes.checkpoint import Checkpoint
 from casenotes.durations import format_duration
 from casenotes.errors import Cancelled, CasenotesError, OutputError
 from casenotes.io.columns import ColumnPlan, plan_for
-from casenotes.io.readers import Table, read_table
+from casenotes.io.readers import Table, read_table, sheetless_label
 from casenotes.io.writers import (EXCEL_CELL_LIMIT, WRITING_TIME, parquet_available, remove_stale_library_scratch,
                                    remove_stale_temporaries, write_jsonl, write_parquet, write_results_workbook,
                                    write_review_workbook)
@@ -83,9 +83,11 @@ class FileResult:
         if self.rows_failed:
             return (f"safe to share, with gaps: {what}; {self.rows_failed} row(s) could not be de-identified "
                     "and were left blank")
-        look = (f"{self.rows_needing_review} row(s) need a look (see the Needs review column)"
-                if self.rows_needing_review else "no row flagged for review")
-        return f"safe to share: {what}; {look}"
+        if self.rows_needing_review:
+            # Not "safe" while rows are flagged: a flagged row may hold what the rules were unsure of.
+            return (f"check before sharing: {what}; {self.rows_needing_review} row(s) flagged for review "
+                    "(see the Needs review column)")
+        return f"safe to share: {what}; no row flagged for review"
 
     def summary_lines(self) -> list[str]:
         """Counts only, never note text: rows, PHI found by type, review, codes, time."""
@@ -256,7 +258,7 @@ def step_settings(options: RunOptions, keys: KeyRing) -> list:
     if options.code or options.coder:
         from casenotes.coding.step import CodingSettings
 
-        settings.append(CodingSettings(options.coder, device, options.code_threshold))
+        settings.append(CodingSettings(options.coder, device, options.code_threshold, options.code_convention))
     return settings
 
 
@@ -519,7 +521,7 @@ def _run_info(path: Path, sha256: str, table: Table, plan: ColumnPlan, options: 
         ("Input file", path.name if options.record_input_name
          else "(name left out: a file name can identify a patient; the SHA-256 below identifies the file)"),
         ("Input SHA-256", sha256),
-        ("Sheet", table.sheet or "(text file)"),
+        ("Sheet", table.sheet or sheetless_label(path)),
         ("Text encoding", table.encoding or "(workbook)"),
         ("Note column", ", ".join(plan.text_columns)),
         ("ID column", plan.id_column or "(none)"),

@@ -28,6 +28,8 @@ from casenotes_desktop.worker import CallWorker, RunWorker, Workers
 CLOSE_WAIT_MS = 15000
 PREVIEW_ROWS = 5
 
+DROP_HINT = f"Drop spreadsheets ({SUPPORTED_NAMES}) or folders here, or use Add files (Ctrl+O)."
+
 
 class MainWindow(QMainWindow):
     def __init__(self):
@@ -101,7 +103,7 @@ class MainWindow(QMainWindow):
         self.overall = QProgressBar()
         self.overall.setToolTip("All queued files: rows done")
         self.overall.setAccessibleName("Overall progress")
-        self.overall_label = QLabel("Drop spreadsheets (.xlsx, .xlsm, .csv, .tsv) or folders here, or use Add files (Ctrl+O).")
+        self.overall_label = QLabel(DROP_HINT)
         self.overall_label.setToolTip("Rows done, rows per second and time left")
         self.overall_label.setWordWrap(True)
 
@@ -280,12 +282,15 @@ class MainWindow(QMainWindow):
             candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             if path.is_dir() and not any(p.suffix.lower() in SUPPORTED_EXTENSIONS for p in candidates):
                 refused.append(f"{path.name} (folder with no spreadsheets)")
+            others = 0  # files of other kinds in a folder: counted, so that none is left out unsaid
             for file in candidates:
                 if file.name.startswith((".", "~$")) or ".casenotes." in file.name:
                     continue  # temp files, Excel lock files and our own outputs
                 if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
                     if not path.is_dir():
                         refused.append(f"{file.name} (not a spreadsheet: use {SUPPORTED_NAMES})")
+                    else:
+                        others += 1
                     continue
                 if not file.is_file():
                     refused.append(f"{file.name} (file not found)")
@@ -296,6 +301,8 @@ class MainWindow(QMainWindow):
                     continue
                 added.append(item)
                 self._inspect(item)
+            if others and any(p.suffix.lower() in SUPPORTED_EXTENSIONS for p in candidates):
+                refused.append(f"{others} other file(s) in {path.name} (not spreadsheets)")
         remember_files([i.path for i in added])
         self.notice.setText("Not added: " + "; ".join(refused) if refused else "")
         self.notice.setVisible(bool(refused))
@@ -344,7 +351,7 @@ class MainWindow(QMainWindow):
             return
         items = self._runnable()
         if not self.model.items:
-            self.overall_label.setText("Drop spreadsheets (.xlsx, .xlsm, .csv, .tsv) or folders here, or use Add files (Ctrl+O).")
+            self.overall_label.setText(DROP_HINT)
         elif items:
             rows = sum(i.rows for i in items)
             self.overall_label.setText(f"{len(items)} file(s) ready, {rows:,} rows: Run (Ctrl+R) processes them.")

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from casenotes.io.preview import FileSummary
+from casenotes.io.readers import sheetless_label
 
 
 @dataclass
@@ -202,7 +203,7 @@ class QueueModel(QAbstractTableModel):
         if col == self.FILE:
             return item.path.name
         if col == self.SHEET:
-            return item.sheet or ("(text file)" if item.summary else "")
+            return item.sheet or (sheetless_label(item.path) if item.summary else "")
         if col == self.ROWS:
             return f"{item.rows:,}" if item.summary else ""
         if not item.summary and col in (self.NOTE, self.ID, self.PLAN):

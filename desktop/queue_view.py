@@ -6,7 +6,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QTableView
 
-EMPTY_HINT = ("Drop spreadsheets or folders here\n(.xlsx, .xlsm, .csv, .tsv)\n\n"
+from casenotes.io.readers import SUPPORTED_NAMES
+
+EMPTY_HINT = (f"Drop spreadsheets or folders here\n({SUPPORTED_NAMES})\n\n"
               "or use Add files (Ctrl+O). Nothing leaves this computer.")
 
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QVBoxLayout, QWidget)
 
 from casenotes.io.preview import inspect_file
-from casenotes.io.readers import SUPPORTED_EXTENSIONS
+from casenotes.io.readers import SUPPORTED_EXTENSIONS, SUPPORTED_NAMES
 from casenotes_desktop.delegates import column_label
 from casenotes_desktop.settings_panel import FolderField
 from casenotes_desktop.worker import CallWorker, TrainWorker, Workers
@@ -45,7 +45,7 @@ class TrainDialog(QDialog):
         self.files = QListWidget()
         self.files.setToolTip("Spreadsheets with a note column and a column of assigned ICD-10-CM codes")
         self.add_button = QPushButton("&Add files…")
-        self.add_button.setToolTip("Add coded spreadsheets (.xlsx, .xlsm, .csv, .tsv)")
+        self.add_button.setToolTip(f"Add coded spreadsheets ({SUPPORTED_NAMES})")
         self.add_button.clicked.connect(self._add_dialog)
         self.text_column, self.codes_column, self.id_column = QComboBox(), QComboBox(), QComboBox()
         self.text_column.setToolTip("The column with the note text")

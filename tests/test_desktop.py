@@ -61,11 +61,13 @@ def test_window_shows_and_refuses_what_it_cannot_read(qtbot, qt_settings, tmp_pa
     folder = tmp_path / "exports"
     folder.mkdir()
     _notes_csv(folder / "ward.csv", 3)
+    (folder / "readme.pdf").write_bytes(b"%PDF-1.4")  # in a folder: counted in the notice, not queued
     (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4")
     corrupt = tmp_path / "broken.xlsx"
     corrupt.write_bytes(b"not a zip at all")
     _drop(w, [folder, tmp_path / "scan.pdf", corrupt, demo_spreadsheet()])
     assert "scan.pdf (not a spreadsheet" in w.notice.text() and w.notice.isVisible()
+    assert "1 other file(s) in exports (not spreadsheets)" in w.notice.text()
     _wait_ready(qtbot, w, 3)
     by_name = {i.path.name: i for i in w.model.items}
     assert by_name["ward.csv"].status == "ready" and by_name["ward.csv"].rows == 3

@@ -28,7 +28,12 @@ SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm")
 TEXT_EXTENSIONS = (".csv", ".tsv")
 SHARD_EXTENSIONS = (".parquet", ".jsonl", ".ndjson")
 SUPPORTED_EXTENSIONS = SPREADSHEET_EXTENSIONS + TEXT_EXTENSIONS + SHARD_EXTENSIONS
-SUPPORTED_NAMES = ".xlsx, .xlsm, .csv, .tsv, .parquet or .jsonl"
+SUPPORTED_NAMES = ".xlsx, .xlsm, .csv, .tsv, .parquet, .jsonl or .ndjson"
+
+
+def sheetless_label(path: Path) -> str:
+    """What stands for the sheet name of a file without sheets."""
+    return "(records file)" if Path(path).suffix.lower() in SHARD_EXTENSIONS else "(text file)"
 
 
 @dataclass
