@@ -108,6 +108,14 @@ def test_a_name_stops_before_an_ordinary_derived_word(engine):
     assert list(_found(engine, "wife rosemary agreeable to plan. son desmond visiting daily.")) == ["rosemary", "desmond"]
 
 
+def test_a_given_name_and_a_rare_capitalised_word_are_a_name_whatever_its_ending(engine):
+    """"-ist" makes "therapist" a role, not "Lindqvist" after a given name (a clerk's walk-through
+    found "Patient [NAME] Lindqvist" in a shareable workbook)."""
+    assert list(_found(engine, "Agnes Lindqvist reported pain overnight.")) == ["Agnes Lindqvist"]
+    assert list(_found(engine, "Patient Agnes Lindqvist reported pain overnight.")) == ["Agnes Lindqvist"]
+    assert _found(engine, "The physiotherapist reported pain overnight.") == {}
+
+
 def test_tags_and_surrogates_are_consistent(engine):
     text = "Dr. Okafor saw pt 7/22; Dr. Okafor to call daughter Clara."
     findings = engine.analyze([text])[0]

@@ -161,6 +161,8 @@ class ContextNameRecognizer(EntityRecognizer):
                 continue
             if tok.is_word and self._starts_name_pair(toks, i, mixed_case):
                 span = self._name_run(toks, i, strong=False)
+                if span and span[1] - span[0] < 2:
+                    span = (i, i + 2)  # the pair itself: its second word is a surname by its place
                 if span and span[1] - span[0] >= 2:
                     out.append(span_result("NAME", toks, span, 0.7, "lexicon:name_pair"))
                     i = span[1]
@@ -460,7 +462,13 @@ class ContextNameRecognizer(EntityRecognizer):
         if mixed_case and not nxt.text[0].isupper():
             return False
         in_lists = nxt.lower in lexicon.first_names() or nxt.lower in lexicon.last_names()
-        return is_surname(nxt) or (in_lists and lexicon.zipf(nxt.lower) < 5.0 and not lexicon.is_clinical(nxt.lower))
+        if is_surname(nxt) or (in_lists and lexicon.zipf(nxt.lower) < 5.0 and not lexicon.is_clinical(nxt.lower)):
+            return True
+        # Both capitalised in mixed-case text, the second a rare word: a surname, whatever its ending
+        # ("Agnes Lindqvist": the "-ist" of "therapist" does not make a role of it after a given name).
+        return (mixed_case and tok.text[0].isupper() and nxt.text[0].isupper() and nxt.text[1:].islower()
+                and len(nxt.lower) >= 3 and lexicon.zipf(nxt.lower) < 3.3 and not lexicon.is_clinical(nxt.lower)
+                and not lexicon.is_inflected_word(nxt.lower) and nxt.lower not in STOP)
 
     # places -----------------------------------------------------------------------------------
     def _places(self, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
