@@ -60,6 +60,22 @@ def test_extractive_keeps_problem_and_plan_and_only_source_sentences():
     assert summarizer.summarize(["", "Lungs clear."]) == ["", "Lungs clear."]
 
 
+def test_a_report_is_summarized_impression_first_and_says_plainly_when_nothing_is_abnormal():
+    from casenotes.summarize.extractive import NOTHING_ABNORMAL, states_only_normal
+
+    normal = ("The examination consists of frontal and lateral radiographs of the chest. Heart size and mediastinal "
+              "contour are within normal limits. Lungs are clear without focal consolidation, effusion, or "
+              "pneumothorax. No acute bony abnormality.")
+    finding = ("Heart size is within normal limits. Lungs are clear. There is a new 2 cm nodule in the right upper "
+               "lobe. No pneumothorax.")
+    turned = "Heart size normal. Lungs are clear but there is a small left pleural effusion."
+    summaries = ExtractiveSummarizer().summarize([normal, finding, turned])
+    assert summaries[0] == NOTHING_ABNORMAL
+    assert summaries[1].startswith("There is a new 2 cm nodule") and "pneumothorax" not in summaries[1]
+    assert "effusion" in summaries[2]  # a "but" turns the sentence: not all normal
+    assert not states_only_normal("Stable small left pleural effusion.")  # stable is not normal
+
+
 @pytest.mark.slow
 def test_a_note_in_sections_is_summarized_problem_first_in_its_own_words():
     summary = ExtractiveSummarizer().summarize([NOTE + "\nEXAM: Lungs clear. Decreased breath sounds at the right base."])[0]

@@ -13,6 +13,10 @@ at least one, at most ``max_sentences`` and ``max_words``).
 A note written in sections (a visit note, a discharge summary, an operative note) is summarized
 problem first instead: "Reason:", "Key findings:" (abnormal ones only), "Assessment:" and "Plan:"
 lines, each from the best sentences of that section, in the note's own words.
+
+Any other note (a radiology or lab report, a nursing note) is summarized impression first: the
+best of the sentences that state something abnormal, and when every sentence states a normal or
+absent finding, plainly that: "No abnormality reported."
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from casenotes import embeddings
-from casenotes.clinical_text import Sentence, note_sentences
+from casenotes.clinical_text import Sentence, context_cues, note_sentences, states_a_negation
 
 SECTION_WEIGHT = {
     "assessment": 0.6,
@@ -48,6 +52,40 @@ _NORMAL = re.compile(
     r"unchanged|absent|none|denies|resolved)\b",
     re.IGNORECASE,
 )
+
+
+# Words that state a finding is normal. Not "stable" or "unchanged": a stable effusion is still one.
+_NORMAL_FINDING = re.compile(
+    r"\b(?:normal|within normal limits|wnl|unremarkable|clear|intact|not enlarged|negative|no acute|"
+    r"appropriate|symmetric|patent)\b", re.IGNORECASE)
+# A measured thing, a change or a lesion is a finding, whatever else the sentence says
+# ("9 mm nodule not definitively calcified", "worsening scoliosis with exaggeration of normal kyphosis").
+_MEASURED = re.compile(r"\d\s*(?:mm|cm|millimet|centimet)", re.IGNORECASE)
+_FINDING = re.compile(
+    r"\b(?:new|newly|increas\w*|worse\w*|worsen\w*|enlarg\w*|progress\w*|improv\w*|decreas\w*|resolv\w*|"
+    r"stable|unchanged|persist\w*|mass(?:es)?|nodul\w*|lesions?|opacit\w*|effusions?|consolidat\w*|fractur\w*|"
+    r"infiltrat\w*|edema|oedema|suspicious|concerning)\b", re.IGNORECASE)
+_LEADING_WORDS = 5  # "There is no ...", "The lungs are free of ...": a negation this early covers the sentence
+NOTHING_ABNORMAL = "No abnormality reported."
+
+
+def states_only_normal(sentence: str) -> bool:
+    """Does every part of the sentence (split where a "but" or "however" turns it) say that a
+    finding is normal or absent? Conservative: when in doubt, it is a finding."""
+    return all(_normal_part(part) for part in context_cues().terminate.split(sentence) if _WORD.search(part.lower()))
+
+
+def _normal_part(part: str) -> bool:
+    if _MEASURED.search(part):
+        return False
+    if states_a_negation(" ".join(part.split()[:_LEADING_WORDS])):
+        return True
+    return bool(_NORMAL_FINDING.search(part)) and not _FINDING.search(part)
+
+
+def _only_technique(sentence: str) -> bool:
+    """How the exam was done ("frontal and lateral views were obtained"), saying nothing found."""
+    return bool(_TECHNIQUE.search(sentence)) and not _MEASURED.search(sentence) and not _FINDING.search(sentence)
 
 
 # Sentences about who called whom, titles and sign-offs: needed in the note, not in its summary.
@@ -131,10 +169,15 @@ class ExtractiveSummarizer:
         scores = [self.score(s, float(c)) for s, c in zip(sentences, centrality)]
         if self.problem_oriented and len({s.section for s in sentences} & set(_LINES)) >= 2:
             return self._problem_lines(sentences, scores, vectors)
+        # Impression first: what is abnormal, or plainly that nothing is (how an exam was done says neither).
+        stated = [i for i, sentence in enumerate(sentences) if not _only_technique(sentence.text)]
+        abnormal = [i for i in stated if not states_only_normal(sentences[i].text)]
+        if stated and not abnormal:
+            return NOTHING_ABNORMAL
         wanted = self.length.sentences_for(len(sentences))
         chosen: list[int] = []
         words = 0
-        for i in sorted(range(len(sentences)), key=lambda i: -scores[i]):
+        for i in sorted(abnormal or range(len(sentences)), key=lambda i: -scores[i]):
             if len(chosen) == wanted:
                 break
             if any(float(vectors[i] @ vectors[j]) > self.redundancy for j in chosen):
