@@ -69,7 +69,11 @@ def test_a_report_is_summarized_impression_first_and_says_plainly_when_nothing_i
     finding = ("Heart size is within normal limits. Lungs are clear. There is a new 2 cm nodule in the right upper "
                "lobe. No pneumothorax.")
     turned = "Heart size normal. Lungs are clear but there is a small left pleural effusion."
-    summaries = ExtractiveSummarizer().summarize([normal, finding, turned])
+    compared = ("Lungs are clear. The left hilar mass has grown compared with the prior study. "
+                "Heart size is normal.")  # a comparison is not a technique sentence when it names a finding
+    measured = "Heart size is normal. There is a 9 mm nodule that is not calcified. No effusion."
+    summaries = ExtractiveSummarizer().summarize([normal, finding, turned, compared, measured])
+    assert "hilar mass" in summaries[3] and "nodule" in summaries[4]
     assert summaries[0] == NOTHING_ABNORMAL
     assert summaries[1].startswith("There is a new 2 cm nodule") and "pneumothorax" not in summaries[1]
     assert "effusion" in summaries[2]  # a "but" turns the sentence: not all normal
@@ -200,7 +204,7 @@ IU_XRAY = SHARED_DATA / "summarization" / "iu_xray_findings_impression_dev.csv"
 @pytest.mark.slow
 @pytest.mark.skipif(not IU_XRAY.exists(), reason="shared development data not present")
 def test_extractive_beats_lead_baselines_on_radiology_reports():
-    """Floor: ROUGE-L of the default against the radiologist's impression stays above lead-2 (0.109 vs 0.130 today)."""
+    """Floor: ROUGE-L of the default against the radiologist's impression (0.189 today, lead-2 0.109)."""
     from casenotes.metrics import mean_rouge
 
     rows = [r for r in csv.DictReader(IU_XRAY.open(encoding="utf-8")) if r["findings"].strip() and r["impression"].strip()]
@@ -210,7 +214,7 @@ def test_extractive_beats_lead_baselines_on_radiology_reports():
 
     ours = rouge_l(ExtractiveSummarizer().summarize([r["findings"] for r in rows]))
     lead2 = rouge_l([" ".join(s.text for s in note_sentences(r["findings"])[:2]) for r in rows])
-    assert ours >= 0.125 and ours > lead2 * 1.1, (ours, lead2)
+    assert ours >= 0.175 and ours >= lead2 * 1.5, (ours, lead2)
 
 
 def test_rouge_is_one_helper_that_scores_nothing_as_zero():
