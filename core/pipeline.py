@@ -78,16 +78,16 @@ class FileResult:
             return f"not processed: {self.error or 'failed'}"
         if self.note:
             return self.note
-        what = (f"every text column de-identified ({self.columns_deidentified})" if self.columns_deidentified
-                else "no text column to de-identify")
+        # The column counts are in summary_lines; the verdict says what to do.
         if self.rows_failed:
-            return (f"safe to share, with gaps: {what}; {self.rows_failed} row(s) could not be de-identified "
+            return (f"safe to share, with gaps: {self.rows_failed} row(s) could not be de-identified "
                     "and were left blank")
         if self.rows_needing_review:
             # Not "safe" while rows are flagged: a flagged row may hold what the rules were unsure of.
-            return (f"check before sharing: {what}; {self.rows_needing_review} row(s) flagged for review "
+            return (f"check before sharing: {self.rows_needing_review} row(s) flagged for review "
                     "(see the Needs review column)")
-        return f"safe to share: {what}; no row flagged for review"
+        return "safe to share: no row flagged for review" + ("" if self.columns_deidentified else
+                                                             "; no column needed de-identifying")
 
     def summary_lines(self) -> list[str]:
         """Counts only, never note text: rows, PHI found by type, review, codes, time."""

@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
                 added.append(item)
                 self._inspect(item)
             if others and any(p.suffix.lower() in SUPPORTED_EXTENSIONS for p in candidates):
-                refused.append(f"{others} other file(s) in {path.name} (not spreadsheets)")
+                refused.append(f"{others} other file(s) in folder \"{path.name}\" (not spreadsheets)")
         remember_files([i.path for i in added])
         self.notice.setText("Not added: " + "; ".join(refused) if refused else "")
         self.notice.setVisible(bool(refused))

@@ -67,7 +67,7 @@ def test_window_shows_and_refuses_what_it_cannot_read(qtbot, qt_settings, tmp_pa
     corrupt.write_bytes(b"not a zip at all")
     _drop(w, [folder, tmp_path / "scan.pdf", corrupt, demo_spreadsheet()])
     assert "scan.pdf (not a spreadsheet" in w.notice.text() and w.notice.isVisible()
-    assert "1 other file(s) in exports (not spreadsheets)" in w.notice.text()
+    assert '1 other file(s) in folder "exports" (not spreadsheets)' in w.notice.text()
     _wait_ready(qtbot, w, 3)
     by_name = {i.path.name: i for i in w.model.items}
     assert by_name["ward.csv"].status == "ready" and by_name["ward.csv"].rows == 3

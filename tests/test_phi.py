@@ -116,6 +116,13 @@ def test_a_given_name_and_a_rare_capitalised_word_are_a_name_whatever_its_ending
     assert _found(engine, "The physiotherapist reported pain overnight.") == {}
 
 
+def test_a_hyphenated_surname_is_replaced_whole(engine):
+    """A clerk's walk-through found "[NAME]-Lee": every part of a hyphenated name goes."""
+    assert list(_found(engine, "Seen by Dr. Adaeze Nwachukwu-Lee today.")) == ["Adaeze Nwachukwu-Lee"]
+    assert list(_found(engine, "Mrs Lee-Nwachukwu called back.")) == ["Lee-Nwachukwu"]
+    assert _found(engine, "Non-tender abdomen, X-ray clear.") == {}
+
+
 def test_tags_and_surrogates_are_consistent(engine):
     text = "Dr. Okafor saw pt 7/22; Dr. Okafor to call daughter Clara."
     findings = engine.analyze([text])[0]

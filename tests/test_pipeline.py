@@ -353,3 +353,16 @@ def test_preview_shows_exactly_what_the_run_writes(tmp_path):
         assert lines["Assessment"] == row[headers.index("De-identified note")]
         for column in ("History", "Comments", "Patient name", "DOB", "Seen by"):
             assert lines[column] == row[headers.index(column)], column
+
+
+def test_the_verdict_says_safe_to_share_only_when_no_row_is_flagged():
+    from pathlib import Path
+
+    from casenotes.pipeline import FileResult
+
+    def verdict(**counts):
+        return FileResult(Path("ward.csv"), "done", rows=10, columns_deidentified=3, columns_kept=1, **counts).verdict()
+
+    assert verdict() == "safe to share: no row flagged for review"
+    assert verdict(rows_needing_review=2).startswith("check before sharing: 2 row(s) flagged for review")
+    assert verdict(rows_failed=1).startswith("safe to share, with gaps: 1 row(s) could not be de-identified")

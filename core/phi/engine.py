@@ -190,7 +190,7 @@ def _postprocess(text: str, results) -> list[PhiFinding]:
             continue
         start, end = _trim(text, r.start, r.end)
         if entity == "NAME":
-            start, end = _without_cue_words(text, start, end)
+            start, end = _with_hyphenated_parts(text, *_without_cue_words(text, start, end))
         if start < end:
             findings.append(PhiFinding(start, end, entity, round(float(r.score), 3), detector))
     findings += _propagate_names(text, findings)
@@ -222,6 +222,22 @@ def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
         start = m.end()
     while (m := _TRAILING_WORD.search(text, start, end)) and m.start() > start and m.group(1).lower() in CREDENTIALS:
         end = m.start()
+    return start, end
+
+
+# A capitalised part only: "son-in-law" and "non-tender" are words, not names.
+_HYPHEN_PART_AFTER = regex.compile(r"-\p{Lu}\p{L}*")
+_HYPHEN_PART_BEFORE = regex.compile(r"\p{Lu}\p{L}*-$")
+
+
+def _with_hyphenated_parts(text: str, start: int, end: int) -> tuple[int, int]:
+    """A name is replaced with every part of a hyphenated surname: "Nwachukwu-Lee", not "[NAME]-Lee"."""
+    if start >= end:
+        return start, end
+    while (m := _HYPHEN_PART_AFTER.match(text, end)) and text[end - 1].isalpha():
+        end = m.end()
+    while start > 0 and (m := _HYPHEN_PART_BEFORE.search(text, max(0, start - 40), start)) and text[start].isalpha():
+        start = m.start()
     return start, end
 
 
