@@ -64,7 +64,10 @@ class ChildJob:
         self.kill()  # a child without a job holds nothing: no need to wait for its imports
 
     def cancel(self) -> None:
-        self._cancel.set()
+        # Only before the child starts or while it lives: setting a multiprocessing Event wakes its
+        # waiters one by one and waits for each, and a waiter that died with its process never answers.
+        if self._process.pid is None or self._process.is_alive():
+            self._cancel.set()
 
     @property
     def cancelled(self) -> bool:
@@ -123,9 +126,10 @@ def pipeline_job(paths, options, per_file, report, cancel_event) -> list:
 def train_job(paths, text_column, codes_column, id_column, output, options, report, cancel_event) -> dict:
     from casenotes.coding.train import Trainer, load_training_data
 
-    trainer = Trainer(options, lambda p: report("progress", p))
-    # The trainer checks its own flag between batches; this thread carries the parent's cancel to it.
-    threading.Thread(target=lambda: cancel_event.wait() and trainer.cancel(), daemon=True).start()
+    # The trainer reads the parent's event between batches. Never wait on it in a thread here: a
+    # process that ends while a thread waits on a multiprocessing Event leaves a waiter behind, and
+    # the parent's set() then waits for that waiter forever (the window hung on closing the dialog).
+    trainer = Trainer(options, lambda p: report("progress", p), cancel_event=cancel_event)
     data = load_training_data(paths, text_column, codes_column, id_column)
     if data.invalid_codes:
         report("failed", f"note: {sum(data.invalid_codes.values())} invalid or non-billable codes skipped "

@@ -190,12 +190,14 @@ def evaluate_probabilities(probs: np.ndarray, labels: list[str], gold: list[list
 
 
 class Trainer:
-    """One training job; ``cancel()`` from another thread stops it between batches."""
+    """One training job; ``cancel()`` from another thread, or ``cancel_event`` set by another
+    process, stops it between batches."""
 
-    def __init__(self, options: TrainOptions, progress: Callable[[TrainProgress], None] | None = None):
+    def __init__(self, options: TrainOptions, progress: Callable[[TrainProgress], None] | None = None,
+                 cancel_event=None):
         self.options = options
         self.progress = progress or (lambda p: None)
-        self._cancel = threading.Event()
+        self._cancel = cancel_event if cancel_event is not None else threading.Event()
         self.history: list[EpochReport] = []
 
     def cancel(self) -> None:
