@@ -54,7 +54,7 @@ def _found(engine, text):
         ("12/03/2024: Melissa Wells (DOB 04/05/1950, MRN 1234567) seen on the ward.", "Melissa Wells"),
         ("Ward round (Dr. Cole): Michael Hill MRN 7654321. Troponin negative x2.", "Michael Hill"),
         ("Pt Joseph Ward, 81 y/o, admitted yesterday.", "Joseph Ward"),
-        ("Admitted from 138 Dean Estates, Springfield.", "138 Dean Estates"),
+        ("Admitted from 138 Dean Estates, Springfield.", "138 Dean Estates, Springfield"),
         ("Previously lived at 3677 Amber Ports with her son.", "3677 Amber Ports"),
         # identifiers written in groups after a keyword
         ("Our ref: 2024/00451. Please quote it.", "2024/00451"),
@@ -72,6 +72,23 @@ def _found(engine, text):
         ("md (castellanos) notified of bp 84/40.", "castellanos"),
         ("ED triage: found by neighbour on Ridgeley Hwy this morning.", "Ridgeley Hwy"),
         ("f/u w/ slp marguerite o'neill tomorrow.", "marguerite o'neill"),
+        # an address block: the number before the street, the unit, the town and postcode after it
+        ("Forward to 8116 56 Rue Lacordaire, Apt. 12, Cherbourg 50100.", "8116 56 Rue Lacordaire, Apt. 12, Cherbourg 50100"),
+        ("Mail to 22 Pollen Crescent, Flat 3, Fitzroy 3065 please.", "22 Pollen Crescent, Flat 3, Fitzroy 3065"),
+        ("Lives at 41 Quarry Hill Road, Marlstone, MD 21201. Lungs clear.", "21201"),
+        ("Mail: PSC 4471, Box 2290, APO AE 09012. Son deployed.", "PSC 4471, Box 2290, APO AE 09012"),
+        ("Husband stationed on the USNS Kellerman until June.", "USNS Kellerman"),
+        ("Found at the corner of Tamsin Street and Oakhollow Way by EMS.", "Tamsin Street and Oakhollow Way"),
+        ("Family stays at Via Marchetti 88 while she is here.", "Via Marchetti 88"),
+        # phone numbers by their cue, before or after; a postcode after its label in any country's shape
+        ("Daughter asks that we call her on 9472 7916 after six.", "9472 7916"),
+        ("Contact: 0688 872 49 99 office, (579)888-3058 fax", "0688 872 49 99"),
+        ("Niece not answering at 78 651 450 this evening.", "78 651 450"),
+        ("Postcode 7412 SL confirmed with the patient.", "7412 SL"),
+        # names from every locale's lists, an initial between given name and surname
+        ("Seen on the ward round today. Sunniva is very supportive and visits daily.", "Sunniva"),
+        ("Seen on the ward round. Kristíana R Valbergsdóttir, her interpreter, was present.", "Kristíana R Valbergsdóttir"),
+        ("Seen on the ward round today. Interpreter Kristíana present for the consent.", "Kristíana"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -98,10 +115,20 @@ def test_detects_phi(engine, text, phi):
         "Head Ct showed no bleed. Sentinel Ln biopsy negative. Hilar Ln enlarged.",
         "Patient taken to Endoscopy, moved from Bipap to Hiflow, then transferred to Preop.",
         "House Supervisor called about the bed. Chaplain visited in the afternoon.",
+        "Given via PEG 240 units over 4 hours. Flush via NGT 30 ml. Unit 4 bed 12 ready.",
+        "Albuterol and Flovent inhalers as ordered. Endo consulted. Vit K given.",
+        "Office visit 3 weeks. Wound 2 x 3 cm, home health 2 x week. Corner of mouth dry.",
     ],
 )
 def test_keeps_clinical_content(engine, text):
     assert _found(engine, text) == {}
+
+
+def test_an_address_block_ends_where_its_parts_do_and_leaves_the_state(engine):
+    text = "Lives at 41 Quarry Hill Road, Marlstone, MD 21201. Lungs clear, Today ambulating."
+    found = _found(engine, text)
+    assert "41 Quarry Hill Road, Marlstone" in found and "21201" in found
+    assert not any("MD" in phi or "Lungs" in phi or "Today" in phi for phi in found)
 
 
 def test_a_name_stops_before_an_ordinary_derived_word(engine):
@@ -187,11 +214,11 @@ SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
 @pytest.mark.skipif(not SYNTH.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_presidio_synthetic_set(engine):
     """General PII in prose (names from many countries, foreign addresses), Safe Harbor gold.
-    Measured 0.713 / 0.934 (stock Presidio: 0.608 / 0.697); the issue's 0.85 is not reached yet."""
+    Measured 0.828 / 0.938 (stock Presidio: 0.608 / 0.697); the issue's 0.85 is not reached yet."""
     from benchmarks.deid_data import load_synth
 
     total = _score(engine, load_synth()).total
-    assert total.recall >= 0.68, total
+    assert total.recall >= 0.80, total
     assert total.precision >= 0.92, total
 
 

@@ -17,6 +17,7 @@ import regex
 
 from casenotes.errors import ConfigurationError
 from casenotes.phi import lexicon
+from casenotes.phi.addresses import address_blocks
 from casenotes.phi.department import DepartmentLists
 from casenotes.phi.findings import DETECTOR_KEY, ENTITY_TAGS, PhiFinding, merge_overlaps
 from casenotes.phi.known import KnownIdentifiers
@@ -195,6 +196,7 @@ def _postprocess(text: str, results) -> list[PhiFinding]:
             findings.append(PhiFinding(start, end, entity, round(float(r.score), 3), detector))
     findings += _propagate_names(text, findings)
     findings = merge_overlaps(findings)
+    findings = merge_overlaps(findings + address_blocks(text, findings))
     return merge_overlaps(findings + _coordinated_names(text, findings))
 
 
@@ -213,12 +215,13 @@ _TRAILING_WORD = regex.compile(r",?\s+([\p{L}]+)\.?$")
 
 
 def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
-    """'Daughter Clara Ellison' -> 'Clara Ellison', 'Dr. Okafor' -> 'Okafor', 'Maria Silva, RN' -> 'Maria
-    Silva': the relation, title or credential stays in the text and keeps the clinical context."""
-    from casenotes.phi.words import CREDENTIALS, RELATIONS, TITLES
+    """'Daughter Clara Ellison' -> 'Clara Ellison', 'Dr. Okafor' -> 'Okafor', 'Interpreter Ana Ruiz' -> 'Ana
+    Ruiz', 'Maria Silva, RN' -> 'Maria Silva': the relation, title, role or credential stays in the text
+    and keeps the clinical context."""
+    from casenotes.phi.words import CREDENTIALS, RELATIONS, ROLE_TITLES, TITLES
 
     while (m := _LEADING_WORD.match(text, start, end)) and m.end() < end and (
-            m.group(1).lower() in RELATIONS or m.group(1).lower() in TITLES):
+            m.group(1).lower() in RELATIONS or m.group(1).lower() in TITLES or m.group(1).lower() in ROLE_TITLES):
         start = m.end()
     while (m := _TRAILING_WORD.search(text, start, end)) and m.start() > start and m.group(1).lower() in CREDENTIALS:
         end = m.start()

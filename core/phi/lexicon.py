@@ -17,6 +17,10 @@ _WORD = re.compile(r"[a-z][a-z'\-]+")
 
 # Faker locales whose name lists cover the surnames and first names seen in US hospitals.
 _NAME_LOCALES = ("en_US", "en_GB", "en_IE", "it_IT", "es_ES", "fr_FR", "de_DE", "pl_PL", "pt_BR", "nl_NL")
+# Patients come from everywhere: the rare names of every other locale written in Latin letters (or
+# romanized) count too. Only the rare ones: a common English word is not made a name by some
+# locale's list ("Will", "Said", "Close").
+_OTHER_LOCALE_MAX_ZIPF = 3.3
 
 # First names that are also ordinary English or clinical words: they count as a name only in a
 # strong context (after "Dr", "daughter", before "RN"...), never on their own.
@@ -70,7 +74,7 @@ def drug_names() -> frozenset[str]:
         return frozenset()
     with bz2.open(Path(spec.submodule_search_locations[0]) / "drug_ner_dictionary.pkl.bz2", "rb") as handle:
         variants = pickle.load(handle)["drug_variant_to_canonical"]
-    names = first_names() | census_first_names()
+    names = _main_names("first_names") | census_first_names()
     return frozenset(v for v in variants if _DRUG_WORD.fullmatch(v) and v not in names)
 
 
@@ -92,7 +96,7 @@ def icd10_words() -> frozenset[str]:
 
 @functools.cache
 def _surname_like_icd_words() -> frozenset[str]:
-    return frozenset(last_names()) - _read_terms("eponyms.txt") - frozenset(_COMMON_ICD_WORDS)
+    return _main_names("last_names") - _read_terms("eponyms.txt") - frozenset(_COMMON_ICD_WORDS)
 
 
 # ICD words that are also in the surname lists but are clinical first (e.g. "Stone", "Hill").
@@ -110,12 +114,12 @@ def eponyms() -> frozenset[str]:
 
 @functools.cache
 def first_names() -> frozenset[str]:
-    return frozenset(_faker_names("first_names"))
+    return _main_names("first_names") | _other_names("first_names")
 
 
 @functools.cache
 def last_names() -> frozenset[str]:
-    return frozenset(_faker_names("last_names"))
+    return _main_names("last_names") | _other_names("last_names")
 
 
 @functools.cache
@@ -174,17 +178,49 @@ def is_name_word(word: str) -> bool:
     return (lower in census_first_names() or lower in census_surnames()) and zipf(lower) < 4.0
 
 
-def _faker_names(attribute: str) -> set[str]:
+@functools.cache
+def _main_names(attribute: str) -> frozenset[str]:
+    """The names of the main locales, each as written ("josé") and without its accents ("jose")."""
+    names = set()
+    for part in _faker_name_parts(attribute, _NAME_LOCALES):
+        names.update((part, _ascii(part)))
+    return frozenset(names)
+
+
+@functools.cache
+def _other_names(attribute: str) -> frozenset[str]:
+    """The rare names of every other locale. Short names and clinical look-alikes stay out ("Vít",
+    "Endo"), and an accented name counts only as written: without its accents, Icelandic "Flóvent"
+    is an inhaler."""
+    import pkgutil
+
+    import faker.providers.person as person
+
+    # "en" is a generic list of English words, not of names
+    others = [m.name for m in pkgutil.iter_modules(person.__path__) if m.name not in _NAME_LOCALES and m.name != "en"]
+    return frozenset(part for part in _faker_name_parts(attribute, others)
+                     if len(part) >= 4 and zipf(_ascii(part)) < _OTHER_LOCALE_MAX_ZIPF
+                     and not _is_clinical_form(_ascii(part)))
+
+
+def _faker_name_parts(attribute: str, locales) -> set[str]:
+    """Lower-case parts of the names in these locales' lists (and their romanized lists), Latin letters
+    only (an accent or two may go): a Cyrillic or Greek name folds to nothing."""
     import importlib
 
-    names: set[str] = set()
-    for locale in _NAME_LOCALES:
+    parts: set[str] = set()
+    for locale in sorted(locales):
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        for name in getattr(provider, attribute, ()):
-            for part in re.split(r"[\s\-]", name.lower()):
-                if len(part) > 1 and part.isalpha() and part.isascii():
-                    names.add(part)
-    return names
+        for attr in (attribute, attribute.replace("_names", "_romanized_names")):
+            listed = getattr(provider, attr, ())
+            if isinstance(listed, property):
+                continue
+            for name in listed or ():
+                for part in re.split(r"[\s\-]", name.lower()):
+                    folded = _ascii(part)
+                    if len(folded) >= 2 and folded.isalpha() and len(folded) >= len(part) - 2:
+                        parts.add(part)
+    return parts
 
 
 @functools.cache
@@ -297,6 +333,16 @@ def is_clinical_variant(word: str) -> bool:
     write it ("fent", "crea", "endo") or misspelled by one letter ("lobetalol", "banadryl"). Callers
     ask it only of words that no name list knows: a listed name stays a name."""
     lower = _ascii(word.lower())
+    if _is_clinical_form(lower):
+        return True
+    if len(lower) >= 5:
+        return any(variant in clinical_terms() or variant in us_states() or variant in countries()
+                   for variant in _one_edit(lower))
+    return False
+
+
+def _is_clinical_form(lower: str) -> bool:
+    """A clinical word, inflected or clipped (the cheap half of ``is_clinical_variant``)."""
     if len(lower) < 3 or is_clinical(lower):
         return len(lower) >= 3
     for suffix in _SUFFIXES:
@@ -308,9 +354,6 @@ def is_clinical_variant(word: str) -> bool:
         at = bisect.bisect_left(terms, lower)
         if at < len(terms) and terms[at].startswith(lower) and len(terms[at]) > len(lower):
             return True
-    if len(lower) >= 5:
-        return any(variant in clinical_terms() or variant in us_states() or variant in countries()
-                   for variant in _one_edit(lower))
     return False
 
 

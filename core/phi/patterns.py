@@ -142,6 +142,9 @@ def _county_ok(value: str) -> bool:
     return name in lexicon.counties() or name in lexicon.cities()
 
 
+# The small words inside European street names: "rue de la Paix", "Via del Corso".
+_STREET_PARTICLES = frozenset("de del della la le les des du di da do dos das van von der den am an".split())
+
 _FUNCTION_WORDS = frozenset("a an the and or of in on at to into for with by per as is was x from up".split())
 
 
@@ -168,6 +171,10 @@ _SCORE_BEFORE = regex.compile(
     r"|(?:->|→)\s*$", regex.IGNORECASE)
 _SCORE_AFTER = regex.compile(r"^\s*(?:->|→|sites?|criteria|points?|tests?|positive|negative|of\b)", regex.IGNORECASE)
 
+
+# One street of a corner: capitalised words, with numbers and the particles of European street names.
+_CORNER_STREET = (r"(?:\d{1,5}\s+)?(?-i:\p{Lu})[\p{L}'\-.]*"
+                  r"(?:\s+(?:\d{1,5}\b|(?-i:\p{Lu})[\p{L}'\-.]*|(?-i:de|del|la|des|du|di|da|van|von)\b)){0,4}")
 
 _UNIT_AFTER = r"(?:cc|ml|mls|mg|mcg|g|gm|kg|units?|u\b|meq|mmol|l\b|%|mm|cm|hrs?|hours?|min|mins|minutes?|secs?|x\b|/)"
 
@@ -230,9 +237,17 @@ RULES: tuple[Rule, ...] = (
           validator=lambda text, s, e: not regex.fullmatch(r"\d*0[\s\-]\d*00", text[s:e]), needs=r"\d{3}[\s.\-]\d{4}"),
     _rule("PHONE", "phone_after_keyword",
           r"\b(?:pager|pgr|pg|page[ds]?|beeper|beeped|bpr|beep|cell|cellular|tel|telephone|phone|fax|mobile|home|work|contact"
-          r"|ext|extension|switchboard|call(?:\s+back)?\s+(?:at|on)|reached\s+at)\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*"
-          r"(?P<phi>\d[\d\s\-.]{2,12}\d)(?!\d|\.\d)",
+          r"|ext|extension|switchboard|call(?:\s+(?:me|us|him|her|them|back))*\s+(?:at|on)|reach(?:ed)?(?:\s+(?:me|us|him|her|them))?\s+(?:at|on)"
+          r"|answering\s+at|messages?\s+to|text(?:\s+(?:me|us|him|her|them))?\s+(?:at|on))"
+          r"\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*"
+          r"(?P<phi>(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)\s*)?\d[\d\s\-.]{2,12}\d)(?!\d|\.\d)",
           0.9),
+    # Digit groups labelled after the number, as contact blocks write them: "655 437 108 office",
+    # "082 490 1693-Office", "(579)888-3058 fax".
+    _rule("PHONE", "phone_before_label",
+          r"(?<![\w+\-/.])(?P<phi>(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,5}(?:[\s.\-]\d{2,5}){1,4})"
+          r"(?=\s*[\-(]?\s*(?:office|fax|mobile|cell|home|work|landline|pager)\b)", 0.8,
+          validator=lambda text, s, e: 7 <= len(regex.sub(r"\D", "", text[s:e])) <= 13),
     # National numbers with a trunk 0, as Britain, Europe and Australia write them: "07700 900123",
     # "020 7946 0958", "0412-345-678".
     _rule("PHONE", "phone_trunk",
@@ -288,7 +303,7 @@ RULES: tuple[Rule, ...] = (
           r"|parkway|pkwy|highway|hwy|circle|cir|square|sq|gardens|close|crescent|row|mews|grove|plaza|trail|pike|alley"
           r"|heights|walk|rise)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?"
           # the town that follows on the same line: "41 Quarry Hill Road, Marlstone"
-          r"(?:,\s*(?-i:\p{Lu}\p{Ll}+(?:[\s\-]\p{Lu}\p{Ll}+)?)(?![\w\-]))?)",
+          r"(?:,\s*(?!(?:apt|apartment|suite|ste|unit|flat|floor|room)\b)(?-i:\p{Lu}\p{Ll}+(?:[\s\-]\p{Lu}\p{Ll}+)?)(?![\w\-]))?)",
           0.85, validator=_street_ok),
     # A house number, then a name and a street word in title case, from the rest of the US Postal
     # Service's list of street suffixes: "138 Dean Estates", "867 Stephen Tunnel", "12 Amber Ports".
@@ -333,10 +348,24 @@ RULES: tuple[Rule, ...] = (
     # Street before house number, as written across Europe and Latin America.
     _rule("ADDRESS", "street_address_international",
           r"(?P<phi>\b(?-i:\p{Lu})[\p{L}\-]*(?:stra(?:ss|ß)e|str\.|weg|straat|laan|gasse|platz|tie|katu|gatan|vej|vägen)\s+\d{1,5}[a-z]?"
-          r"|\b(?:rue|calle|avenida|avda\.|rua|ul\.|ulica|plac|piazza|piazzetta|largo|travessa)\s+"
-          r"(?:[\p{L}'\-]+\s+){1,4}\d{1,5}[a-z]?)(?![\d.,/]|\s*(?:mg|ml|cc|%))", 0.8,
+          r"|\b(?:rue|calle|avenida|avda\.|rua|ul\.|ulica|plac|piazza|piazzetta|largo|travessa|paseo|chemin)\s+"
+          r"(?:[\p{L}'\-]+\s+){1,4}\d{1,5}[a-z]?"
+          # words that are English too ("via PEG 240 units") only before a name in title case
+          r"|(?-i:\b(?:Via|Viale|Corso|Avenue|Boulevard)\s+\p{Lu}\p{Ll}[\p{L}'\-]*\s+(?:[\p{L}'\-]+\s+){0,3})\d{1,5}[a-z]?)"
+          r"(?![\d.,/]|\s*(?:mg|ml|cc|%|units?\b))", 0.8,
           needs=r"(?:stra(?:ss|ß)e|str\.|weg|straat|laan|gasse|platz|tie|katu|gatan|vej|vägen)\s+\d"
-                r"|\b(?:rue|calle|avenida|avda\.|rua|ul\.|ulica|plac|piazza|piazzetta|largo|travessa)\s"),
+                r"|\b(?:rue|calle|avenida|avda\.|rua|ul\.|ulica|plac|piazza|piazzetta|largo|travessa|paseo|chemin"
+                r"|via|viale|corso|avenue|boulevard)\s"),
+    # A house number before the street word, as France, Spain and Italy write it: "56 rue La Boétie",
+    # "12 avenue des Tuileries", "7 Via Roma". The street's name runs to the end of its line or part.
+    _rule("ADDRESS", "street_word_after_number",
+          r"(?<![\w/.])(?P<phi>\d{1,5},?\s+(?:rue|avenue|av\.|boulevard|bd|all[ée]e|chemin|impasse|quai|calle|carrera"
+          r"|avenida|rua|travessa|(?-i:Via|Viale|Corso|Piazza|Place))\s+(?:[\p{L}'\-]+\s+){0,3}[\p{L}'\-]+)"
+          r"(?=\s*(?:[,\n>]|\.(?:\s|$)|$|\s{2}))", 0.8,
+          validator=lambda text, s, e: _name_words_ok(
+              [w for w in text[s:e].split()[2:] if w.lower() not in _STREET_PARTICLES]),
+          needs=r"\d,?\s+(?:rue|avenue|av\.|boulevard|bd|all[ée]e|chemin|impasse|quai|calle|carrera|avenida|rua"
+                r"|travessa|via|viale|corso|piazza|place)\s"),
     _rule("ADDRESS", "po_box", r"\b(?P<phi>p\.?\s*o\.?\s*box\s+\d+)\b", 0.9),
     _rule("ZIP", "zip_after_state",
           r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"
@@ -346,5 +375,16 @@ RULES: tuple[Rule, ...] = (
     # The inward part never uses C, I, K, M, O or V: "MS04 2MG" is a dose, not a postcode.
     _rule("ZIP", "postcode_uk", r"(?-i:\b(?P<phi>[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2})\b)", 0.8),
     _rule("ZIP", "postcode_canada", r"(?-i:\b(?P<phi>[A-Z]\d[A-Z]\s\d[A-Z]\d)\b)", 0.8),
-    _rule("ZIP", "zip_keyword", r"\b(?:zip|zip\s*code|postal\s*code)\s*[:#]?\s*(?P<phi>\d{5}(?:-\d{4})?)\b", 0.9),
+    # After its label a postcode may have any country's shape: "ZIP: 3520", "postcode 7412 SL", "394 13".
+    _rule("ZIP", "zip_keyword",
+          r"\b(?:zip|zip\s*code|postal\s*code|post\s*code|postcode)\s*(?:is|:|#|no\.?)?\s*"
+          r"(?P<phi>\d{3,6}(?:[\s\-]\d{2,4})?(?:\s(?-i:[A-Z]{2}))?)\b", 0.9),
+    # US military and diplomatic mail: "PSC 6477, Box 2981", "Unit 8524 Box 0979", "APO AE 09012", and a
+    # ship's name as its address line, "USNS Comfort".
+    _rule("ADDRESS", "military_mail",
+          r"\b(?P<phi>(?:psc|cmr|unit)\s+\d{2,5},?\s+box\s+\d{1,5}|(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}"
+          r"|(?-i:(?:USNS|USS|USCGC|USNV)\s+\p{Lu}[\p{L}\-]+(?:\s\p{Lu}[\p{L}\-]+)?))\b", 0.85),
+    # Two streets named as a meeting point: "the corner of Nieuwe Baan 473 and Inna Loop".
+    _rule("ADDRESS", "street_corner",
+          r"\bcorner\s+of\s+(?:the\s+)?(?P<phi>" + _CORNER_STREET + r"\s+(?:and|&)\s+" + _CORNER_STREET + ")", 0.75),
 )

@@ -23,7 +23,7 @@ from casenotes.phi.findings import DETECTOR_KEY
 from casenotes.phi.known import KnownIdentifiers
 from casenotes.phi.patterns import RULES
 from casenotes.phi.words import (CREDENTIALS, FACILITY_SUFFIXES, MOVE_VERBS, NAME_LIKE_FACILITY_WORDS, PLACE_CUES,
-                            RELATIONS, RESIDENCE_VERBS, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
+                            RELATIONS, RESIDENCE_VERBS, ROLE_TITLES, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
                             continues_name, initial_surname, is_credential_after_name, is_mixed_case, is_state,
                             is_state_code, is_surname, phi_result, plausible_name, skip_punct, span_result,
                             tokenize)
@@ -161,8 +161,9 @@ class ContextNameRecognizer(EntityRecognizer):
                 continue
             if tok.is_word and self._starts_name_pair(toks, i, mixed_case):
                 span = self._name_run(toks, i, strong=False)
-                if span and span[1] - span[0] < 2:
-                    span = (i, i + 2)  # the pair itself: its second word is a surname by its place
+                surname = _after_middle_initial(toks, i + 1, mixed_case)
+                if span and span[1] < surname + 1:
+                    span = (i, surname + 1)  # the pair itself: its second word is a surname by its place
                 if span and span[1] - span[0] >= 2:
                     out.append(span_result("NAME", toks, span, 0.7, "lexicon:name_pair"))
                     i = span[1]
@@ -456,6 +457,7 @@ class ContextNameRecognizer(EntityRecognizer):
         j = i + 1
         if j < len(toks) and toks[j].text == "." and i + 2 < len(toks):
             return False  # sentence end
+        j = _after_middle_initial(toks, j, mixed_case)
         if j >= len(toks) or not toks[j].is_word or len(toks[j].text) < 2:
             return False
         nxt = toks[j]
@@ -652,11 +654,6 @@ CUE_VERBS_AFTER = frozenset(
     """aware notified ordered paged called updated informed here present evaluated consulted saw seen examined
     placed inserted performed visited wants requested recommends recommended agrees agreed said stated reports
     reviewed discussed following rounded ok'd okd okayed d/c'd dc'd changed started increased decreased""".split())
-# Job titles written before a colleague's name: "RN Abigail", "per attending Thorsen". ("RT" is
-# also "right" in these notes, "PA" the pulmonary artery: neither is read as a title.)
-ROLE_TITLES = frozenset(
-    "rn lpn cna np md attending resident fellow intern student scribe chaplain interpreter sitter slp rrt msw lcsw "
-    "licsw dpt cota pta".split())
 # "seen by X": a person (or a service, which SERVICES lists).
 SEEN_VERBS = frozenset("seen evaluated examined assessed visited".split())
 # Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
@@ -697,6 +694,14 @@ _IDENTIFIER_CUES = frozenset("dob mrn nhs chi".split())
 _DOB_DOTTED = regex.compile(r"d\.o\.b", regex.IGNORECASE)
 _AGE_UNIT = regex.compile(r"(?:yo\b|y/o|y\.o|yr|year|years)", regex.IGNORECASE)
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n])[\s\"'(\[*\-•]*$")
+
+
+def _after_middle_initial(toks: list[Tok], j: int, mixed_case: bool) -> int:
+    """Where the surname starts when toks[j] may be a middle initial: "Anna K. Lindqvist", "Anna K Lindqvist"."""
+    if not mixed_case or j >= len(toks) or len(toks[j].text) != 1 or not toks[j].text.isupper():
+        return j
+    k = j + 1 + (j + 1 < len(toks) and toks[j + 1].text == ".")
+    return k if k < len(toks) and toks[k].is_word and toks[k].text[:1].isupper() else j
 
 
 def _rare_name_word(tok: Tok) -> bool:

@@ -83,6 +83,13 @@ class Tok:
         return self.text[0].isalpha()
 
 
+# Job titles written before a colleague's name: "RN Abigail", "per attending Thorsen". ("RT" is
+# also "right" in these notes, "PA" the pulmonary artery: neither is read as a title.)
+ROLE_TITLES = frozenset(
+    "rn lpn cna np md attending resident fellow intern student scribe chaplain interpreter sitter slp rrt msw lcsw "
+    "licsw dpt cota pta".split())
+
+
 # Several recognizers read the same note: its tokens and its case are worked out once.
 @functools.lru_cache(maxsize=32)
 def tokenize(text: str) -> tuple[Tok, ...]:

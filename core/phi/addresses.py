@@ -1,0 +1,103 @@
+"""Whole address blocks: once a street line is found, the lines that belong to it are PHI too.
+
+An address is written as a block: an optional number before the street ("8116 56 rue La Boétie",
+the house or building number of a letter's envelope form), the street line, then a flat or suite,
+the town, a region code and a postcode, separated by commas, line breaks, ">" or wide gaps. The
+shape rules find the street line; this extends the finding over the block's other parts while
+each part still looks like one (a unit, a place name that is not clinical vocabulary, a region
+code, a postcode), and stops at the first part that does not, so "12 Oak Street, Boston. Lungs
+clear" keeps its second sentence. As Safe Harbor allows, a state, province or country stays:
+"[ADDRESS], MD [ZIP]".
+"""
+
+from __future__ import annotations
+
+import regex
+
+from casenotes.phi.findings import PhiFinding
+
+_SEPARATOR = regex.compile(r"[ \t]*(?:,|\n|>|\?\?\?)[ \t\n,>]*|[ \t]{2,}")
+# A flat or suite number ends its part, so one space may come before or after it.
+_SPACE = regex.compile(r"[ \t]+")
+# "Apt. 4B", "Suite 12", "Flat C": the number or letter of a unit ("units" is not one)
+_UNIT = r"(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|box)\b\.?[ \t]*#?[ \t]*(?:\d\w{0,5}|(?-i:\p{Lu})\b)"
+_POSTCODE = r"\d{3,6}(?:[ \t\-]\d{2,4})?(?:[ \t](?-i:[A-Z]{2}))?|(?-i:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2})"
+_REGION_CODE = r"(?-i:[A-Z]{2,3})"
+_PLACE_WORD = r"(?-i:\p{Lu}[\p{L}'\-()]*)"
+_PLACE = (rf"{_PLACE_WORD}(?:[ \t]+(?:{_PLACE_WORD}|(?:de|del|la|le|nad|am|an|sur|upon|on|by|do|da|di)(?=[ \t]+\p{{Lu}})))"
+          r"{0,4}")
+_PART_END = r"(?=[ \t]*(?:[,\n>.;:!?)]|\?\?\?|[ \t]{2}|$))"
+# Each part must reach a separator, the end of the line or the end of a sentence, or end with a
+# postcode: a capitalised word that runs on into lower-case prose is the next sentence, not a town.
+_PART = regex.compile(
+    rf"(?P<unit>{_UNIT})(?=\s|$|[,.;>])"
+    rf"|(?:(?P<region>{_REGION_CODE})|(?P<place>{_PLACE}))[ \t]+(?P<postcode>{_POSTCODE})(?!\w)"
+    rf"|(?:(?P<region>{_REGION_CODE})|(?P<place>{_PLACE})){_PART_END}"
+    rf"|(?P<postcode>{_POSTCODE})(?!\w)",
+    regex.IGNORECASE)
+_NUMBER_BEFORE = regex.compile(r"(?:^|(?<=[\s>:]))\d{1,6}[ \t]+$")
+_MAX_PARTS = 6
+
+
+def address_blocks(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
+    """Each street address widened over its block, as extra findings to merge with the others: one
+    span up to the first state or country, which stays, and one for what follows it."""
+    out = []
+    for f in findings:
+        if f.entity_type != "ADDRESS":
+            continue
+        number = _NUMBER_BEFORE.search(text, max(0, f.start - 8), f.start)
+        runs = _block_runs(text, number.start() if number else f.start, f.end)
+        out += [PhiFinding(start, end, "ADDRESS", f.score, "address_block") for start, end in runs]
+    return out
+
+
+def _block_runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of the runs of identifying parts in the block whose street line is text[start:end]."""
+    runs = []
+    run_start, run_end = start, end
+    after_unit = _UNIT_AT_END.search(text, max(0, end - 16), end) is not None
+    for _ in range(_MAX_PARTS):
+        separator = _SEPARATOR.match(text, end) or _SPACE.match(text, end)
+        part = _PART.match(text, separator.end()) if separator else None
+        if not part or (separator.re is _SPACE and not (after_unit or part["unit"])):
+            break
+        if part["place"] and not _is_place(part["place"]):
+            break
+        if part["region"] or (part["place"] and _is_state_or_country(part["place"])):
+            if run_start is not None:
+                runs.append((run_start, run_end))
+            run_start = part.start("postcode") if part["postcode"] else None
+        elif run_start is None:
+            run_start = part.start()
+        run_end = end = part.end()
+        after_unit = bool(part["unit"])
+    if run_start is not None:
+        runs.append((run_start, run_end))
+    return runs
+
+
+_UNIT_AT_END = regex.compile(_UNIT + r"$", regex.IGNORECASE)
+
+
+def _words(place: str) -> list[str]:
+    return [w for w in (w.strip("().'-").lower() for w in place.split()) if w]
+
+
+def _is_state_or_country(place: str) -> bool:
+    from casenotes.phi import lexicon
+
+    name = " ".join(_words(place))
+    return name in lexicon.countries() or name in lexicon.us_states()
+
+
+def _is_place(place: str) -> bool:
+    """A town is not a clinical word, a title or relation, or a very common word ("Today", "Then")."""
+    from casenotes.phi import lexicon
+    from casenotes.phi.words import RELATIONS, STOP, TITLES
+
+    words = _words(place)
+    if " ".join(words) in lexicon.cities() or _is_state_or_country(place):
+        return True
+    return all(not (w in STOP or w in TITLES or w in RELATIONS or (lexicon.is_clinical_term(w) and not lexicon.is_name_word(w))
+                    or (len(w) > 2 and lexicon.zipf(w) >= 5.0)) for w in words)
