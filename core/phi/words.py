@@ -189,11 +189,16 @@ def is_credential_after_name(toks, i) -> bool:
     return j >= len(toks) or not toks[j].is_word or (j + 1 < len(toks) and toks[j + 1].text == ":")
 
 
+# Below this a text's case says too little ("BP OK", "pt ok"); a short cell such as "She named him
+# Frank" or "Seen by Anna Lindqvist" is long enough.
+_MIXED_CASE_MIN_LETTERS = 10
+
+
 @functools.lru_cache(maxsize=32)
 def is_mixed_case(text: str) -> bool:
     """Normally cased text, neither ALL CAPS nor all lower case."""
     letters = len(regex.findall(r"\p{L}", text))
-    if letters < 20:
+    if letters < _MIXED_CASE_MIN_LETTERS:
         return False
     return 0.03 < len(regex.findall(r"\p{Lu}", text)) / letters < 0.5
 
