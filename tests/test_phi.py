@@ -89,6 +89,11 @@ def _found(engine, text):
         ("Seen on the ward round today. Sunniva is very supportive and visits daily.", "Sunniva"),
         ("Seen on the ward round. Kristíana R Valbergsdóttir, her interpreter, was present.", "Kristíana R Valbergsdóttir"),
         ("Seen on the ward round today. Interpreter Kristíana present for the consent.", "Kristíana"),
+        # a person's verb after a name: unlisted in normally cased text, a given name in lower case or capitals
+        ("Visiting hours were busy today. Mehrudin shouted at the nurse in the corridor.", "Mehrudin"),
+        ("pt's glasses brought in by family. walter will buy a scale today.", "walter"),
+        ("referral sent to vna, bernadette to confirm start of care tomorrow.", "bernadette"),
+        ("PT ON LASIX. GLORIA WILL CALL BACK WITH QUESTIONS.", "GLORIA"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -118,6 +123,8 @@ def test_detects_phi(engine, text, phi):
         "Given via PEG 240 units over 4 hours. Flush via NGT 30 ml. Unit 4 bed 12 ready.",
         "Albuterol and Flovent inhalers as ordered. Endo consulted. Vit K given.",
         "Office visit 3 weeks. Wound 2 x 3 cm, home health 2 x week. Corner of mouth dry.",
+        "will give now if going to surgery soon will give later if going tomorrow. zosyn started.",
+        "Vancomycin was started overnight. Coumadin held. Lovenox given and tolerated well today.",
     ],
 )
 def test_keeps_clinical_content(engine, text):

@@ -322,7 +322,8 @@ class CapitalizedWordRecognizer(EntityRecognizer):
             listed = lexicon.is_name_word(lower) or place or _listed_common_name(tok)
             if not place and not _listed_common_name(tok) and lexicon.is_clinical_variant(lower):
                 continue  # "Fent", "Lobetalol", "Groins": clinical shorthand, not a rare surname
-            if not listed and not any(a <= tok.start and tok.end <= b for a, b in spacy_entities):
+            speaks = _PERSON_VERB_AFTER.match(text, tok.end) is not None
+            if not listed and not speaks and not any(a <= tok.start and tok.end <= b for a, b in spacy_entities):
                 continue
             # after an unlisted word that spaCy marks, a person's verb: "Folasade to collect"
             acts = _AUXILIARY_AFTER.match(text, tok.end) and not lexicon.is_common_word_misspelt(lower)
@@ -342,7 +343,7 @@ class CapitalizedWordRecognizer(EntityRecognizer):
             if _SENTENCE_END.search(text[max(0, tok.start - 12) : tok.start]) and not (
                     (listed and lexicon.zipf(lower) < 3.0)
                     or (_is_first_name(lower) and _VERB_AFTER.match(text, tok.end))
-                    or (not listed and acts)):
+                    or (not listed and (acts or speaks))):
                 continue
             out.append(phi_result("LOCATION" if place else "NAME", tok.start, tok.end, 0.5, "capitalized"))
         return out
@@ -363,6 +364,13 @@ _VERB_AFTER = regex.compile(
     r"\s+(?:is|was|has|had|will|would|can|could|to\s+\p{Ll}+|and\s+\p{Lu}|\p{Ll}+(?<!s)s|\p{Ll}+ed)\b")
 # After an unlisted word only a person's verbs count: "Folasade to collect", not "Lacrilube applied".
 _AUXILIARY_AFTER = regex.compile(r"\s+(?:is|was|has|had|will|would|can|could|to\s+\p{Ll}+)\b")
+# Verbs only a person is the subject of: an unlisted rare word before one is a name ("Mehrudin
+# shouted", "Tomomi lives in"), where a drug or device would be "given", "started" or "placed".
+_PERSON_VERB_AFTER = regex.compile(
+    r"\s+(?:said|says|told|asked|shouted|spent|lives|lived|works|worked|visited|phoned|wants|wanted|feels|felt"
+    r"|reports|reported|states|stated|denies|denied|agrees|agreed|prefers|preferred|speaks|spoke|brought|helps"
+    r"|helped|arrived|grew\s+up|was\s+born|is\s+from|was\s+from|moved\s+to|thinks|thought|believes|believed"
+    r"|expressed|verbalized|verbalizes|declined|refused)\b")
 _SPACY_PROPER = frozenset("PERSON GPE LOC FAC ORG NORP".split())
 
 

@@ -123,6 +123,14 @@ def last_names() -> frozenset[str]:
 
 
 @functools.cache
+def is_established_first_name(word: str) -> bool:
+    """A given name of the main locales' lists, or of the US census unless it is a common word
+    ("soon"); not a rare name of another locale's, which may be an abbreviation too."""
+    lower = word.lower()
+    return lower in _main_names("first_names") or (lower in census_first_names() and zipf(lower) < 4.5)
+
+
+@functools.cache
 def census_surnames() -> frozenset[str]:
     """The 88,799 surnames of the 1990 US census (90% of the population), lower case."""
     return _census("dist.all.last")

@@ -96,6 +96,8 @@ class ContextNameRecognizer(EntityRecognizer):
         found: list[RecognizerResult] = []
         found += self._names(toks, mixed_case)
         found += self._names_before_cues(toks)
+        if not mixed_case:
+            found += self._given_names_acting(text, toks)
         found += self._initials(text, toks, mixed_case)
         found += self._subject_of_age(text, toks)
         found += self._names_before_identifiers(text, toks)
@@ -169,6 +171,23 @@ class ContextNameRecognizer(EntityRecognizer):
                     i = span[1]
                     continue
             i += 1
+        return out
+
+    def _given_names_acting(self, text: str, toks) -> list[RecognizerResult]:
+        """In a note written all in lower case or capitals, an established given name that a
+        person's clause follows: "walter will buy one today", "bernadette to confirm start of care",
+        "LUCINDA STATES PT MORE CONFUSED". (Normally cased text has its capitals for this.)"""
+        out = []
+        for k, tok in enumerate(toks):
+            lower = tok.lower
+            if (not tok.is_word or len(lower) < 3 or lower in lexicon.AMBIGUOUS_FIRST_NAMES or lower in STOP
+                    or lower in RELATIONS or lower in TITLES or lexicon.is_clinical(lower)):
+                continue
+            if not lexicon.is_established_first_name(lower) or not _PERSON_CLAUSE.match(text, tok.end):
+                continue
+            if k > 0 and (toks[k - 1].lower in _FUNCTION_BEFORE_WORD or toks[k - 1].text in ("-", "/")):
+                continue  # "the walter reed", "a morgan": a word in a phrase, not a clause's subject
+            out.append(span_result("NAME", toks, (k, k + 1), 0.6, "context:given_name_acting"))
         return out
 
     def _names_before_cues(self, toks) -> list[RecognizerResult]:
@@ -644,6 +663,14 @@ def _derived_word(tok: Tok) -> bool:
             and lower not in lexicon.first_names())
 
 
+# What follows a person as the subject of a clause in a note: "will", "to confirm", "states", "asking".
+_PERSON_CLAUSE = regex.compile(
+    r"\s+(?:will|would|to\s+(?:call|confirm|bring|visit|come|pick|update|follow|arrange|discuss|speak|stay|return"
+    r"|check|contact|meet|review|see)|states|stated|says|said|asking|asked|asks|called|calling|visited|visiting"
+    r"|agrees|agreed|reports|reported|wants|wanted|requests|requested|confirmed|confirms|brought|spoke|verbalized"
+    r"|verbalizes|expressed|declined|refused|updated|notified|aware|at\s+bedside|in\s+to\s+visit)\b",
+    regex.IGNORECASE)
+_FUNCTION_BEFORE_WORD = frozenset("the a an of per via".split())
 _PAST_VISIT_VERBS = frozenset("visited called phoned telephoned".split())
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 
