@@ -62,6 +62,8 @@ def _found(engine, text):
         ("Device serial no. PM 2241-778 was interrogated.", "PM 2241-778"),
         ("Passport no. K 2290 7731 seen.", "K 2290 7731"),
         ("MRN 00 4471 2290 checked at registration.", "00 4471 2290"),
+        ("Chart no. 55-21-09 reviewed by the team.", "55-21-09"),
+        ("Her case number is HX77-0019 at the court.", "HX77-0019"),
         # a place after a move verb, a name before a visit or a credential, roles
         ("Discharge to Brightwater with follow-up in 2 weeks.", "Brightwater"),
         ("SON FLEW BACK TO Annapolis TONIGHT.", "Annapolis"),
@@ -124,6 +126,7 @@ def test_detects_phi(engine, text, phi):
         "Albuterol and Flovent inhalers as ordered. Endo consulted. Vit K given.",
         "Office visit 3 weeks. Wound 2 x 3 cm, home health 2 x week. Corner of mouth dry.",
         "will give now if going to surgery soon will give later if going tomorrow. zosyn started.",
+        "Reason for referral: 27-year-old woman. Sample 2 sent. File 2 of 3 scanned. Rx 2 tabs daily.",
         "Vancomycin was started overnight. Coumadin held. Lovenox given and tolerated well today.",
     ],
 )

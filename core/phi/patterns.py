@@ -129,6 +129,13 @@ def _foreign_street_ok(value: str) -> bool:
     return not lexicon.is_common_word(first) and not lexicon.is_name_word(first)
 
 
+def _has_word_part(value: str) -> bool:
+    """"27-year-old", "2-week": a hyphenated phrase with an English word in it, not an identifier."""
+    from casenotes.phi import lexicon
+
+    return any(len(part) >= 3 and part.isalpha() and lexicon.is_common_word(part) for part in value.split("-"))
+
+
 def _county_ok(value: str) -> bool:
     """"Baltimore County", "County Kerry", "BALTIMORE COUNTY": a named county, in capitals or a known one."""
     from casenotes.phi import lexicon
@@ -265,9 +272,11 @@ RULES: tuple[Rule, ...] = (
           r"|member|policy|subscriber|insurance|medicaid|medicare|health\s+plan|plan|license|licence|lic|dl|dea|npi"
           r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id|accession|acc"
           r"|hospital\s+(?:no|number)|nhs|ticket|lot|s/n|sn|specimen|requisition|claim|case|reference|ref|confirmation"
-          r"|order|passport|trauma\s+id)"
-          r"\s*(?:number|no\.?|num|#|id|identifier)?\s*[:#=]?\s*(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
-          0.9),
+          r"|order|passport|trauma\s+id|chart|file|folder|booking|referral|prescription|rx|tracking|barcode"
+          r"|wristband|armband|donor|registry|participant|subject|sample|slide)"
+          r"\s*(?:number|no\.?|num|#|id|identifier)?\s*(?:is|was)?\s*[:#=]?\s*"
+          r"(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
+          0.9, validator=lambda text, s, e: not _has_word_part(text[s:e])),
     # The same numbers written in groups, after a keyword that only ever introduces an identifier:
     # "Our ref: 2024/00451", "Insurance ID: W2231 4478 901", "serial no. PM 2241-778". Every group
     # after an optional short capital prefix holds a digit, and the whole holds five or more, so
