@@ -67,9 +67,12 @@ def test_prepare_builds_once_then_says_already_built(few_names, tmp_path, capsys
 
 
 def test_built_vectors_are_the_query_embeddings(few_names):
-    """Large batches of one length change no vector: a name's index vector is its query embedding."""
+    """Large batches of one length change no vector: a name's index vector is its float32 query
+    embedding, and the faster query encoder (bfloat16 where the CPU has it) stays next to it."""
     texts = [e.text for e in few_names[:64]]
-    assert np.allclose(index.build_vectors(texts), embeddings.embed(texts, batch_size=8), atol=1e-5)
+    built = index.build_vectors(texts)
+    assert np.allclose(built, embeddings.embed(texts, batch_size=8, precision="fp32"), atol=1e-5)
+    assert (built * embeddings.embed(texts, batch_size=8)).sum(axis=1).min() > 0.999
 
 
 def test_shipped_index_is_used_and_never_written(few_names, tmp_path, monkeypatch, capsys):

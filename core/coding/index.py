@@ -124,13 +124,18 @@ class CodeIndex:
         """For each unit query vector, the best (entry index, cosine) pairs."""
         if len(queries) == 0:
             return []
+        import torch
+
+        # torch's product and top-k, float32 as before: half the time of numpy's product and
+        # argpartition over each row of 59,000 on 2 cores (the same neighbours and cosines).
+        vectors = torch.from_numpy(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        top = min(top, len(self.vectors))
         out = []
-        for start in range(0, len(queries), 256):  # 256 x 59,000 similarities at a time: 60 MB, not gigabytes
-            sims = queries[start : start + 256] @ self.vectors.T
-            best = np.argpartition(-sims, min(top, sims.shape[1] - 1), axis=1)[:, :top]
-            for row, idx in zip(sims, best):
-                order = idx[np.argsort(-row[idx])]
-                out.append([(int(i), float(row[i])) for i in order])
+        with embeddings.cpu_threads():
+            for start in range(0, len(queries), 256):  # 256 x 59,000 similarities at a time: 60 MB, not gigabytes
+                part = torch.from_numpy(np.ascontiguousarray(queries[start : start + 256], dtype=np.float32))
+                values, indices = torch.topk(part @ vectors.T, top, dim=1)
+                out += [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
         return out
 
 
@@ -220,7 +225,9 @@ def build_vectors(texts: list[str], device: str = "cpu",
     lengths = [len(ids) for ids in _tokenizer()(texts, add_special_tokens=True)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: (lengths[i], len(texts[i])))
     total = sum(lengths)
-    embeddings.embed(texts[:1], device)  # load the model first: its start-up is no part of the estimate
+    # float32 whatever the queries use: the index is built once, shipped and cached under one name,
+    # and is the reference that a faster query encoder is measured against.
+    embeddings.embed(texts[:1], device, precision="fp32")  # load the model first: its start-up is no part of the estimate
     if progress:
         progress(0, total)
     out = np.empty((len(texts), 384), dtype=np.float32)
@@ -228,7 +235,7 @@ def build_vectors(texts: list[str], device: str = "cpu",
     for start in range(0, len(order), _CHUNK):
         chunk = order[start : start + _CHUNK]
         batch = max(32, min(1024, BATCH_TOKENS // lengths[chunk[-1]]))
-        out[chunk] = embeddings.embed([texts[i] for i in chunk], device, batch_size=batch)
+        out[chunk] = embeddings.embed([texts[i] for i in chunk], device, batch_size=batch, precision="fp32")
         done += sum(lengths[i] for i in chunk)
         if progress:
             progress(done, total)

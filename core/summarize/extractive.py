@@ -143,41 +143,62 @@ class ExtractiveSummarizer:
         return {"max sentences": str(self.length.max_sentences), "ratio": str(self.length.ratio),
                 "max words": str(self.length.max_words),
                 "notes in sections": ("labelled lines, at most max sentences each, of at most "
-                                      f"{_LINE_WORDS} words" if self.problem_oriented else "ranked like the others")}
+                                      f"{_LINE_WORDS} words" if self.problem_oriented else "ranked like the others"),
+                "encoder precision": embeddings.resolve_precision(self.device)}
 
     def load(self) -> None:
         embeddings.embed(["warm up"], self.device)
 
     def summarize(self, texts: list[str]) -> list[str]:
         per_note = [note_sentences(t) if t and t.strip() else [] for t in texts]
-        flat = [s.text for sentences in per_note for s in sentences]
+        plans = [self._plan(sentences) for sentences in per_note]
+        # The encoder is most of the time: only notes whose summary depends on the ranking are embedded
+        # (not a one-sentence note, nor one that states only normal findings), all in one call, so
+        # that the sentences of the whole batch are sorted by length together.
+        flat = [s.text for sentences, plan in zip(per_note, plans) if not isinstance(plan, str) for s in sentences]
         vectors = embeddings.embed(flat, self.device)
         out, cursor = [], 0
-        for sentences in per_note:
-            out.append(self._pick(sentences, vectors[cursor : cursor + len(sentences)]))
+        for sentences, plan in zip(per_note, plans):
+            if isinstance(plan, str):
+                out.append(plan)
+                continue
+            out.append(self._pick(sentences, vectors[cursor : cursor + len(sentences)], plan))
             cursor += len(sentences)
         return out
 
-    def _pick(self, sentences: list[Sentence], vectors: np.ndarray) -> str:
+    def _problem_oriented(self, sentences: list[Sentence]) -> bool:
+        return self.problem_oriented and len({s.section for s in sentences} & set(_LINES)) >= 2
+
+    def _plan(self, sentences: list[Sentence]) -> str | list[int] | None:
+        """The summary when the ranking cannot change it; else the sentences an impression-first
+        summary picks from (None: labelled lines, which rank every sentence)."""
         if not sentences:
             return ""
         if len(sentences) == 1:
             return sentences[0].text
-        centroid = vectors.mean(axis=0)
-        centroid /= np.linalg.norm(centroid) or 1.0
-        centrality = vectors @ centroid
-        scores = [self.score(s, float(c)) for s, c in zip(sentences, centrality)]
-        if self.problem_oriented and len({s.section for s in sentences} & set(_LINES)) >= 2:
-            return self._problem_lines(sentences, scores, vectors)
+        if self._problem_oriented(sentences):
+            return None
         # Impression first: what is abnormal, or plainly that nothing is (how an exam was done says neither).
         stated = [i for i, sentence in enumerate(sentences) if not _only_technique(sentence.text)]
         abnormal = [i for i in stated if not states_only_normal(sentences[i].text)]
         if stated and not abnormal:
             return NOTHING_ABNORMAL
+        return abnormal or list(range(len(sentences)))
+
+    def _pick(self, sentences: list[Sentence], vectors: np.ndarray, candidates: list[int] | None = None) -> str:
+        plan = self._plan(sentences) if candidates is None else candidates
+        if isinstance(plan, str):
+            return plan
+        centroid = vectors.mean(axis=0)
+        centroid /= np.linalg.norm(centroid) or 1.0
+        centrality = vectors @ centroid
+        scores = [self.score(s, float(c)) for s, c in zip(sentences, centrality)]
+        if plan is None:
+            return self._problem_lines(sentences, scores, vectors)
         wanted = self.length.sentences_for(len(sentences))
         chosen: list[int] = []
         words = 0
-        for i in sorted(abnormal or range(len(sentences)), key=lambda i: -scores[i]):
+        for i in sorted(plan, key=lambda i: -scores[i]):
             if len(chosen) == wanted:
                 break
             if any(float(vectors[i] @ vectors[j]) > self.redundancy for j in chosen):
