@@ -320,13 +320,18 @@ def _training_progress(console):
             d = p.default_metrics
             console.print(f"default coder on the {p.steps} held-out notes: MAP {d.get('MAP')}, recall@5 "
                           f"{d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
+        elif p.stage == "scored the neighbour vote" and p.neighbour_metrics:
+            n = p.neighbour_metrics
+            console.print(f"default coder with the neighbour vote: MAP {n.get('MAP')}, recall@5 {n.get('recall@5')}, "
+                          f"micro-F1 {n.get('micro_f1')}")
         elif p.stage == "evaluated" and p.report:
             m = p.report.metrics
             console.print(f"epoch {p.epoch}: train loss {p.report.train_loss:.4f}; "
                           f"{map_versus_default(m, p.default_metrics)}, "
                           f"recall@5 {m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')}, "
                           f"accuracy {m.get('accuracy')} ({p.report.seconds} s)")
-        elif p.stage != state["last"] and p.stage in ("de-identifying", "scoring the default coder", "saving"):
+        elif p.stage != state["last"] and p.stage in ("de-identifying", "scoring the default coder",
+                                                       "embedding the notes", "saving"):
             console.print(f"{p.stage}…")
         state["last"] = p.stage
 

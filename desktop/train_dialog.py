@@ -299,6 +299,13 @@ class TrainDialog(QDialog):
                                          f"recall@5 {d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
             else:
                 self.log.appendPlainText("No held-out notes (one patient only): the model cannot be scored.")
+        elif p.stage in ("embedding the notes", "scoring the neighbour vote"):
+            self.status.setText("Scoring the vote of the most similar coded notes on the held-out notes…")
+            self._bar(p.step, p.steps)
+        elif p.stage == "scored the neighbour vote" and p.neighbour_metrics:
+            n = p.neighbour_metrics
+            self.log.appendPlainText(f"Default coder with the neighbour vote: MAP {n.get('MAP')}, "
+                                     f"recall@5 {n.get('recall@5')}, micro-F1 {n.get('micro_f1')}")
         elif p.stage == "training":
             self.status.setText(f"Training: epoch {p.epoch} of {p.epochs}, batch {p.step} of {p.steps}")
             self._bar(p.step, p.steps)

@@ -69,6 +69,8 @@ def test_training_lowers_the_loss_and_the_folder_loads_back(tmp_path, monkeypatc
     config = json.loads((folder / "config.json").read_text())
     assert config["id2label"] and config["casenotes_convention"] in ("active", "mentioned")
     assert set(card["default_coder_metrics"]["MAP_by_convention"]) == {"active", "mentioned"}
+    assert (folder / "neighbours.npz").exists() and "MAP" in card["default_with_neighbours_metrics"]
+    assert any(p.stage == "scored the neighbour vote" and p.neighbour_metrics for p in progress)
     assert any(p.stage == "training" for p in progress) and any(p.report for p in progress)
     notes = tmp_path / "new.csv"
     notes.write_text("mrn,note\n1,Hypertension and type 2 diabetes.\n", encoding="utf-8")
@@ -76,6 +78,30 @@ def test_training_lowers_the_loss_and_the_folder_loads_back(tmp_path, monkeypatc
     assert result.status == "done", result.error
     row = json.loads(result.outputs["jsonl"].read_text().splitlines()[0])
     assert {"I10", "E11.9"} <= {c["code"] for c in row["codes"]}
+    assert all(c["sources"] and set(c["sources"]) <= {"index", "classifier", "neighbours"} for c in row["codes"])
+
+
+def test_the_neighbour_vote_carries_the_departments_habits(tmp_path):
+    """Codes no wording of the note names (a catch-all code the department adds to every injury
+    note) come from the most similar coded notes, weighted by similarity; only vectors and codes are
+    stored, never the notes' text."""
+    from casenotes.coding.neighbours import NeighbourVote, note_vectors, save
+
+    history = ["Fall from a ladder at home, fractured left wrist, cast applied.",
+               "Slipped on ice, fractured right ankle, splinted in the department.",
+               "Essential hypertension reviewed, lisinopril continued.",
+               "Blood pressure high again, amlodipine added for hypertension."]
+    codes = [["S52.502A", "W11.XXXA"], ["S82.891A", "W00.0XXA"], ["I10"], ["I10"]]
+    save(tmp_path, note_vectors(history), codes)
+    stored = (tmp_path / "neighbours.npz").read_bytes()
+    assert b"ladder" not in stored and b"lisinopril" not in stored
+    vote = NeighbourVote.from_folder(tmp_path)
+    vote.neighbours = 2
+    [injury, pressure] = vote.votes(["Fell from a step ladder, wrist fracture, cast.",
+                                     "Hypertension, blood pressure still high on amlodipine."])
+    assert max(injury, key=injury.get) in {"S52.502A", "W11.XXXA"} and "I10" not in injury
+    assert pressure == {"I10": pytest.approx(1.0)}
+    assert vote.votes([]) == [] and NeighbourVote(note_vectors([]), []).votes(["x"]) == [{}]
 
 
 @pytest.mark.slow

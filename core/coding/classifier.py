@@ -15,7 +15,8 @@ import numpy as np
 
 from casenotes import embeddings, hf
 from casenotes.coding import icd10
-from casenotes.coding.default_coder import CodeSuggestion, DefaultCoder, Mention
+from casenotes.coding.default_coder import CONVENTIONS, CodeSuggestion, DefaultCoder, Mention
+from casenotes.coding.neighbours import MIN_VOTE_SHARE, NEIGHBOUR_WEIGHT, TOP_VOTED, NeighbourVote
 from casenotes.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -106,52 +107,89 @@ class ClassifierCoder:
         for row in probs:
             best = [j for j in np.argsort(-row)[: self.top] if self.labels[j] and row[j] > self.cut / 10]
             scored.append([(self.labels[j], calibrated(float(row[j]), self.cut)) for j in best])
-        # Evidence: every clause and every code description of the batch embedded in one call each.
-        clauses = [self.evidence_from.clauses(t) for t in texts]
-        clause_vectors = embeddings.embed([c.text for note in clauses for c in note], self.device)
-        codes = sorted({code for note in scored for code, _ in note})
-        code_vectors = dict(zip(codes, embeddings.embed([icd10.description(c) for c in codes], self.device)))
-        out, cursor = [], 0
-        for note_clauses, note_scored in zip(clauses, scored):
-            vectors = clause_vectors[cursor : cursor + len(note_clauses)]
-            cursor += len(note_clauses)
-            suggestions = []
-            for code, p in note_scored:
-                evidence: list[Mention] = [note_clauses[int(np.argmax(vectors @ code_vectors[code]))]] if note_clauses else []
-                traits = sorted(set(evidence[0].traits)) if evidence else []
-                suggestions.append(CodeSuggestion(code, icd10.description(code), p, evidence, traits))
-            out.append(suggestions)
-        return out
+        return with_closest_evidence(texts, scored, self.evidence_from, self.device, "classifier")
+
+
+def with_closest_evidence(texts: list[str], scored: list[list[tuple[str, float]]], evidence_from: DefaultCoder,
+                          device: str, source: str) -> list[list[CodeSuggestion]]:
+    """Suggestions for codes that a whole-note model proposed (it says which codes, not where): the
+    evidence of each is the note's clause closest to the code's description in the MiniLM space, and
+    that clause's context gives the code its traits. Every clause and every description of the
+    batch is embedded in one call each."""
+    clauses = [evidence_from.clauses(t) for t in texts]
+    clause_vectors = embeddings.embed([c.text for note in clauses for c in note], device)
+    codes = sorted({code for note in scored for code, _ in note})
+    code_vectors = dict(zip(codes, embeddings.embed([icd10.description(c) for c in codes], device)))
+    out, cursor = [], 0
+    for note_clauses, note_scored in zip(clauses, scored):
+        vectors = clause_vectors[cursor : cursor + len(note_clauses)]
+        cursor += len(note_clauses)
+        suggestions = []
+        for code, p in note_scored:
+            evidence: list[Mention] = [note_clauses[int(np.argmax(vectors @ code_vectors[code]))]] if note_clauses else []
+            traits = sorted(set(evidence[0].traits)) if evidence else []
+            suggestions.append(CodeSuggestion(code, icd10.description(code), p, evidence, traits,
+                                              excluded_traits=CONVENTIONS[evidence_from.convention], sources=[source]))
+        out.append(suggestions)
+    return out
 
 
 class CombinedCoder:
-    """The classifier and the default together: a code either finds is kept, with the evidence of both."""
+    """The default coder with the members a department trained: the classifier and the neighbour vote.
+
+    A code any member proposes is kept, with the names of the members that proposed it. The classifier and the default are two independent signals (noisy-or); the neighbours' vote
+    then raises a code by ``NEIGHBOUR_WEIGHT`` times its share of the vote, so the department's
+    habits reorder the candidates and add the codes its notes' wording never names.
+    """
 
     kind = "combined"
 
-    def __init__(self, classifier: ClassifierCoder, default: DefaultCoder):
-        self.classifier, self.default = classifier, default
+    def __init__(self, classifier: ClassifierCoder | None, default: DefaultCoder, neighbours: NeighbourVote | None = None):
+        self.classifier, self.default, self.neighbours = classifier, default, neighbours
 
     @property
     def model_name(self) -> str:
-        return f"{self.classifier.model_name} + {self.default.model_name}"
+        members = [m for m in (self.classifier.model_name if self.classifier else None,
+                               f"{len(self.neighbours)} coded notes' neighbour vote" if self.neighbours else None) if m]
+        return " + ".join(members + [self.default.model_name])
 
     def settings(self) -> dict[str, str]:
-        return {**self.classifier.settings(), **self.default.settings()}
+        extra = {"neighbours": f"{self.neighbours.neighbours} of {len(self.neighbours)}"} if self.neighbours else {}
+        return {**(self.classifier.settings() if self.classifier else {}), **extra, **self.default.settings()}
 
     def load(self) -> None:
         self.default.load()
-        self.classifier.load()
+        if self.classifier:
+            self.classifier.load()
 
     def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
-        out = []
-        for a_list, b_list in zip(self.classifier.code(texts), self.default.code(texts)):
-            merged = {s.code: s for s in b_list}
-            for s in a_list:
-                if s.code in merged:
-                    d = merged[s.code]
-                    d.score = 1 - (1 - d.score) * (1 - s.score)  # noisy-or: two independent signals
-                else:
+        merged_notes = [{s.code: s for s in found} for found in self.default.code(texts)]
+        if self.classifier:
+            for merged, found in zip(merged_notes, self.classifier.code(texts)):
+                for s in found:
+                    _add(merged, s, lambda mine, theirs: 1 - (1 - mine) * (1 - theirs))
+        if self.neighbours:
+            votes = self.neighbours.votes(texts)
+            wanted = [[(code, NEIGHBOUR_WEIGHT * share) for code, share in sorted(vote.items(), key=lambda kv: -kv[1])
+                       if share >= MIN_VOTE_SHARE and icd10.is_billable(code)][:TOP_VOTED] for vote in votes]
+            found_by_vote = with_closest_evidence(
+                texts, [[(c, v) for c, v in w if c not in merged] for w, merged in zip(wanted, merged_notes)],
+                self.default, self.default.device, "neighbours")
+            for merged, note_wanted, found in zip(merged_notes, wanted, found_by_vote):
+                for code, weighted in note_wanted:
+                    if code in merged:
+                        s = merged[code]
+                        s.score = 1 - (1 - s.score) * (1 - weighted)
+                        s.sources = [*s.sources, "neighbours"]
+                for s in found:
                     merged[s.code] = s
-            out.append(sorted(merged.values(), key=lambda s: (not s.active, -s.score, s.code)))
-        return out
+        return [sorted(merged.values(), key=lambda s: (not s.active, -s.score, s.code)) for merged in merged_notes]
+
+
+def _add(merged: dict[str, CodeSuggestion], s: CodeSuggestion, combine) -> None:
+    if s.code in merged:
+        mine = merged[s.code]
+        mine.score = combine(mine.score, s.score)
+        mine.sources = [*mine.sources, *s.sources]
+    else:
+        merged[s.code] = s

@@ -68,6 +68,9 @@ class CodeSuggestion:
     traits: list[str] = field(default_factory=list)
     excludes1_with: list[str] = field(default_factory=list)
     excluded_traits: frozenset = EXCLUDED_TRAITS  # the convention's: a mention with any of these is not coded
+    # What proposed the code: "index" (the code set's words and meanings, the embedded default),
+    # "classifier" and "neighbours" (a department's trained coder).
+    sources: list[str] = field(default_factory=lambda: ["index"])
 
     @property
     def active(self) -> bool:
@@ -76,7 +79,8 @@ class CodeSuggestion:
     def to_json(self) -> dict:
         return {"code": self.code, "description": self.description, "score": round(self.score, 3),
                 "evidence": [{"start": m.start, "end": m.end, "text": m.text} for m in self.evidence],
-                "traits": list(self.traits), **({"excludes1_with": self.excludes1_with} if self.excludes1_with else {})}
+                "traits": list(self.traits), "sources": list(self.sources),
+                **({"excludes1_with": self.excludes1_with} if self.excludes1_with else {})}
 
 
 class DefaultCoder:
@@ -99,7 +103,7 @@ class DefaultCoder:
 
     def settings(self) -> dict[str, str]:
         return {"embedding floor": str(self.embedding_floor), "codes per clause": str(self.top_per_clause),
-                "convention": self.convention}
+                "convention": self.convention, "encoder precision": embeddings.resolve_precision(self.device)}
 
     def load(self) -> None:
         if self.index is None:

@@ -29,9 +29,13 @@ def make_coder(folder: Path | None, device: str, combine: bool = True, conventio
     if not folder:
         return default
     from casenotes.coding.classifier import ClassifierCoder, CombinedCoder
+    from casenotes.coding.neighbours import NeighbourVote, has_neighbours
 
     classifier = ClassifierCoder(Path(folder), device, evidence_from=default)
-    return CombinedCoder(classifier, default) if combine else classifier
+    if not combine:
+        return classifier
+    neighbours = NeighbourVote.from_folder(Path(folder), device) if has_neighbours(folder) else None
+    return CombinedCoder(classifier, default, neighbours)
 
 
 def learned_convention(folder: Path) -> str:
@@ -97,7 +101,7 @@ class CodingStep:
     def sheets(self, records: Iterable[NoteRecord]) -> list[Sheet]:
         """The Codes sheet: one row per suggested code, with its evidence."""
         headers = ["Row", "ID", "Code", "Description", "Confidence", "Active", "Traits", "Evidence", "Start", "End",
-                   "Needs review", "Excludes1 conflict with"]
+                   "Needs review", "Excludes1 conflict with", "Proposed by"]
 
         def rows():
             for r in records:
@@ -108,6 +112,7 @@ class CodingStep:
                     yield [r.row, r.patient_key or "", c["code"], c["description"], c["score"],
                            "yes" if active else "no", ", ".join(c["traits"]),
                            " | ".join(e["text"] for e in c["evidence"]), first["start"], first["end"],
-                           "yes" if review else "", ", ".join(c.get("excludes1_with", []))]
+                           "yes" if review else "", ", ".join(c.get("excludes1_with", [])),
+                           ", ".join(c.get("sources", []))]
 
         return [Sheet("Codes", headers, rows)]

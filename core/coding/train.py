@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from casenotes import embeddings, hf
-from casenotes.coding import icd10
+from casenotes.coding import icd10, neighbours
 from casenotes.errors import Cancelled, ConfigurationError, InputError
 from casenotes.io.readers import read_table
 from casenotes.metrics import score_codes
@@ -76,8 +76,8 @@ class EpochReport:
 
 @dataclass
 class TrainProgress:
-    # "de-identifying", "scoring the default coder", "scored the default coder", "training", "evaluating",
-    # "evaluated", "saving"
+    # "de-identifying", "scoring the default coder", "scored the default coder", "embedding the notes",
+    # "scoring the neighbour vote", "scored the neighbour vote", "training", "evaluating", "evaluated", "saving"
     stage: str
     epoch: int
     epochs: int
@@ -86,6 +86,7 @@ class TrainProgress:
     loss: float | None = None
     report: EpochReport | None = None
     default_metrics: dict | None = None  # the default coder on the same held-out notes, once scored
+    neighbour_metrics: dict | None = None  # the default coder with the neighbour vote, once scored
 
 
 def map_versus_default(metrics: dict, default: dict | None) -> str:
@@ -232,6 +233,15 @@ class Trainer:
         self._check()
         self.progress(TrainProgress("scored the default coder", 0, o.epochs, len(test_idx), len(test_idx),
                                     default_metrics=baseline))
+        # The neighbour vote needs no training: the notes' vectors, scored on the held-out split with
+        # the training notes as neighbours, then saved for all notes.
+        self.progress(TrainProgress("embedding the notes", 0, o.epochs, 0, len(texts)))
+        vectors = neighbours.note_vectors(texts, o.device)
+        self._check()
+        with_neighbours = self._score_with_neighbours(texts, data.codes, vectors, train_idx, test_idx,
+                                                      baseline.get("convention", "active")) if test_idx else {}
+        self.progress(TrainProgress("scored the neighbour vote", 0, o.epochs, len(test_idx), len(test_idx),
+                                    default_metrics=baseline, neighbour_metrics=with_neighbours))
         labels = sorted({c for i in train_idx for c in data.codes[i]})
         index = {c: j for j, c in enumerate(labels)}
         targets = np.zeros((len(texts), len(labels)), dtype=np.float32)
@@ -304,6 +314,7 @@ class Trainer:
         card = {"base": str(base.name), "labels": len(labels), "notes": len(texts), "training_notes": len(train_idx),
                 "held_out_notes": len(test_idx), "split": "by patient" if o.id_column else "by row",
                 "best_epoch": best.epoch, "held_out_metrics": best.metrics, "default_coder_metrics": baseline,
+                "default_with_neighbours_metrics": with_neighbours,
                 "training_seconds": round(time.perf_counter() - started, 1), "device": hf.device_label(device),
                 "invalid_codes_skipped": sum(data.invalid_codes.values()),
                 "rows_without_codes": data.rows_without_codes, "settings": _jsonable(asdict(o)),
@@ -313,7 +324,7 @@ class Trainer:
         model.config.casenotes_threshold = best.metrics.get("threshold", o.threshold)
         # The department's coding convention, as its held-out codes showed it (the default coder's MAP).
         model.config.casenotes_convention = (baseline or {}).get("convention", "active")
-        _save(model, tokenizer, card, labels, output)
+        _save(model, tokenizer, card, labels, output, (vectors, data.codes))
         return card
 
     def _score_default_coder(self, texts: list[str], gold: list[list[str]]) -> dict:
@@ -347,6 +358,27 @@ class Trainer:
         return {**scores[learned], "convention": learned,
                 "MAP_by_convention": {c: round(s["MAP"], 4) for c, s in scores.items()}}
 
+    def _score_with_neighbours(self, texts, codes, vectors, train_idx, test_idx, convention: str) -> dict:
+        """The default coder with the vote of the training notes, on the held-out notes, as the coding
+        step lists codes."""
+        from casenotes.coding.classifier import CombinedCoder
+        from casenotes.coding.default_coder import DefaultCoder
+        from casenotes.coding.step import DEFAULT_THRESHOLD
+
+        vote = neighbours.NeighbourVote(vectors[train_idx], [codes[i] for i in train_idx], self.options.device)
+        coder = CombinedCoder(None, DefaultCoder(self.options.device, convention=convention), vote)
+        ranked, chosen = [], []
+        for b in range(0, len(test_idx), self.options.batch_size):
+            self._check()
+            ids = test_idx[b : b + self.options.batch_size]
+            for found in coder.code([texts[i] for i in ids]):
+                found = [s for s in found if s.active and icd10.is_billable(s.code)]
+                ranked.append([s.code for s in found])
+                chosen.append({s.code for s in found if s.score >= DEFAULT_THRESHOLD})
+            self.progress(TrainProgress("scoring the neighbour vote", 0, self.options.epochs,
+                                        min(b + self.options.batch_size, len(test_idx)), len(test_idx)))
+        return score_codes([set(codes[i]) for i in test_idx], ranked, chosen).as_dict()
+
     def _evaluate(self, model, batch_tensors, test_idx, labels, codes) -> dict:
         import torch
 
@@ -376,13 +408,14 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _save(model, tokenizer, card: dict, labels: list[str], output: Path) -> None:
+def _save(model, tokenizer, card: dict, labels: list[str], output: Path, neighbour_notes) -> None:
     """Written to a temporary folder beside the target, then renamed: never a half-written model."""
     tmp = output.with_name(output.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    neighbours.save(tmp, *neighbour_notes)
     (tmp / "training_metrics.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     (tmp / "README.md").write_text(model_card(card, labels), encoding="utf-8")
     if output.exists():
@@ -405,6 +438,7 @@ def model_card(card: dict, labels: list[str]) -> str:
         "| measure | value |", "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in m.items() if k not in ("tp", "fp", "fn", "documents")],
         *_default_coder_table(m, card.get("default_coder_metrics")),
+        *_neighbour_table(card.get("default_with_neighbours_metrics"), card.get("default_coder_metrics")),
         "", f"Best epoch: {card['best_epoch']} of {len(card['history'])}; training time {card['training_seconds']} s on {card['device']}.", "",
         "## Settings", "",
         f"- Base encoder: {card['base']}",
@@ -426,3 +460,14 @@ def _default_coder_table(metrics: dict, default: dict | None) -> list[str]:
             *(["", f"Coding convention learned from the held-out codes: **{default['convention']}** (default coder MAP "
                + ", ".join(f"{c} {v}" for c, v in default.get("MAP_by_convention", {}).items())
                + "); `--code-convention` overrides it."] if "convention" in default else [])]
+
+
+def _neighbour_table(metrics: dict | None, default: dict | None) -> list[str]:
+    if not metrics or not default:
+        return []
+    shown = [k for k in ("MAP", "recall@5", "recall@10", "micro_precision", "micro_recall", "micro_f1") if k in metrics]
+    return ["", "## The default coder with the neighbour vote (same held-out notes)", "",
+            "The codes of the most similar training notes vote (`neighbours.npz`: one vector and the codes of",
+            "each de-identified note, no text).", "",
+            "| measure | default + neighbours | default coder |", "| --- | --- | --- |",
+            *[f"| {k} | {metrics[k]} | {default.get(k, '')} |" for k in shown]]
