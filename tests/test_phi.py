@@ -96,6 +96,7 @@ def _found(engine, text):
         ("pt's glasses brought in by family. walter will buy a scale today.", "walter"),
         ("referral sent to vna, bernadette to confirm start of care tomorrow.", "bernadette"),
         ("PT ON LASIX. GLORIA WILL CALL BACK WITH QUESTIONS.", "GLORIA"),
+        ("Her son flew to KASTELHOLM on Monday to bring her papers.", "KASTELHOLM"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -126,6 +127,7 @@ def test_detects_phi(engine, text, phi):
         "Albuterol and Flovent inhalers as ordered. Endo consulted. Vit K given.",
         "Office visit 3 weeks. Wound 2 x 3 cm, home health 2 x week. Corner of mouth dry.",
         "will give now if going to surgery soon will give later if going tomorrow. zosyn started.",
+        "Patient was transferred to the MICU overnight and then to CARDIOLOGY for review of the ECG.",
         "Reason for referral: 27-year-old woman. Sample 2 sent. File 2 of 3 scanned. Rx 2 tabs daily.",
         "Vancomycin was started overnight. Coumadin held. Lovenox given and tolerated well today.",
     ],

@@ -594,6 +594,13 @@ class ContextNameRecognizer(EntityRecognizer):
                 and not _UNIT_NAME.search(lower) and not lexicon.is_clinical_term(lower)
                 and not _CLINICAL_AFFIX.search(lower)):
             return [span_result("FACILITY", toks, (j, j + 1), 0.7, "context:transfer")]
+        # The same in capitals, as addresses and forms write a town ("flew to RYSSBY"): a long word,
+        # since short capitals after a transfer are a unit or a service ("to MICU", "from OR")
+        if (moved and mixed_case and toks[i].lower in ("to", "from", "into") and cand.text.isupper()
+                and len(cand.text) >= 6 and cand.text.isalpha() and not lexicon.is_common_word(lower)
+                and not _UNIT_NAME.search(lower) and not lexicon.is_clinical_variant(lower)
+                and not _CLINICAL_AFFIX.search(lower)):
+            return [span_result("LOCATION", toks, (j, j + 1), 0.6, "context:transfer")]
         # "lives in Lansdowne", "lives alone in white marsh"
         after_address = i > 0 and toks[i - 1].lower in ("st", "street", "ave", "avenue", "rd", "road", "blvd", "dr", "ln", "lane") or (
             i > 1 and toks[i - 1].text == "." and toks[i - 2].lower in ("st", "ave", "rd", "blvd", "dr", "ln"))
