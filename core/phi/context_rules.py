@@ -19,7 +19,8 @@ import regex
 from presidio_analyzer import EntityRecognizer
 
 from casenotes.phi import lexicon
-from casenotes.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, Tok, is_mixed_case, phi_result, tokenize
+from casenotes.phi.words import (CREDENTIALS, RELATIONS, ROLE_TITLES, STOP, TITLES, VISITORS_BY_ROLE, Tok,
+                            is_mixed_case, phi_result, tokenize)
 
 # --- labelled values ----------------------------------------------------------------------------------
 
@@ -322,7 +323,9 @@ class CapitalizedWordRecognizer(EntityRecognizer):
             listed = lexicon.is_name_word(lower) or place or _listed_common_name(tok)
             if not place and not _listed_common_name(tok) and lexicon.is_clinical_variant(lower):
                 continue  # "Fent", "Lobetalol", "Groins": clinical shorthand, not a rare surname
-            speaks = _PERSON_VERB_AFTER.match(text, tok.end) is not None
+            # "Sitter reported", "Caseworker stated": a role, not a name
+            speaks = (_PERSON_VERB_AFTER.match(text, tok.end) is not None and lower not in ROLE_TITLES
+                      and lower not in VISITORS_BY_ROLE and not lower.endswith(_ROLE_ENDINGS))
             if not listed and not speaks and not any(a <= tok.start and tok.end <= b for a, b in spacy_entities):
                 continue
             # after an unlisted word that spaCy marks, a person's verb: "Folasade to collect"
@@ -366,8 +369,9 @@ _VERB_AFTER = regex.compile(
 _AUXILIARY_AFTER = regex.compile(r"\s+(?:is|was|has|had|will|would|can|could|to\s+\p{Ll}+)\b")
 # Verbs only a person is the subject of: an unlisted rare word before one is a name ("Mehrudin
 # shouted", "Tomomi lives in"), where a drug or device would be "given", "started" or "placed".
+_ROLE_ENDINGS = ("ist", "worker", "keeper", "giver")
 _PERSON_VERB_AFTER = regex.compile(
-    r"\s+(?:said|says|told|asked|shouted|spent|lives|lived|works|worked|visited|phoned|wants|wanted|feels|felt"
+    r"[ \t]+(?:said|says|told|asked|shouted|spent|lives|lived|works|worked|visited|phoned|wants|wanted|feels|felt"
     r"|reports|reported|states|stated|denies|denied|agrees|agreed|prefers|preferred|speaks|spoke|brought|helps"
     r"|helped|arrived|grew\s+up|was\s+born|is\s+from|was\s+from|moved\s+to|thinks|thought|believes|believed"
     r"|expressed|verbalized|verbalizes|declined|refused)\b")

@@ -129,11 +129,16 @@ def _foreign_street_ok(value: str) -> bool:
     return not lexicon.is_common_word(first) and not lexicon.is_name_word(first)
 
 
-def _has_word_part(value: str) -> bool:
-    """"27-year-old", "2-week": a hyphenated phrase with an English word in it, not an identifier."""
-    from casenotes.phi import lexicon
+_CLOCK_TIME = regex.compile(r"(?:[01]\d|2[0-3])[0-5]\d")  # "call him at 1400": a time, not a number to dial
+_NUMBER_WORDS = regex.compile(r"\d{1,3}(?:-(?-i:[a-z]+))+")
+_MEASURE = regex.compile(r"\d+(?:\.\d+)?(?:mg|mcg|g|ml|l|cc|units?|u|yo|y|yr|yrs|yom|yof|hrs?|h|min|mins|am|pm|x)",
+                         regex.IGNORECASE)
 
-    return any(len(part) >= 3 and part.isalpha() and lexicon.is_common_word(part) for part in value.split("-"))
+
+def _not_a_phrase_or_measure(value: str) -> bool:
+    """"27-year-old" or "2-week" (a number and lower-case words) and "40mg", "72yo", "1000mL" are not
+    identifiers, whatever keyword comes before them ("Referral: 27-year-old", "Rx 40mg")."""
+    return not _NUMBER_WORDS.fullmatch(value) and not _MEASURE.fullmatch(value)
 
 
 def _county_ok(value: str) -> bool:
@@ -248,12 +253,16 @@ RULES: tuple[Rule, ...] = (
           r"|answering\s+at|messages?\s+to|text(?:\s+(?:me|us|him|her|them))?\s+(?:at|on))"
           r"\s*(?:number|no\.?|num|#|:|at|-)*\s*#?\s*"
           r"(?P<phi>(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)\s*)?\d[\d\s\-.]{2,12}\d)(?!\d|\.\d)",
-          0.9),
+          0.9, validator=lambda text, s, e: not _CLOCK_TIME.fullmatch(text[s:e])),
     # Digit groups labelled after the number, as contact blocks write them: "655 437 108 office",
     # "082 490 1693-Office", "(579)888-3058 fax".
     _rule("PHONE", "phone_before_label",
-          r"(?<![\w+\-/.])(?P<phi>(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,5}(?:[\s.\-]\d{2,5}){1,4})"
-          r"(?=\s*[\-(]?\s*(?:office|fax|mobile|cell|home|work|landline|pager)\b)", 0.8,
+          r"(?<![\w+\-/.])(?P<phi>(?:\+\d{1,3}[ \t.\-]?)?(?:\(\d{1,4}\)[ \t.\-]?)?\d{2,5}(?:[ \t.\-]\d{2,5}){0,3}"
+          r"[ \t.\-]\d{3,4})"
+          r"(?=[ \t]*[\-(]?[ \t]*(?:office|fax|mobile|cell|home|work(?![ \t]+of\b)|landline|pager)\b)", 0.8,
+          # a series of readings before "home": "BS 110 145 180 home readings"
+          veto_before=r"(?:bs|bg|bgs|cbg|glucose|sugars?|fs|fsbs|fsbg|readings?|bp|sbp|hr|rr|sats?|spo2|temps?"
+                      r"|weights?|wt|i/o|ins?|outs?|x|levels?|values?)",
           validator=lambda text, s, e: 7 <= len(regex.sub(r"\D", "", text[s:e])) <= 13),
     # National numbers with a trunk 0, as Britain, Europe and Australia write them: "07700 900123",
     # "020 7946 0958", "0412-345-678".
@@ -272,11 +281,17 @@ RULES: tuple[Rule, ...] = (
           r"|member|policy|subscriber|insurance|medicaid|medicare|health\s+plan|plan|license|licence|lic|dl|dea|npi"
           r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id|accession|acc"
           r"|hospital\s+(?:no|number)|nhs|ticket|lot|s/n|sn|specimen|requisition|claim|case|reference|ref|confirmation"
-          r"|order|passport|trauma\s+id|chart|file|folder|booking|referral|prescription|rx|tracking|barcode"
-          r"|wristband|armband|donor|registry|participant|subject|sample|slide)"
-          r"\s*(?:number|no\.?|num|#|id|identifier)?\s*(?:is|was)?\s*[:#=]?\s*"
+          r"|order|passport|trauma\s+id)"
+          r"(?:\s*(?:number|no\.?|num|#|id|identifier))?(?:\s+(?:is|was))?\s*[:#=]?\s*"
           r"(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
-          0.9, validator=lambda text, s, e: not _has_word_part(text[s:e])),
+          0.9, validator=lambda text, s, e: _not_a_phrase_or_measure(text[s:e])),
+    # Words that also start clinical phrases ("chart 0800", "sample 10mL", "subject: 72yo"): an
+    # identifier only after a number marker, "Chart no. 55-21-09", "specimen tracking # S24-11873".
+    _rule("ID", "id_after_numbered_keyword",
+          r"\b(?:chart|file|folder|booking|referral|prescription|rx|tracking|barcode|wristband|armband|donor"
+          r"|registry|participant|subject|sample|slide)\s*(?:number|no\.?|num|#|id)(?:\s+(?:is|was))?\s*[:#=]?\s*"
+          r"(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
+          0.9, validator=lambda text, s, e: _not_a_phrase_or_measure(text[s:e])),
     # The same numbers written in groups, after a keyword that only ever introduces an identifier:
     # "Our ref: 2024/00451", "Insurance ID: W2231 4478 901", "serial no. PM 2241-778". Every group
     # after an optional short capital prefix holds a digit, and the whole holds five or more, so
@@ -368,12 +383,12 @@ RULES: tuple[Rule, ...] = (
     # A house number before the street word, as France, Spain and Italy write it: "56 rue La Boétie",
     # "12 avenue des Tuileries", "7 Via Roma". The street's name runs to the end of its line or part.
     _rule("ADDRESS", "street_word_after_number",
-          r"(?<![\w/.])(?P<phi>\d{1,5},?\s+(?:rue|avenue|av\.|boulevard|bd|all[ée]e|chemin|impasse|quai|calle|carrera"
-          r"|avenida|rua|travessa|(?-i:Via|Viale|Corso|Piazza|Place))\s+(?:[\p{L}'\-]+\s+){0,3}[\p{L}'\-]+)"
+          r"(?<![\w/.])(?P<phi>\d{1,5},?[ \t]+(?:rue|avenue|av\.|boulevard|all[ée]e|chemin|impasse|quai|calle|carrera"
+          r"|avenida|rua|travessa|(?-i:Via|Viale|Corso|Piazza|Place))[ \t]+(?:[\p{L}'\-]+[ \t]+){0,3}[\p{L}'\-]+)"
           r"(?=\s*(?:[,\n>]|\.(?:\s|$)|$|\s{2}))", 0.8,
           validator=lambda text, s, e: _name_words_ok(
               [w for w in text[s:e].split()[2:] if w.lower() not in _STREET_PARTICLES]),
-          needs=r"\d,?\s+(?:rue|avenue|av\.|boulevard|bd|all[ée]e|chemin|impasse|quai|calle|carrera|avenida|rua"
+          needs=r"\d,?\s+(?:rue|avenue|av\.|boulevard|all[ée]e|chemin|impasse|quai|calle|carrera|avenida|rua"
                 r"|travessa|via|viale|corso|piazza|place)\s"),
     _rule("ADDRESS", "po_box", r"\b(?P<phi>p\.?\s*o\.?\s*box\s+\d+)\b", 0.9),
     _rule("ZIP", "zip_after_state",
@@ -386,14 +401,16 @@ RULES: tuple[Rule, ...] = (
     _rule("ZIP", "postcode_canada", r"(?-i:\b(?P<phi>[A-Z]\d[A-Z]\s\d[A-Z]\d)\b)", 0.8),
     # After its label a postcode may have any country's shape: "ZIP: 3520", "postcode 7412 SL", "394 13".
     _rule("ZIP", "zip_keyword",
-          r"\b(?:zip|zip\s*code|postal\s*code|post\s*code|postcode)\s*(?:is|:|#|no\.?)?\s*"
-          r"(?P<phi>\d{3,6}(?:[\s\-]\d{2,4})?(?:\s(?-i:[A-Z]{2}))?)\b", 0.9),
+          r"\b(?:zip|zip\s*code|postal\s*code|postcode)[ \t]*(?:is|:|#|no\.?)?[ \t]*"
+          r"(?P<phi>\d{3,6}(?:[ \t\-]\d{2,4})?(?:[ \t](?-i:[A-Z]{2})(?=[ \t]*(?:$|[,.;)\n])))?)\b", 0.9),
     # US military and diplomatic mail: "PSC 6477, Box 2981", "Unit 8524 Box 0979", "APO AE 09012", and a
-    # ship's name as its address line, "USNS Comfort".
+    # ship's name as its address line, "USNS Comfort" (not "USS": in British notes an ultrasound scan).
     _rule("ADDRESS", "military_mail",
           r"\b(?P<phi>(?:psc|cmr|unit)\s+\d{2,5},?\s+box\s+\d{1,5}|(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}"
-          r"|(?-i:(?:USNS|USS|USCGC|USNV)\s+\p{Lu}[\p{L}\-]+(?:\s\p{Lu}[\p{L}\-]+)?))\b", 0.85),
+          r"|(?-i:(?:USNS|USCGC|USNV)\s+\p{Lu}[\p{L}\-]+(?:\s\p{Lu}[\p{L}\-]+)?))\b", 0.85),
     # Two streets named as a meeting point: "the corner of Nieuwe Baan 473 and Inna Loop".
     _rule("ADDRESS", "street_corner",
-          r"\bcorner\s+of\s+(?:the\s+)?(?P<phi>" + _CORNER_STREET + r"\s+(?:and|&)\s+" + _CORNER_STREET + ")", 0.75),
+          r"\bcorner\s+of\s+(?:the\s+)?(?P<phi>" + _CORNER_STREET + r"\s+(?:and|&)\s+" + _CORNER_STREET + ")", 0.75,
+          validator=lambda text, s, e: _mixed_case(text) and _name_words_ok(
+              [w for w in text[s:e].split() if not w[0].isdigit() and w.lower() not in _STREET_PARTICLES | {"and", "&"}])),
 )

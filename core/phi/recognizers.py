@@ -23,7 +23,7 @@ from casenotes.phi.findings import DETECTOR_KEY
 from casenotes.phi.known import KnownIdentifiers
 from casenotes.phi.patterns import RULES
 from casenotes.phi.words import (CREDENTIALS, FACILITY_SUFFIXES, MOVE_VERBS, NAME_LIKE_FACILITY_WORDS, PLACE_CUES,
-                            RELATIONS, RESIDENCE_VERBS, ROLE_TITLES, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
+                            RELATIONS, RESIDENCE_VERBS, ROLE_TITLES, VISITORS_BY_ROLE, SAINT_PREFIXES, STOP, TITLES, WEAK_TITLES, Tok,
                             continues_name, initial_surname, is_credential_after_name, is_mixed_case, is_state,
                             is_state_code, is_surname, phi_result, plausible_name, skip_punct, span_result,
                             tokenize)
@@ -226,7 +226,7 @@ class ContextNameRecognizer(EntityRecognizer):
                 if len(run) == 1 and run[0].lower not in lexicon.last_names() and not given_name_visiting:
                     continue
                 # "Pastor visited", "House Supervisor called": people by their job, not their name
-                if kind == "visit" and (any(t.lower in _VISITORS_BY_ROLE for t in run) or (
+                if kind == "visit" and (any(t.lower in VISITORS_BY_ROLE for t in run) or (
                         not given_name_visiting and any(lexicon.is_common_word(t.lower) for t in run))):
                     continue
             out.append(span_result("NAME", toks, (start, k), 0.7, "context:cue_after"))
@@ -654,11 +654,6 @@ _AFTER_NUMBER_NOT_WARD = frozenset(
 _CLINICAL_AFFIX = regex.compile(
     r"(?:scopy|graphy|gram|ology|ologies|therapy|pheresis|operative|sciences|atrics|patient|flow|pap|vent"
     r"|metry|lysis|tomy|plasty)$|^(?:pre|post|peri|intra|inter|neuro|cardio|pulm|echo|endo|fluoro|ortho|uro|gastro)")
-_VISITORS_BY_ROLE = frozenset(
-    """pastor chaplain priest rabbi imam minister reverend supervisor neighbor neighbour landlord landlady caseworker
-    worker volunteer sitter aide officer police interpreter translator therapist pharmacist dietitian dietician
-    nutritionist nurse doctor physician surgeon resident student manager coordinator counselor counsellor director
-    guardian friend visitor lawyer attorney advocate""".split())
 _DERIVED_ENDING = regex.compile(r"(?:able|ible|ing|ed|ly|ful|ous|ive|ness|ment|tion|sion)$")
 
 

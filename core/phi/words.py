@@ -90,6 +90,13 @@ ROLE_TITLES = frozenset(
     "licsw dpt cota pta".split())
 
 
+# People a note names by their job: "Pastor visited", "Sitter reported".
+VISITORS_BY_ROLE = frozenset(
+    """pastor chaplain priest rabbi imam minister reverend supervisor neighbor neighbour landlord landlady caseworker
+    worker volunteer sitter aide officer police interpreter translator therapist pharmacist dietitian dietician
+    nutritionist nurse doctor physician surgeon resident student manager coordinator counselor counsellor director
+    guardian friend visitor lawyer attorney advocate""".split())
+
 # Several recognizers read the same note: its tokens and its case are worked out once.
 @functools.lru_cache(maxsize=32)
 def tokenize(text: str) -> tuple[Tok, ...]:
