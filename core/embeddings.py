@@ -35,7 +35,8 @@ DEFAULT_PRECISION = "auto"
 
 _lock = threading.Lock()
 _models: dict[tuple[str, str], object] = {}
-_encode_lock = threading.Lock()  # the thread count is process-wide: one encode at a time sets it
+# The thread count is process-wide: one block of encoder work (an encode, an index search) at a time sets it.
+_threads_lock = threading.RLock()
 
 
 def model_path():
@@ -120,19 +121,21 @@ def encoder_threads() -> int:
 
 @contextlib.contextmanager
 def cpu_threads(device: str = "cpu"):
-    """The encoder's thread count around a block of torch work on the CPU (restored after)."""
+    """The encoder's thread count around a block of torch work on the CPU (restored after); one such
+    block runs at a time, so two threads never leave each other's count behind."""
     import torch
 
     wanted = encoder_threads() if device == "cpu" else 0
-    saved = torch.get_num_threads()
-    if not wanted or wanted == saved:
-        yield
-        return
-    torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
+    with _threads_lock:
+        saved = torch.get_num_threads()
+        if not wanted or wanted == saved:
+            yield
+            return
+        torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(saved)
 
 
 def _context(precision: str):
@@ -152,7 +155,7 @@ def embed(texts: list[str], device: str = "cpu", batch_size: int = 64, precision
     model = _model(device, precision)
     # Sorted by length so each batch pads little; the model truncates at 256 word pieces.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with _encode_lock, cpu_threads(device), _context(precision):
+    with cpu_threads(device), _context(precision):
         vectors = model.encode([texts[i] for i in order], batch_size=batch_size, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -116,7 +116,8 @@ def with_closest_evidence(texts: list[str], scored: list[list[tuple[str, float]]
     evidence of each is the note's clause closest to the code's description in the MiniLM space, and
     that clause's context gives the code its traits. Every clause and every description of the
     batch is embedded in one call each."""
-    clauses = [evidence_from.clauses(t) for t in texts]
+    # Only the notes that have codes to place are read for clauses.
+    clauses = [evidence_from.clauses(t) if wanted else [] for t, wanted in zip(texts, scored)]
     clause_vectors = embeddings.embed([c.text for note in clauses for c in note], device)
     codes = sorted({code for note in scored for code, _ in note})
     code_vectors = dict(zip(codes, embeddings.embed([icd10.description(c) for c in codes], device)))
