@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"model summaries: most tokens (default {_DEFAULT.summary_max_tokens})")
     run.add_argument("--summary-batch-size", type=int, default=_DEFAULT.summary_batch_size,
                      help="model summaries: notes per batch (default: from the GPU's free memory; 8 on a CPU)")
+    run.add_argument("--summary-engine", choices=["auto", "torch", "ctranslate2"], default=_DEFAULT.summary_engine,
+                     help="model summaries: auto (default: CTranslate2 int8 on a CPU when installed, else PyTorch), "
+                          "torch or ctranslate2 (pip install 'casenotes[fast]')")
     run.add_argument("--code", action="store_true", help="suggest ICD-10-CM codes (embedded default coder)")
     run.add_argument("--coder", type=Path, metavar="PATH",
                      help="also rank codes with this local fine-tuned classifier folder (implies --code)")
@@ -77,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="code only the diagnoses a note asserts (active), or negated and suspected findings too "
                           "(mentioned), as some departments do (default: what --coder learned from the department's "
                           "history, else active)")
-    train = sub.add_parser("train-coder", help="fine-tune an ICD-10-CM classifier on coded notes")
+    train = sub.add_parser("train-coder", help="learn an ICD-10-CM coder from the department's coded notes")
     train.add_argument("data", nargs="+", type=Path, metavar="DATA", help="spreadsheets of notes with their codes")
     train.add_argument("--text-column", required=True, help="the note column")
     train.add_argument("--codes-column", required=True, help="the codes column (codes separated by ; or ,)")
@@ -85,10 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sheet", help="sheet name (default: the sheet that holds the notes)")
     train.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL_DIR", help="new model folder")
     train.add_argument("--base", type=Path, help="local encoder folder to start from (default: the bundled MiniLM)")
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--classifier", action="store_true",
+                       help="also fine-tune a classifier (most of the training time; worth it with many notes per code)")
+    train.add_argument("--epochs", type=int, default=10, help="classifier: most epochs")
     train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
+    train.add_argument("--patience", type=int, default=2, help="classifier: epochs without improvement before stopping")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_train_summarizer(sub)
     evaluate = sub.add_parser("evaluate", help="score a finished run against reference data")
     evaluate.add_argument("output", type=Path, metavar="OUTPUT.xlsx", help="a casenotes results workbook")
     evaluate.add_argument("--reference", type=Path,
@@ -154,6 +160,8 @@ def _main(argv: list[str] | None) -> int:
         return _open_window([str(f) for f in args.files])
     if args.command == "train-coder":
         return _train_coder(args)
+    if args.command == "train-summarizer":
+        return _train_summarizer(args)
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "models":
@@ -182,7 +190,7 @@ def _main(argv: list[str] | None) -> int:
         backend=args.backend, ray_address=args.ray_address,
         spacy_model=args.spacy_model, deid_model=args.deid_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
         summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
-        summary_batch_size=max(0, args.summary_batch_size),
+        summary_batch_size=max(0, args.summary_batch_size), summary_engine=args.summary_engine,
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
         code_convention=args.code_convention,
     )
@@ -282,7 +290,7 @@ def _train_coder(args) -> int:
     from casenotes.coding.train import Trainer, TrainOptions, load_training_data, map_versus_default
     from casenotes.steps import resolve_device
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False, highlight=False)
     try:
         data = load_training_data(args.data, args.text_column, args.codes_column, args.id_column, args.sheet)
         if data.invalid_codes:
@@ -292,7 +300,7 @@ def _train_coder(args) -> int:
                       f"{data.rows_without_codes} rows without a note or a billable code skipped")
         options = TrainOptions(base=args.base, epochs=max(1, args.epochs), batch_size=max(1, args.batch_size),
                                patience=max(1, args.patience), device=resolve_device(args.device),
-                               sheet=args.sheet, id_column=args.id_column)
+                               sheet=args.sheet, id_column=args.id_column, classifier=args.classifier)
         trainer = Trainer(options, _training_progress(console))
         card = trainer.run(data, args.output)
     except CasenotesError as exc:
@@ -301,10 +309,71 @@ def _train_coder(args) -> int:
     except KeyboardInterrupt:
         console.print("casenotes: training cancelled; nothing was saved")
         return 1
-    m = card["held_out_metrics"]
+    m = card["trained_coder_metrics"]
+    figures = f" ({map_versus_default(m, card.get('default_coder_metrics'))}, micro-F1 {m.get('micro_f1')})" if m else ""
+    console.print(f"saved {args.output}{figures}; use it with: casenotes run --coder {args.output}")
+    return 0
+
+
+def _add_train_summarizer(sub) -> None:
+    from casenotes.summarize.train import FULL_LEARNING_RATE, LORA_LEARNING_RATE, SummarizerTrainOptions
+
+    d = SummarizerTrainOptions()
+    p = sub.add_parser("train-summarizer", help="fine-tune a local summarization model on note/summary pairs")
+    p.add_argument("pairs", nargs="+", type=Path, metavar="PAIRS", help="spreadsheets of notes with their summaries")
+    p.add_argument("--text-column", required=True, help="the note column")
+    p.add_argument("--summary-column", required=True, help="the reference summary column (discharge summary, impression)")
+    p.add_argument("--base", type=Path, required=True, metavar="MODEL_DIR",
+                   help="local seq2seq (BART, T5...) or causal instruction model folder to start from")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL_DIR", help="new model folder")
+    p.add_argument("--id-column", help="patient ID column: the held-out split keeps each patient on one side")
+    p.add_argument("--sheet", help="sheet name (default: the sheet that holds the notes)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--learning-rate", type=float,
+                   help=f"default {FULL_LEARNING_RATE:g}; {LORA_LEARNING_RATE:g} with --lora")
+    p.add_argument("--max-input-tokens", type=int, default=d.max_input_tokens,
+                   help=f"tokens of each note (default {d.max_input_tokens}, at most the model's window)")
+    p.add_argument("--max-summary-tokens", type=int, default=d.max_summary_tokens,
+                   help=f"tokens of each summary (default {d.max_summary_tokens})")
+    p.add_argument("--validation-fraction", type=float, default=d.validation_fraction,
+                   help=f"share held out to score each epoch (default {d.validation_fraction})")
+    p.add_argument("--patience", type=int, default=d.patience, help="epochs without a better ROUGE-L before stopping")
+    p.add_argument("--lora", action="store_true", help="train LoRA adapters, merged when saved (needs casenotes[lora])")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--seed", type=int, default=d.seed)
+
+
+def _train_summarizer(args) -> int:
+    from rich.console import Console
+
+    from casenotes.steps import resolve_device
+    from casenotes.summarize.train import (SummarizerTrainer, SummarizerTrainOptions, describe, load_pairs,
+                                           rouge_versus_lead)
+
+    # Lines kept whole for a log, and brackets as written: "casenotes[lora]" is not rich markup.
+    console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+    try:
+        data = load_pairs(args.pairs, args.text_column, args.summary_column, args.id_column, args.sheet)
+        console.print(f"{len(data.notes)} note/summary pairs from {data.files} file(s); "
+                      f"{data.rows_skipped} rows without a note or a summary skipped")
+        options = SummarizerTrainOptions(
+            base=args.base, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            max_input_tokens=max(16, args.max_input_tokens), max_summary_tokens=max(8, args.max_summary_tokens),
+            validation_fraction=min(0.9, max(0.0, args.validation_fraction)), patience=args.patience,
+            lora=args.lora, seed=args.seed, device=resolve_device(args.device), sheet=args.sheet,
+            id_column=args.id_column)
+        trainer = SummarizerTrainer(options, lambda p: (line := describe(p)) and console.print(line))
+        card = trainer.run(data, args.output)
+    except CasenotesError as exc:
+        console.print(f"casenotes: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("casenotes: training cancelled; nothing was saved")
+        return 1
     console.print(f"saved {args.output} (best epoch {card['best_epoch']}: "
-                  f"{map_versus_default(m, card.get('default_coder_metrics'))}, micro-F1 {m.get('micro_f1')}); "
-                  f"use it with: casenotes run --coder {args.output}")
+                  f"{rouge_versus_lead(card['held_out_rouge'], card['lead_2_rouge'])}); "
+                  f"use it with: casenotes run --summarizer {args.output}")
     return 0
 
 
@@ -320,18 +389,19 @@ def _training_progress(console):
             d = p.default_metrics
             console.print(f"default coder on the {p.steps} held-out notes: MAP {d.get('MAP')}, recall@5 "
                           f"{d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
-        elif p.stage == "scored the neighbour vote" and p.neighbour_metrics:
-            n = p.neighbour_metrics
-            console.print(f"default coder with the neighbour vote: MAP {n.get('MAP')}, recall@5 {n.get('recall@5')}, "
-                          f"micro-F1 {n.get('micro_f1')}")
+        elif p.stage == "scored the trained coder" and p.trained_metrics:
+            n = p.trained_metrics
+            console.print(f"trained coder on the same notes: {map_versus_default(n, p.default_metrics)}, recall@5 "
+                          f"{n.get('recall@5')}, micro-F1 {n.get('micro_f1')}")
         elif p.stage == "evaluated" and p.report:
             m = p.report.metrics
             console.print(f"epoch {p.epoch}: train loss {p.report.train_loss:.4f}; "
                           f"{map_versus_default(m, p.default_metrics)}, "
                           f"recall@5 {m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')}, "
                           f"accuracy {m.get('accuracy')} ({p.report.seconds} s)")
-        elif p.stage != state["last"] and p.stage in ("de-identifying", "scoring the default coder",
-                                                       "embedding the notes", "saving"):
+        elif p.stage != state["last"] and p.stage in ("de-identifying", "scoring the default coder", "reading the notes",
+                                                       "embedding the notes", "learning from the training split",
+                                                       "learning from all notes", "saving"):
             console.print(f"{p.stage}…")
         state["last"] = p.stage
 

@@ -168,6 +168,15 @@ def chief_complaint(note: str) -> str | None:
     return first.text if first and _content_words(first.text) else None
 
 
+def history_opening(note: str) -> str | None:
+    """The first sentence of the note's first history section (HPI, subjective): where a note with
+    no chief-complaint section usually says why the patient came."""
+    from casenotes.clinical_text import note_sentences
+
+    first = next((s for s in note_sentences(note) if s.section == "history"), None)
+    return first.text if first and _content_words(first.text) else None
+
+
 def names_the_complaint(summary: str, complaint: str, share: float = 0.6) -> bool:
     """Does the summary say why the patient came: most (``share``) of the complaint's content words?"""
     wanted = _content_words(complaint)

@@ -96,15 +96,23 @@ def check(folder: Path, kind: str, device: str = "cpu") -> str:
         model = GenerativeSummarizer(folder, device)
         model.load()
         return model.model_name
-    from casenotes.coding.classifier import ClassifierCoder
+    from casenotes.coding.default_coder import DefaultCoder
+    from casenotes.coding.trained import TrainedCoder
 
-    class NoEvidence:  # a check needs the classifier only, not the ICD-10-CM index
-        def load(self) -> None:
-            pass
-
-    coder = ClassifierCoder(folder, device, evidence_from=NoEvidence())
-    coder.load()
+    # The ICD-10-CM index is not needed to check the department's files: nothing is loaded beyond them.
+    coder = TrainedCoder.from_folder(folder, DefaultCoder(device))
+    if coder.classifier is None and coder.ranker is None and coder.neighbours is None:
+        raise ConfigurationError(f"Coder folder '{folder.name}' has no coder.json or config.json: "
+                                 "not a coder made by casenotes train-coder")
+    if coder.classifier is not None:
+        coder.classifier.evidence_from = _NoEvidence()
+        coder.classifier.load()
     return coder.model_name
+
+
+class _NoEvidence:  # a check needs the classifier only, not the ICD-10-CM index
+    def load(self) -> None:
+        pass
 
 
 def _unpack(archive: Path, into: Path) -> Path:
@@ -116,9 +124,10 @@ def _unpack(archive: Path, into: Path) -> Path:
             if not str(resolved).startswith(str((into / "unzipped").resolve())):
                 raise InputError(f"{archive.name}: unsafe path inside the zip")
         z.extractall(into / "unzipped")
-    configs = sorted((into / "unzipped").rglob("config.json"), key=lambda p: len(p.parts))
+    configs = sorted([*(into / "unzipped").rglob("config.json"), *(into / "unzipped").rglob("coder.json")],
+                     key=lambda p: len(p.parts))
     if not configs:
-        raise ConfigurationError(f"{archive.name}: no config.json inside; not a Hugging Face model")
+        raise ConfigurationError(f"{archive.name}: no config.json or coder.json inside; not a model folder")
     return configs[0].parent
 
 

@@ -34,6 +34,9 @@ class RunOptions:
     summary_sentences: int = 3  # extractive default: most sentences in a summary
     summary_max_tokens: int = 128  # generative models: most tokens in a summary
     summary_batch_size: int = 0  # generative models: notes per batch; 0: from the device's free memory
+    # generative models: "auto" (CTranslate2 int8 on a CPU when the fast extra is installed, else
+    # PyTorch), "torch" or "ctranslate2"
+    summary_engine: str = "auto"
     code: bool = False
     coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
     code_threshold: float = 0.5

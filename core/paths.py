@@ -2,7 +2,8 @@
 
 * data: the local secret, the department's lists, added models (``CASENOTES_HOME`` overrides,
   e.g. for tests); created readable by its owner only, for the secret and lists are sensitive.
-* cache: the ICD-10-CM index, rebuilt if lost (``CASENOTES_CACHE`` overrides).
+* cache: the ICD-10-CM index and summarizers converted for CTranslate2, rebuilt if lost
+  (``CASENOTES_CACHE`` overrides).
 The window's own settings are Qt's (QSettings); a run's outputs and checkpoint are beside its input
 or in the output folder chosen, never here.
 """
@@ -73,10 +74,16 @@ def models_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Rebuildable data: the ICD-10-CM index."""
+    """Rebuildable data: the ICD-10-CM index, converted summarizers."""
     override = os.environ.get("CASENOTES_CACHE")
     if override:
         return Path(override)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("casenotes", appauthor=False))
+
+
+def converted_models_dir() -> Path:
+    """Summarizer models converted for CTranslate2 (core/summarize/ctranslate.py): rebuilt from the
+    model folder when lost, so they sit in the cache, not beside the user's data."""
+    return cache_dir() / "ctranslate2"

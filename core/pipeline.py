@@ -254,7 +254,8 @@ def step_settings(options: RunOptions, keys: KeyRing) -> list:
 
         settings.append(SummarizeSettings(keys, options.summarizer, device, options.summary_sentences,
                                           options.summary_max_tokens, options.summary_batch_size,
-                                          options.spacy_model, department, deid_model, deid_device))
+                                          options.spacy_model, department, deid_model, deid_device,
+                                          engine=options.summary_engine))
     if options.code or options.coder:
         from casenotes.coding.step import CodingSettings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -55,6 +55,10 @@ class TrainDialog(QDialog):
         self.id_column.setToolTip("Patient ID: the held-out check keeps each patient's notes on one side")
         self.base = FolderField("Bundled MiniLM encoder", "Start from a local Hugging Face encoder folder instead",
                                 "Choose an encoder folder")
+        self.with_classifier = QCheckBox("Also fine-tune a classifier (slower; it pays with many notes per code)")
+        self.with_classifier.setToolTip("The phrases, the neighbour vote and the ranker are always learned (minutes); a "
+                                        "classifier adds most of the training time and helps only with thousands of "
+                                        "notes per code")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 100)
         self.epochs.setValue(10)
@@ -102,6 +106,7 @@ class TrainDialog(QDialog):
                                    ("&Note column:", self.text_column, self.text_column),
                                    ("C&odes column:", self.codes_column, self.codes_column),
                                    ("&Patient ID column:", self.id_column, self.id_column),
+                                   ("C&lassifier:", self.with_classifier, self.with_classifier),
                                    ("&Base encoder:", self.base, self.base),
                                    ("&Epochs:", self.epochs, self.epochs),
                                    ("&Save model to:", out_row, self.output)):
@@ -110,13 +115,15 @@ class TrainDialog(QDialog):
             self.labels[text.replace("&", "").rstrip(":")] = label
             self.form.addRow(label, field)
         self._inputs_widgets: list[QWidget] = [self.files, self.add_button, self.text_column, self.codes_column,
-                                               self.id_column, self.base, self.epochs, self.output, browse]
+                                               self.id_column, self.with_classifier, self.base, self.epochs,
+                                               self.output, browse]
         for combo in (self.text_column, self.codes_column, self.id_column):
             combo.currentIndexChanged.connect(self._update)
         self.output.textChanged.connect(self._update)
         self.base.changed.connect(self._update)
         self.base.edit.textChanged.connect(self._update)
         self.epochs.valueChanged.connect(self._update)
+        self.with_classifier.toggled.connect(self._update)
 
         layout = QVBoxLayout(self)
         layout.addLayout(self.form)
@@ -253,7 +260,8 @@ class TrainDialog(QDialog):
         self._training_output = Path(self.output.text().strip()).expanduser()
         options = TrainOptions(base=Path(self.base.value()).expanduser() if self.base.value() else None,
                                epochs=self.epochs.value(), device=self.device,
-                               id_column=self.id_column.currentData() or None)
+                               id_column=self.id_column.currentData() or None,
+                               classifier=self.with_classifier.isChecked())
         self.worker = TrainWorker([Path(self.files.item(i).text()) for i in range(self.files.count())],
                                   self.text_column.currentData(), self.codes_column.currentData(),
                                   self.id_column.currentData() or None, self._training_output, options)
@@ -299,13 +307,23 @@ class TrainDialog(QDialog):
                                          f"recall@5 {d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
             else:
                 self.log.appendPlainText("No held-out notes (one patient only): the model cannot be scored.")
-        elif p.stage in ("embedding the notes", "scoring the neighbour vote"):
-            self.status.setText("Scoring the vote of the most similar coded notes on the held-out notes…")
+        elif p.stage == "reading the notes":
+            self.status.setText(f"Reading the notes for the codes' evidence: {p.step} of {p.steps}…")
             self._bar(p.step, p.steps)
-        elif p.stage == "scored the neighbour vote" and p.neighbour_metrics:
-            n = p.neighbour_metrics
-            self.log.appendPlainText(f"Default coder with the neighbour vote: MAP {n.get('MAP')}, "
+        elif p.stage == "embedding the notes":
+            self.status.setText("Embedding the notes for the neighbour vote…")
+            self._bar(0, 0)
+        elif p.stage == "learning from the training split":
+            self.status.setText("Learning the phrases, the vote and the ranker from the training notes, "
+                                "to score them on the held-out notes…")
+            self._bar(p.step, p.steps)
+        elif p.stage == "scored the trained coder" and p.trained_metrics:
+            n = p.trained_metrics
+            self.log.appendPlainText(f"Trained coder on the same notes: {map_versus_default(n, p.default_metrics)}, "
                                      f"recall@5 {n.get('recall@5')}, micro-F1 {n.get('micro_f1')}")
+        elif p.stage == "learning from all notes":
+            self.status.setText("Learning the phrases, the vote and the ranker from all the notes…")
+            self._bar(p.step, p.steps)
         elif p.stage == "training":
             self.status.setText(f"Training: epoch {p.epoch} of {p.epochs}, batch {p.step} of {p.steps}")
             self._bar(p.step, p.steps)
@@ -336,11 +354,12 @@ class TrainDialog(QDialog):
         self.progress.setRange(0, 1)
         if card:
             self.model_folder = self._training_output
-            summary = map_versus_default(card["held_out_metrics"], card.get("default_coder_metrics"))
-            best = f"best epoch {card['best_epoch']} of {len(card['history'])}"
+            summary = map_versus_default(card["trained_coder_metrics"], card.get("default_coder_metrics"))
+            if card.get("history"):
+                summary += f"; classifier best epoch {card['best_epoch']} of {len(card['history'])}"
             self.progress.setValue(1)
-            self.log.appendPlainText(f"Saved to {self.model_folder}: {summary}, {best}.")
-            message = f"Done: saved {self.model_folder.name}; {summary}, {best}. Use as coder to code with it."
+            self.log.appendPlainText(f"Saved to {self.model_folder}: {summary}.")
+            message = f"Done: saved {self.model_folder.name}; {summary}. Use as coder to code with it."
         elif self._cancelling or "cancelled" in self._error:
             self.progress.setValue(0)
             message = "Cancelled: nothing was saved."
@@ -360,14 +379,16 @@ class TrainDialog(QDialog):
 
     def _inputs(self) -> tuple:
         return (tuple(self.files.item(i).text() for i in range(self.files.count())), self.text_column.currentData(),
-                self.codes_column.currentData(), self.id_column.currentData(), self.base.value(), self.epochs.value(),
-                self.output.text().strip())
+                self.codes_column.currentData(), self.id_column.currentData(), self.with_classifier.isChecked(),
+                self.base.value(), self.epochs.value(), self.output.text().strip())
 
     @Slot()
     def _update(self) -> None:
         running = self.worker is not None
         for widget in self._inputs_widgets:
             widget.setEnabled(not running)  # the running training keeps what it was started with
+        for widget in (self.base, self.epochs):  # they set the classifier only
+            widget.setEnabled(not running and self.with_classifier.isChecked())
         self.train_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.use_button.setEnabled(self.model_folder is not None and not running)
@@ -379,8 +400,11 @@ class TrainDialog(QDialog):
             self.status.setText(self._outcome[0])
             return
         self._outcome = None  # the inputs changed since: say what comes next instead
-        step = gap[0] if gap else (f"Ready: press Train (up to {self.epochs.value()} epochs; it stops early when "
-                                   "the held-out MAP stops improving).")
+        epochs = self.epochs.value()
+        classifier = (f", then a classifier for up to {epochs} epoch{'s' if epochs != 1 else ''}, stopping early "
+                      "when the held-out MAP stops improving" if self.with_classifier.isChecked() else "")
+        step = gap[0] if gap else (f"Ready: press Train (the department's phrases, neighbour vote and ranker, a few "
+                                   f"minutes{classifier}).")
         self.status.setText(f"{self._notice} {step}" if self._notice else step)
 
     def closeEvent(self, event) -> None:

@@ -117,6 +117,8 @@ def test_a_trained_coder_folder_says_which_convention_it_learned(tmp_path):
     (tmp_path / "config.json").write_text('{"casenotes_convention": "whatever"}', encoding="utf-8")
     assert learned_convention(tmp_path) == "active"
     assert learned_convention(tmp_path / "missing") == "active"
+    (tmp_path / "coder.json").write_text('{"members": ["ranker"], "convention": "mentioned"}', encoding="utf-8")
+    assert learned_convention(tmp_path) == "mentioned"  # the manifest of a coder without a classifier
 
 
 @pytest.mark.slow
@@ -221,3 +223,17 @@ def test_one_code_per_mention(coder):
     assert len([s for s in hodgkin if any(m.text == "chemotherapy" for m in s.evidence)]) <= 1
     [both] = coder.code(["Patient with type 2 diabetes and hypertension, here for chest pain."])
     assert sorted(s.code for s in both if s.active) == ["E11.9", "I10", "R07.9"]
+
+
+@pytest.mark.slow
+def test_a_malignancy_is_coded_at_its_site_and_no_more_specific_than_said(coder):
+    """The code set names carcinomas "malignant neoplasm of SITE": a note's "prostatic adenocarcinoma"
+    or "adenocarcinoma of the colon" gets the site's code, not a carcinoid, an in-situ or a
+    primary-site-unknown code; "breast cancer" gets the breast's unspecified code, not a quadrant the
+    note never names; an in-situ carcinoma stays in situ; "ex-smoker" is a history, not dependence."""
+    texts = ["Prostatic adenocarcinoma.", "Adenocarcinoma of the colon.", "Breast cancer.", "Renal cell carcinoma.",
+             "Carcinoma in situ of the cervix.", "Ex-smoker."]
+    found = [[s.code for s in note if s.active][:1] for note in coder.code(texts)]
+    assert found[:4] == [["C61"], ["C18.9"], ["C50.919"], ["C64.9"]], found
+    assert found[4] and found[4][0].startswith("D06"), found
+    assert found[5] == ["Z87.891"], found

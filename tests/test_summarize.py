@@ -7,6 +7,7 @@ import openpyxl
 import pytest
 
 from benchmarks.random_models import build
+from casenotes.clinical_text import sections
 from casenotes.errors import ConfigurationError
 from casenotes.pipeline import RunOptions, run
 from casenotes.summarize.extractive import ExtractiveSummarizer, SummaryLength
@@ -93,6 +94,26 @@ def test_a_note_in_sections_is_summarized_problem_first_in_its_own_words():
     # a report with no sections (a radiology report's findings) is ranked as before
     report = "The heart is normal in size. There is a right lower lobe opacity. No effusion."
     assert ":" not in ExtractiveSummarizer().summarize([report])[0]
+
+
+def test_a_note_without_a_complaint_section_gives_the_reason_its_history_opens_with():
+    """A SOAP note's one-letter headers are sections; the reason is the history's opening sentence
+    that says why the patient came, else its one-liner, never a later sentence of its story."""
+    soap = ("FOLLOW-UP VISIT\nS: Ms. [NAME] is a 54-year-old woman with type 2 diabetes. She presents for routine "
+            "follow-up of her diabetes. She is seen with her husband.\nO: BP 150/92. A1c 8.9%.\n"
+            "A: Type 2 diabetes, not at goal; hypertension.\nP: Increase metformin. RTC 3 months.")
+    lines = dict(line.split(": ", 1) for line in ExtractiveSummarizer().summarize([soap])[0].splitlines())
+    assert lines["Reason"] == "She presents for routine follow-up of her diabetes."
+    assert "metformin" in lines["Plan"] and "not at goal" in lines["Assessment"]
+    one_liner = ("HPI: Mr. [NAME] is a 60-year-old man with CKD stage 4 due to diabetic nephropathy. He is seen with "
+                 "his wife.\nEXAM: 2+ pitting edema.\nASSESSMENT: CKD stage 4, progressing.\nPLAN: Dialysis education.")
+    reason = ExtractiveSummarizer().summarize([one_liner])[0].splitlines()[0]
+    assert reason.startswith("Reason: Mr. [NAME] is a 60-year-old man with CKD stage 4")
+    story = "HPI: The patient was well until last week. Then she went to [LOCATION].\nPLAN: Rest.\nASSESSMENT: Viral illness."
+    assert "Reason" not in ExtractiveSummarizer().summarize([story])[0]
+    # A lower-case letter before a colon inside a sentence is not a SOAP header.
+    assert [k for k, _, _ in sections("Seen today, as planned; p: maybe. s: no.")] == ["other"]
+    assert [k for k, _, _ in sections("Seen today.\nA: Improving.")] == ["other", "assessment"]
 
 
 MTSAMPLES = SHARED_DATA / "summarization" / "mtsamples_first401.csv"

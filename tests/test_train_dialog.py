@@ -97,8 +97,12 @@ def test_files_that_cannot_be_used_are_named(qtbot, dialog, tmp_path):
 def test_a_short_training_reports_its_map_beside_the_default_coder(qtbot, dialog, tmp_path):
     _with_columns(qtbot, dialog, _coded_csv(tmp_path / "coded.csv", 20))
     assert dialog.text_column.currentData() == "note" and dialog.codes_column.currentData() == "codes"
-    dialog.epochs.setValue(1)
+    assert not dialog.epochs.isEnabled()  # epochs are the classifier's, which is off unless asked for
+    dialog.with_classifier.setChecked(True)
     dialog.output.setText(str(tmp_path / "coder"))
+    assert dialog.epochs.isEnabled() and "then a classifier for up to 10 epochs" in dialog.status.text()
+    dialog.epochs.setValue(1)
+    assert "up to 1 epoch," in dialog.status.text()
     statuses = []
     shown = dialog.status.setText
     dialog.status.setText = lambda text: statuses.append(text) or shown(text)
@@ -109,12 +113,13 @@ def test_a_short_training_reports_its_map_beside_the_default_coder(qtbot, dialog
     assert status.startswith("Done"), (status, dialog.log.toPlainText())
     both = re.compile(r"held-out MAP \d\.\d\d \(default coder \d\.\d\d(, x\d+\.\d)?\)")
     assert both.search(status) and both.search(dialog.log.toPlainText())
-    assert "Default coder on the" in dialog.log.toPlainText()
-    for stage in ("Reading the coded spreadsheets", "De-identifying", "Scoring the default coder",
-                  "Training: epoch 1 of 1, batch 1 of", "Saving the model"):
+    assert "Default coder on the" in dialog.log.toPlainText() and "Trained coder on the same" in dialog.log.toPlainText()
+    for stage in ("Reading the coded spreadsheets", "De-identifying", "Scoring the default coder", "Reading the notes",
+                  "Learning the phrases", "Training: epoch 1 of 1, batch 1 of", "Saving the model"):
         assert any(s.startswith(stage) for s in statuses), (stage, statuses)
     assert "Okafor" not in dialog.log.toPlainText() + status
-    assert (tmp_path / "coder" / "config.json").exists() and dialog.use_button.isEnabled()
+    assert (tmp_path / "coder" / "config.json").exists() and (tmp_path / "coder" / "ranker.json").exists()
+    assert dialog.use_button.isEnabled() and "classifier best epoch 1 of 1" in status
     card = (tmp_path / "coder" / "README.md").read_text(encoding="utf-8")
     assert "default coder" in card
     dialog.output.setText(str(tmp_path / "coder2"))  # an input changed: the status says what comes next again
@@ -137,7 +142,7 @@ def test_a_cancelled_or_failed_training_says_so(qtbot, dialog, tmp_path):
     qtbot.mouseClick(dialog.train_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=TRAIN_TIMEOUT_MS)
     assert dialog.status.text().startswith("Training failed: "), dialog.status.text()
-    assert not (tmp_path / "coder" / "config.json").exists()
+    assert not (tmp_path / "coder" / "coder.json").exists()
 
     dialog.files.clear()
     _with_columns(qtbot, dialog, _coded_csv(tmp_path / "coded.csv", 20))

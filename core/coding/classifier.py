@@ -16,7 +16,6 @@ import numpy as np
 from casenotes import embeddings, hf
 from casenotes.coding import icd10
 from casenotes.coding.default_coder import CONVENTIONS, CodeSuggestion, DefaultCoder, Mention
-from casenotes.coding.neighbours import MIN_VOTE_SHARE, NEIGHBOUR_WEIGHT, TOP_VOTED, NeighbourVote
 from casenotes.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -133,64 +132,3 @@ def with_closest_evidence(texts: list[str], scored: list[list[tuple[str, float]]
                                               excluded_traits=CONVENTIONS[evidence_from.convention], sources=[source]))
         out.append(suggestions)
     return out
-
-
-class CombinedCoder:
-    """The default coder with the members a department trained: the classifier and the neighbour vote.
-
-    A code any member proposes is kept, with the names of the members that proposed it. The classifier and the default are two independent signals (noisy-or); the neighbours' vote
-    then raises a code by ``NEIGHBOUR_WEIGHT`` times its share of the vote, so the department's
-    habits reorder the candidates and add the codes its notes' wording never names.
-    """
-
-    kind = "combined"
-
-    def __init__(self, classifier: ClassifierCoder | None, default: DefaultCoder, neighbours: NeighbourVote | None = None):
-        self.classifier, self.default, self.neighbours = classifier, default, neighbours
-
-    @property
-    def model_name(self) -> str:
-        members = [m for m in (self.classifier.model_name if self.classifier else None,
-                               f"{len(self.neighbours)} coded notes' neighbour vote" if self.neighbours else None) if m]
-        return " + ".join(members + [self.default.model_name])
-
-    def settings(self) -> dict[str, str]:
-        extra = {"neighbours": f"{self.neighbours.neighbours} of {len(self.neighbours)}"} if self.neighbours else {}
-        return {**(self.classifier.settings() if self.classifier else {}), **extra, **self.default.settings()}
-
-    def load(self) -> None:
-        self.default.load()
-        if self.classifier:
-            self.classifier.load()
-
-    def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
-        merged_notes = [{s.code: s for s in found} for found in self.default.code(texts)]
-        if self.classifier:
-            for merged, found in zip(merged_notes, self.classifier.code(texts)):
-                for s in found:
-                    _add(merged, s, lambda mine, theirs: 1 - (1 - mine) * (1 - theirs))
-        if self.neighbours:
-            votes = self.neighbours.votes(texts)
-            wanted = [[(code, NEIGHBOUR_WEIGHT * share) for code, share in sorted(vote.items(), key=lambda kv: -kv[1])
-                       if share >= MIN_VOTE_SHARE and icd10.is_billable(code)][:TOP_VOTED] for vote in votes]
-            found_by_vote = with_closest_evidence(
-                texts, [[(c, v) for c, v in w if c not in merged] for w, merged in zip(wanted, merged_notes)],
-                self.default, self.default.device, "neighbours")
-            for merged, note_wanted, found in zip(merged_notes, wanted, found_by_vote):
-                for code, weighted in note_wanted:
-                    if code in merged:
-                        s = merged[code]
-                        s.score = 1 - (1 - s.score) * (1 - weighted)
-                        s.sources = [*s.sources, "neighbours"]
-                for s in found:
-                    merged[s.code] = s
-        return [sorted(merged.values(), key=lambda s: (not s.active, -s.score, s.code)) for merged in merged_notes]
-
-
-def _add(merged: dict[str, CodeSuggestion], s: CodeSuggestion, combine) -> None:
-    if s.code in merged:
-        mine = merged[s.code]
-        mine.score = combine(mine.score, s.score)
-        mine.sources = [*mine.sources, *s.sources]
-    else:
-        merged[s.code] = s

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from casenotes import embeddings
 from casenotes.coding import icd10
 from casenotes.clinical_text import HISTORY, mention_traits
@@ -37,9 +39,11 @@ ABBREVIATIONS = {
     "ra": "rheumatoid arthritis", "sle": "systemic lupus erythematosus", "ibd": "inflammatory bowel disease",
     "bph": "benign prostatic hyperplasia", "hcc": "hepatocellular carcinoma", "sob": "shortness of breath",
     "loc": "loss of consciousness", "n/v": "nausea with vomiting", "etoh abuse": "alcohol abuse",
+    "ex-smoker": "personal history of nicotine dependence", "former smoker": "personal history of nicotine dependence",
 }
 _ABBREVIATION = re.compile(r"(?<![\w/-])(" + "|".join(sorted(map(re.escape, ABBREVIATIONS), key=len, reverse=True))
                            + r")(?![\w/-])", re.IGNORECASE)
+SPECIFICITY_MARGIN = 0.01
 _CLAUSE = re.compile(r"[^,;:.\n()]+")
 _SOURCE_STRENGTH = {"description": 0.9, "inclusion": 0.88, "common": 0.88, "category": 0.8}
 EXCLUDED_TRAITS = frozenset({"NEGATION", "HYPOTHETICAL", "FAMILY"})
@@ -83,6 +87,14 @@ class CodeSuggestion:
                 **({"excludes1_with": self.excludes1_with} if self.excludes1_with else {})}
 
 
+@dataclass
+class NoteClauses:
+    """A note's clauses that name a problem, with one MiniLM vector (a row) each."""
+
+    clauses: list[Mention]
+    vectors: np.ndarray
+
+
 class DefaultCoder:
     kind = "default"
 
@@ -110,13 +122,20 @@ class DefaultCoder:
             self.index = load_or_build(self.device, self.progress)
 
     def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
+        return self.code_with_clauses(texts)[0]
+
+    def code_with_clauses(self, texts: list[str]) -> tuple[list[list[CodeSuggestion]], list[NoteClauses]]:
+        """The codes of each note, and its clauses with their MiniLM vectors (a trained coder's
+        department phrases are matched on the same vectors, so nothing is embedded twice)."""
         self.load()
         clauses_per_note = [self.clauses(t) for t in texts]
         flat = [c for clauses in clauses_per_note for c in clauses]
-        neighbours = self.index.search(embeddings.embed([_expand(c.text) for c in flat], self.device),
-                                       self.top_per_clause) if flat else []
+        vectors = embeddings.embed([_expand(c.text) for c in flat], self.device) if flat else np.zeros((0, 384), np.float32)
+        neighbours = self.index.search(vectors, self.top_per_clause) if flat else []
         out, cursor = [], 0
+        read: list[NoteClauses] = []
         for text, clauses in zip(texts, clauses_per_note):
+            read.append(NoteClauses(clauses, vectors[cursor : cursor + len(clauses)]))
             found = self._dictionary_hits(text)
             for clause, hits in zip(clauses, neighbours[cursor : cursor + len(clauses)]):
                 found += self._one_code_for(clause, hits, found)
@@ -124,7 +143,7 @@ class DefaultCoder:
             skip = excluded_spans(text)
             found = [f for f in found if not any(a <= f[2].start < b for a, b in skip)]
             out.append(_aggregate(found, CONVENTIONS[self.convention]))
-        return out
+        return out, read
 
     def _one_code_for(self, clause: Mention, hits: list[tuple[int, float]],
                       terms: list[tuple[str, float, Mention]]) -> list[tuple[str, float, Mention]]:
@@ -134,6 +153,15 @@ class DefaultCoder:
         inside = [code for code, _, m in terms if clause.start <= m.start and m.end <= clause.end]
         ranked = [(self.index.entries[entry].code, min(0.85, (cosine - 0.45) / 0.45 * 0.85))
                   for entry, cosine in hits if cosine >= self.embedding_floor]
+        if not inside and ranked:
+            # Codes about as close as the best: the least specific one, unless the clause's words
+            # name the specificity ("breast cancer" is not "... of central portion of breast").
+            best = max(cosine for _, cosine in hits)
+            tied = [self.index.entries[e].code for e, cosine in hits if cosine >= best - SPECIFICITY_MARGIN]
+            said = {t for t, _, _ in tokens(_expand(clause.text))}
+            plain = min(tied, key=lambda c: (_unsupported_words(c, said), icd10.default_tier(c)))
+            if plain != ranked[0][0]:
+                ranked = [(plain, ranked[0][1])]
         if inside:
             # Still evidence for the code the words gave: the clause shows its context in the Codes sheet.
             return [(code, confidence, clause) for code, confidence in ranked if code in inside][:1]
@@ -142,6 +170,11 @@ class DefaultCoder:
     # --- mentions ------------------------------------------------------------------------------
 
     def _dictionary_hits(self, text: str) -> list[tuple[str, float, Mention]]:
+        # Words inside an abbreviation ("smoker" in "ex-smoker") or a site's malignancy ("cancer" in
+        # "breast cancer") name something else than on their own: the whole phrase decides.
+        covered = [(m.start(), m.end()) for pattern in (_ABBREVIATION, _MALIGNANT_OF_SITE, _SITE_MALIGNANT)
+                   for m in pattern.finditer(text)
+                   if pattern is _ABBREVIATION or not _NOT_A_SITE.fullmatch(m.group("site"))]
         toks = tokens(text)
         hits = []
         for m in _ABBREVIATION.finditer(text):
@@ -157,7 +190,7 @@ class DefaultCoder:
                 entries = self.index.terms.get(key)
                 if not entries:
                     continue
-                if n == 1 and (len(key[0]) < 4 or key[0].isdigit()):
+                if n == 1 and (len(key[0]) < 4 or key[0].isdigit() or any(a <= toks[i][1] < b for a, b in covered)):
                     break
                 start, end = toks[i][1], toks[i + n - 1][2]
                 mention = Mention(start, end, text[start:end], mention_traits(text, start, end))
@@ -181,6 +214,7 @@ class DefaultCoder:
             words = re.findall(r"[A-Za-z][A-Za-z\-]+", m.group())
             if not 1 <= len(words) <= 14:
                 continue
+            words += re.findall(r"[A-Za-z][A-Za-z\-]+", _expand(m.group()))  # "adenocarcinoma of the colon"
             if not any(w.lower() in lexicon.icd10_words() and lexicon.zipf(w.lower()) < 4.5 or w.lower() in ABBREVIATIONS
                        for w in words):
                 continue
@@ -192,8 +226,41 @@ class DefaultCoder:
         return out
 
 
+def _unsupported_words(code: str, said: set[str]) -> int:
+    """How many words of the code's description that name a specificity the clause does not say."""
+    return len({t for t, _, _ in tokens(icd10.description(code))} - said - _UNSPECIFIC)
+
+
+_UNSPECIFIC = frozenset({"unspecified", "site", "part", "type", "other", "specified", "nos", "female", "male"})
+
+
 def _expand(text: str) -> str:
-    return _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group().lower()], text)
+    text = _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group().lower()], text)
+    text = _MALIGNANT_OF_SITE.sub(_malignant_neoplasm_of, text)
+    return _SITE_MALIGNANT.sub(_malignant_neoplasm_of, text)
+
+
+# The ICD-10-CM index sends a malignant morphology to "Neoplasm, malignant, by site": a note's
+# "prostatic adenocarcinoma" or "carcinoma of the colon" is the code set's "malignant neoplasm of
+# prostate" or "of colon". Written the code set's way, the clause finds the site's code instead of
+# a carcinoid, an in-situ or a primary-site-unknown code that shares the morphology word.
+_MALIGNANT_WORDS = r"(?:adeno)?carcinomas?|cancers?|malignanc(?:y|ies)|malignant (?:tumou?rs?|neoplasms?|neoplasia)"
+# Words between a site and its morphology that name the kind of tumour, not where it is.
+_MORPHOLOGY_MODIFIERS = (r"cell|cells|differentiated|undifferentiated|poorly|moderately|well|invasive|infiltrating|"
+                         r"ductal|lobular|papillary|follicular|mucinous|serous|clear|urothelial|transitional|primary|"
+                         r"advanced|metastatic|recurrent|locally|stage|grade|high|low|non|small|large")
+_MALIGNANT_OF_SITE = re.compile(
+    rf"\b(?:{_MALIGNANT_WORDS})\s+(?:of|in)\s+(?:the\s+)?(?:(?:left|right|both)\s+)?(?P<site>[A-Za-z]{{3,}})\b",
+    re.IGNORECASE)
+_SITE_MALIGNANT = re.compile(
+    rf"\b(?P<site>[A-Za-z]{{3,}})\s+(?:(?:{_MORPHOLOGY_MODIFIERS})[\s-]+){{0,3}}(?:{_MALIGNANT_WORDS})\b(?!\s+in\s+situ)",
+    re.IGNORECASE)
+_NOT_A_SITE = re.compile(rf"(?:{_MORPHOLOGY_MODIFIERS}|{_MALIGNANT_WORDS}|with|and|for|from|the|situ|"
+                         r"squamous|basal|germ|signet|giant|spindle|history|known|suspected|possible|no|of)", re.IGNORECASE)
+
+
+def _malignant_neoplasm_of(m: re.Match) -> str:
+    return m.group() if _NOT_A_SITE.fullmatch(m.group("site")) else f"malignant neoplasm of {m.group('site')}"
 
 
 def _aggregate(found: list[tuple[str, float, Mention]], excluded: frozenset = EXCLUDED_TRAITS) -> list[CodeSuggestion]:
@@ -223,11 +290,11 @@ def _aggregate(found: list[tuple[str, float, Mention]], excluded: frozenset = EX
         s.evidence.sort(key=lambda m: (m.kind != "term", m.start))  # the code set's own words first
         suggestions.append(s)
     suggestions = _prefer_specific(suggestions)
-    _settle_excludes1(suggestions)
+    settle_excludes1(suggestions)
     return sorted(suggestions, key=lambda s: (not s.active, -s.score, s.code))
 
 
-def _settle_excludes1(suggestions: list[CodeSuggestion]) -> None:
+def settle_excludes1(suggestions: list[CodeSuggestion]) -> None:
     """Two active codes that an Excludes1 note forbids together cannot both be right: the better
     supported one (on a tie, the more specific) keeps its score, the other is halved, which puts it
     under the usual threshold, and both record the conflict so a coder can see it in the Codes sheet."""

@@ -22,12 +22,6 @@ from casenotes import embeddings
 NEIGHBOURS_FILE = "neighbours.npz"
 NEIGHBOURS = 20
 SHARPNESS = 3
-# How much a unanimous vote adds to a code (noisy-or with the other members' score). A code that
-# only the vote proposes scores at most this: it reaches the coding step's 0.5 only when about three
-# quarters of the weighted vote carries it, and stays under 0.65, so it is marked for review.
-NEIGHBOUR_WEIGHT = 0.7
-MIN_VOTE_SHARE = 0.05  # a code a single loosely similar note carries is noise
-TOP_VOTED = 30
 _PASSAGE_CHARS = 600  # MiniLM reads 256 word pieces; a passage of about this many characters fits
 _SENTENCE_END = re.compile(r"(?<=[.;:!?])\s+")
 

@@ -20,7 +20,7 @@ DEFAULT_THRESHOLD = 0.5
 LOW_CONFIDENCE = 0.65  # codes between the threshold and this are listed but marked for review
 
 
-def make_coder(folder: Path | None, device: str, combine: bool = True, convention: str | None = None):
+def make_coder(folder: Path | None, device: str, convention: str | None = None):
     """The default coder, or a trained one with it. ``convention`` None: what the trained coder
     learned from the department's history, else "active"."""
     if convention is None:
@@ -28,25 +28,16 @@ def make_coder(folder: Path | None, device: str, combine: bool = True, conventio
     default = DefaultCoder(device, convention=convention)
     if not folder:
         return default
-    from casenotes.coding.classifier import ClassifierCoder, CombinedCoder
-    from casenotes.coding.neighbours import NeighbourVote, has_neighbours
+    from casenotes.coding.trained import TrainedCoder
 
-    classifier = ClassifierCoder(Path(folder), device, evidence_from=default)
-    if not combine:
-        return classifier
-    neighbours = NeighbourVote.from_folder(Path(folder), device) if has_neighbours(folder) else None
-    return CombinedCoder(classifier, default, neighbours)
+    return TrainedCoder.from_folder(Path(folder), default)
 
 
 def learned_convention(folder: Path) -> str:
     """The coding convention `train-coder` found the department's history follows ("active" if none)."""
-    import json
+    from casenotes.coding.trained import read_manifest
 
-    try:
-        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "active"  # the folder's own check, when the coder loads, says what is wrong with it
-    learned = config.get("casenotes_convention", "active")
+    learned = read_manifest(folder).get("convention", "active")
     return learned if learned in CONVENTIONS else "active"
 
 

@@ -27,7 +27,8 @@ from typing import Callable
 import numpy as np
 
 from casenotes import embeddings, hf
-from casenotes.coding import icd10, neighbours
+from casenotes.coding import icd10, neighbours, phrases, ranker
+from casenotes.coding.trained import TrainedCoder, finished, write_manifest
 from casenotes.errors import Cancelled, ConfigurationError, InputError
 from casenotes.io.readers import read_table
 from casenotes.metrics import score_codes
@@ -54,6 +55,13 @@ class TrainOptions:
     device: str = "cpu"
     sheet: str | None = None
     id_column: str | None = None
+    # A fine-tuned classifier beside the learned members: worth its training time (most of it) only
+    # with many notes per code; with a few hundred notes it adds recall and costs precision.
+    classifier: bool = False
+
+
+# The ranker learns from candidates of each fold scored by members built from the other folds.
+RANKER_FOLDS = 4
 
 
 @dataclass
@@ -76,8 +84,9 @@ class EpochReport:
 
 @dataclass
 class TrainProgress:
-    # "de-identifying", "scoring the default coder", "scored the default coder", "embedding the notes",
-    # "scoring the neighbour vote", "scored the neighbour vote", "training", "evaluating", "evaluated", "saving"
+    # "de-identifying", "scoring the default coder", "scored the default coder", "reading the notes",
+    # "embedding the notes", "learning from the training split", "scored the trained coder",
+    # "learning from all notes", then with a classifier "training", "evaluating", "evaluated"; "saving"
     stage: str
     epoch: int
     epochs: int
@@ -86,7 +95,7 @@ class TrainProgress:
     loss: float | None = None
     report: EpochReport | None = None
     default_metrics: dict | None = None  # the default coder on the same held-out notes, once scored
-    neighbour_metrics: dict | None = None  # the default coder with the neighbour vote, once scored
+    trained_metrics: dict | None = None  # the trained coder (without a classifier) on them, once scored
 
 
 def map_versus_default(metrics: dict, default: dict | None) -> str:
@@ -210,7 +219,6 @@ class Trainer:
 
     def run(self, data: TrainingData, output: Path, deidentify: Callable[[list[str]], list[str]] | None = None) -> dict:
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
         o = self.options
         hf.offline()
@@ -218,7 +226,8 @@ class Trainer:
         if output.exists() and any(output.iterdir()):
             raise ConfigurationError(f"output folder '{output.name}' is not empty")
         base = Path(o.base) if o.base else embeddings.model_path()
-        hf.read_config(base, "Base encoder")
+        if o.classifier:
+            hf.read_config(base, "Base encoder")
         random.seed(o.seed)
         np.random.seed(o.seed)
         torch.manual_seed(o.seed)
@@ -227,21 +236,85 @@ class Trainer:
         texts = (deidentify or _deidentify)(data.texts)
         self._check()
         train_idx, test_idx = split_by_group(data.groups, o.validation_fraction, o.seed)
-        # Once per training, before the first epoch, so every epoch's figures can be read against it.
-        baseline = self._score_default_coder([texts[i] for i in test_idx], [data.codes[i] for i in test_idx]) \
-            if test_idx else {}
+        started = time.perf_counter()
+        # Once, before anything is learned, so that every figure can be read against it.
+        baseline, default_coder = self._score_default_coder([texts[i] for i in test_idx],
+                                                            [data.codes[i] for i in test_idx])
         self._check()
         self.progress(TrainProgress("scored the default coder", 0, o.epochs, len(test_idx), len(test_idx),
                                     default_metrics=baseline))
-        # The neighbour vote needs no training: the notes' vectors, scored on the held-out split with
-        # the training notes as neighbours, then saved for all notes.
+        found, read = self._read_notes(default_coder, texts)
         self.progress(TrainProgress("embedding the notes", 0, o.epochs, 0, len(texts)))
         vectors = neighbours.note_vectors(texts, o.device)
+        descriptions = phrases.description_vectors([c for note in data.codes for c in note], o.device)
         self._check()
-        with_neighbours = self._score_with_neighbours(texts, data.codes, vectors, train_idx, test_idx,
-                                                      baseline.get("convention", "active")) if test_idx else {}
-        self.progress(TrainProgress("scored the neighbour vote", 0, o.epochs, len(test_idx), len(test_idx),
-                                    default_metrics=baseline, neighbour_metrics=with_neighbours))
+        learned = _Learned(found, read, vectors, data.codes, descriptions)
+        trained_metrics = {}
+        if test_idx:
+            # The held-out figures: members and ranker learned from the training split only.
+            coder = self._department_coder(learned, train_idx, default_coder, "learning from the training split")
+            ranked = coder.rank([found[i] for i in test_idx], [read[i] for i in test_idx],
+                                coder.neighbours.votes_for(vectors[test_idx]))
+            trained_metrics = _listed_metrics([finished(r) for r in ranked], [data.codes[i] for i in test_idx])
+        self.progress(TrainProgress("scored the trained coder", 0, o.epochs, len(test_idx), len(test_idx),
+                                    default_metrics=baseline, trained_metrics=trained_metrics))
+        # What is saved learns from every note.
+        department = self._department_coder(learned, list(range(len(texts))), default_coder, "learning from all notes")
+        card = {"base": None, "notes": len(texts), "training_notes": len(train_idx), "held_out_notes": len(test_idx),
+                "split": "by patient" if o.id_column else "by row", "default_coder_metrics": baseline,
+                "trained_coder_metrics": trained_metrics, "members": ["neighbours", "dictionary", "ranker"],
+                "phrases": department.phrases.summary(), "ranker_weights": dict(department.ranker.explain()),
+                "invalid_codes_skipped": sum(data.invalid_codes.values()), "rows_without_codes": data.rows_without_codes,
+                "device": hf.device_label(o.device), "settings": _jsonable(asdict(o)), "history": []}
+        classifier = self._train_classifier(base, texts, data, train_idx, test_idx, baseline, card) if o.classifier else None
+        self._check()
+        self.progress(TrainProgress("saving", len(self.history), o.epochs, 0, 0))
+        card["training_seconds"] = round(time.perf_counter() - started, 1)
+        _save(department, classifier, card, output, vectors, data.codes, baseline.get("convention", "active"))
+        return card
+
+    def _read_notes(self, coder, texts: list[str]):
+        """The default coder's codes and clauses for every note (the members learn from both)."""
+        o = self.options
+        found, read = [], []
+        for b in range(0, len(texts), o.batch_size):
+            self._check()
+            f, r = coder.code_with_clauses(texts[b : b + o.batch_size])
+            found += f
+            read += r
+            self.progress(TrainProgress("reading the notes", 0, o.epochs, min(b + o.batch_size, len(texts)), len(texts)))
+        return found, read
+
+    def _department_coder(self, learned: _Learned, idx: list[int], default_coder, stage: str) -> TrainedCoder:
+        """Vote, phrases and ranker from the notes ``idx``. The ranker learns from candidates that
+        members built without the note scored them (folds), as they will score a new note."""
+        o = self.options
+        folds = [idx[f::RANKER_FOLDS] for f in range(RANKER_FOLDS) if idx[f::RANKER_FOLDS]]
+        features, labels = [], []
+        for k, part in enumerate(folds):
+            self._check()
+            self.progress(TrainProgress(stage, 0, o.epochs, k, len(folds) + 1))
+            held = set(part)
+            rest = [i for i in idx if i not in held]
+            if not rest:
+                continue
+            vote, found_phrases, frequency = learned.members(rest, o.device)
+            hits = found_phrases.matches([learned.read[i] for i in part])
+            for i, vote_of, hit in zip(part, vote.votes_for(learned.vectors[part]), hits):
+                for c in ranker.candidates(learned.found[i], vote_of, hit, frequency):
+                    features.append(c.features)
+                    labels.append(c.code in learned.codes[i])
+        self.progress(TrainProgress(stage, 0, o.epochs, len(folds), len(folds) + 1))
+        vote, found_phrases, frequency = learned.members(idx, o.device)
+        fitted = ranker.Ranker.fit(np.array(features).reshape(-1, len(ranker.FEATURES)), np.array(labels, bool), frequency)
+        self.progress(TrainProgress(stage, 0, o.epochs, len(folds) + 1, len(folds) + 1))
+        return TrainedCoder(default_coder, None, vote, found_phrases, fitted)
+
+    def _train_classifier(self, base, texts, data, train_idx, test_idx, baseline, card):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+        o = self.options
         labels = sorted({c for i in train_idx for c in data.codes[i]})
         index = {c: j for j, c in enumerate(labels)}
         targets = np.zeros((len(texts), len(labels)), dtype=np.float32)
@@ -271,7 +344,6 @@ class Trainer:
             return {k: v.to(device) for k, v in features.items()}
 
         best_map, best_state, stale = float("-inf"), None, 0
-        started = time.perf_counter()
         for epoch in range(1, o.epochs + 1):
             t0 = time.perf_counter()
             model.train()
@@ -308,31 +380,22 @@ class Trainer:
                 if stale >= o.patience:
                     break
         self._check()
-        self.progress(TrainProgress("saving", len(self.history), o.epochs, 0, 0))
         model.load_state_dict(best_state)
         best = max(self.history, key=lambda r: r.metrics.get("MAP", -r.train_loss))
-        card = {"base": str(base.name), "labels": len(labels), "notes": len(texts), "training_notes": len(train_idx),
-                "held_out_notes": len(test_idx), "split": "by patient" if o.id_column else "by row",
-                "best_epoch": best.epoch, "held_out_metrics": best.metrics, "default_coder_metrics": baseline,
-                "default_with_neighbours_metrics": with_neighbours,
-                "training_seconds": round(time.perf_counter() - started, 1), "device": hf.device_label(device),
-                "invalid_codes_skipped": sum(data.invalid_codes.values()),
-                "rows_without_codes": data.rows_without_codes, "settings": _jsonable(asdict(o)),
-                "history": [asdict(r) for r in self.history]}
+        card.update({"base": str(base.name), "labels": len(labels), "best_epoch": best.epoch,
+                     "classifier_metrics": best.metrics, "history": [asdict(r) for r in self.history]})
+        card["members"].append("classifier")
         tokenizer.model_max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
         # The coding step lists codes scoring 0.5 or more; the classifier maps this cut to 0.5.
         model.config.casenotes_threshold = best.metrics.get("threshold", o.threshold)
-        # The department's coding convention, as its held-out codes showed it (the default coder's MAP).
-        model.config.casenotes_convention = (baseline or {}).get("convention", "active")
-        _save(model, tokenizer, card, labels, output, (vectors, data.codes))
-        return card
+        return model, tokenizer, labels
 
-    def _score_default_coder(self, texts: list[str], gold: list[list[str]]) -> dict:
-        """The embedded default coder on the held-out (de-identified) notes, scored as the model is,
-        under each coding convention: the one that matches the department's codes best is learned
-        (``convention``; a tie keeps "active")."""
+    def _score_default_coder(self, texts: list[str], gold: list[list[str]]):
+        """The embedded default coder on the held-out (de-identified) notes, scored as the coding step
+        lists codes, under each coding convention: the one that matches the department's codes best
+        is learned (``convention``; a tie keeps "active"). Returns the figures and the coder, set to
+        the learned convention."""
         from casenotes.coding.default_coder import CONVENTIONS, DefaultCoder
-        from casenotes.coding.step import DEFAULT_THRESHOLD
 
         o = self.options
         stage = "scoring the default coder"
@@ -341,43 +404,23 @@ class Trainer:
             TrainProgress(stage, 0, o.epochs, done, total)))
         self.progress(TrainProgress(stage, 0, o.epochs, 0, len(texts)))
         coder.load()
+        coder.progress = None
+        if not texts:
+            coder.convention = "active"
+            return {}, coder
         scores = {}
         for convention in CONVENTIONS:
             coder.convention = convention
-            ranked, chosen = [], []
+            found = []
             for b in range(0, len(texts), o.batch_size):
                 self._check()
-                for found in coder.code(texts[b : b + o.batch_size]):
-                    # What the coding step would list: billable, active codes, best first, chosen at its threshold.
-                    found = [s for s in found if s.active and icd10.is_billable(s.code)]
-                    ranked.append([s.code for s in found])
-                    chosen.append({s.code for s in found if s.score >= DEFAULT_THRESHOLD})
+                found += coder.code(texts[b : b + o.batch_size])
                 self.progress(TrainProgress(stage, 0, o.epochs, min(b + o.batch_size, len(texts)), len(texts)))
-            scores[convention] = score_codes([set(g) for g in gold], ranked, chosen).as_dict()
+            scores[convention] = _listed_metrics(found, gold)
         learned = max(CONVENTIONS, key=lambda c: (round(scores[c]["MAP"], 4), c == "active"))
+        coder.convention = learned
         return {**scores[learned], "convention": learned,
-                "MAP_by_convention": {c: round(s["MAP"], 4) for c, s in scores.items()}}
-
-    def _score_with_neighbours(self, texts, codes, vectors, train_idx, test_idx, convention: str) -> dict:
-        """The default coder with the vote of the training notes, on the held-out notes, as the coding
-        step lists codes."""
-        from casenotes.coding.classifier import CombinedCoder
-        from casenotes.coding.default_coder import DefaultCoder
-        from casenotes.coding.step import DEFAULT_THRESHOLD
-
-        vote = neighbours.NeighbourVote(vectors[train_idx], [codes[i] for i in train_idx], self.options.device)
-        coder = CombinedCoder(None, DefaultCoder(self.options.device, convention=convention), vote)
-        ranked, chosen = [], []
-        for b in range(0, len(test_idx), self.options.batch_size):
-            self._check()
-            ids = test_idx[b : b + self.options.batch_size]
-            for found in coder.code([texts[i] for i in ids]):
-                found = [s for s in found if s.active and icd10.is_billable(s.code)]
-                ranked.append([s.code for s in found])
-                chosen.append({s.code for s in found if s.score >= DEFAULT_THRESHOLD})
-            self.progress(TrainProgress("scoring the neighbour vote", 0, self.options.epochs,
-                                        min(b + self.options.batch_size, len(test_idx)), len(test_idx)))
-        return score_codes([set(codes[i]) for i in test_idx], ranked, chosen).as_dict()
+                "MAP_by_convention": {c: round(s["MAP"], 4) for c, s in scores.items()}}, coder
 
     def _evaluate(self, model, batch_tensors, test_idx, labels, codes) -> dict:
         import torch
@@ -408,66 +451,88 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _save(model, tokenizer, card: dict, labels: list[str], output: Path, neighbour_notes) -> None:
+def _save(department, classifier, card: dict, output: Path, vectors, codes, convention: str) -> None:
     """Written to a temporary folder beside the target, then renamed: never a half-written model."""
     tmp = output.with_name(output.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    neighbours.save(tmp, *neighbour_notes)
+    if classifier is not None:
+        model, tokenizer, _ = classifier
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    neighbours.save(tmp, vectors, codes)
+    department.phrases.save(tmp)
+    department.ranker.save(tmp)
+    write_manifest(tmp, card["members"], convention)
     (tmp / "training_metrics.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
-    (tmp / "README.md").write_text(model_card(card, labels), encoding="utf-8")
+    (tmp / "README.md").write_text(model_card(card, classifier[2] if classifier else []), encoding="utf-8")
     if output.exists():
         output.rmdir()  # checked empty before training
     os.replace(tmp, output)
 
 
 def model_card(card: dict, labels: list[str]) -> str:
-    m = card["held_out_metrics"]
+    trained, default = card.get("trained_coder_metrics") or {}, card.get("default_coder_metrics") or {}
+    shown = ("MAP", "recall@5", "recall@10", "micro_precision", "micro_recall", "micro_f1")
+    summary = map_versus_default(trained, default)
     lines = [
         "# casenotes ICD-10-CM coder", "",
-        "A multi-label classifier fine-tuned offline by `casenotes train-coder` on de-identified notes.",
+        "Learned offline by `casenotes train-coder` from de-identified coded notes: the codes of the most similar",
+        "notes (`neighbours.npz`), the department's phrases for each code (`phrases.npz`: clause vectors, no text)",
+        "and a ranker that weighs them with the embedded coder's evidence (`ranker.json`)"
+        + (", with a fine-tuned classifier." if labels else "."),
         "Load it with `casenotes run --code --coder THIS_FOLDER`. Its suggestions need a coder's review.", "",
         "## Data", "",
-        f"- Notes used: {card['notes']} ({card['training_notes']} training, {card['held_out_notes']} held out, split {card['split']})",
+        f"- Notes used: {card['notes']} ({card['training_notes']} for learning, {card['held_out_notes']} held out for "
+        f"the figures below, split {card['split']}; the saved coder learned from all of them)",
         f"- Rows skipped without a note or a billable code: {card['rows_without_codes']}",
         f"- Invalid or non-billable codes skipped: {card['invalid_codes_skipped']}",
-        f"- Labels (billable ICD-10-CM codes seen in training): {card['labels']}", "",
-        "## Held-out results (best epoch)", "",
-        "| measure | value |", "| --- | --- |",
-        *[f"| {k} | {v} |" for k, v in m.items() if k not in ("tp", "fp", "fn", "documents")],
-        *_default_coder_table(m, card.get("default_coder_metrics")),
-        *_neighbour_table(card.get("default_with_neighbours_metrics"), card.get("default_coder_metrics")),
-        "", f"Best epoch: {card['best_epoch']} of {len(card['history'])}; training time {card['training_seconds']} s on {card['device']}.", "",
+        f"- Department phrases: {card['phrases']['clauses']} clauses naming {card['phrases']['codes']} codes", "",
+        "## Held-out results", "",
+        summary[0].upper() + summary[1:] + ".", "",
+        "| measure | trained coder | default coder |", "| --- | --- | --- |",
+        *[f"| {k} | {trained.get(k, '')} | {default.get(k, '')} |" for k in shown if k in trained or k in default],
+        *([f"| {k} (classifier alone) | {card['classifier_metrics'].get(k, '')} | |" for k in shown
+           if k in card.get("classifier_metrics", {})]),
+        *(["", f"Coding convention learned from the held-out codes: **{default['convention']}** (default coder MAP "
+           + ", ".join(f"{c} {v}" for c, v in default.get("MAP_by_convention", {}).items())
+           + "); `--code-convention` overrides it."] if "convention" in default else []),
+        "", "## What the ranker weighs", "", "| evidence | weight |", "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in card.get("ranker_weights", {}).items()], "",
+        f"Learned in {card.get('training_seconds', '?')} s on {card['device']}"
+        + (f"; classifier best epoch {card['best_epoch']} of {len(card['history'])}." if labels else "."), "",
         "## Settings", "",
-        f"- Base encoder: {card['base']}",
-        *[f"- {k}: {v}" for k, v in card["settings"].items() if k not in ("base",)], "",
-        "## Labels", "", ", ".join(labels), "",
+        *[f"- {k}: {v}" for k, v in card["settings"].items()], "",
+        *(["## Classifier labels", "", ", ".join(labels), ""] if labels else []),
     ]
     return "\n".join(lines)
 
 
-def _default_coder_table(metrics: dict, default: dict | None) -> list[str]:
-    if not default:
-        return []
-    shown = [k for k in ("MAP", "recall@5", "recall@10", "micro_precision", "micro_recall", "micro_f1") if k in default]
-    summary = map_versus_default(metrics, default)
-    return ["", "## Beside the embedded default coder (same held-out notes)", "",
-            summary[0].upper() + summary[1:] + ".", "",
-            "| measure | this model | default coder |", "| --- | --- | --- |",
-            *[f"| {k} | {metrics.get(k, '')} | {default[k]} |" for k in shown],
-            *(["", f"Coding convention learned from the held-out codes: **{default['convention']}** (default coder MAP "
-               + ", ".join(f"{c} {v}" for c, v in default.get("MAP_by_convention", {}).items())
-               + "); `--code-convention` overrides it."] if "convention" in default else [])]
+def _listed_metrics(found: list[list], gold: list[list[str]]) -> dict:
+    """Codes as the coding step lists them: billable, active, best first, chosen at its threshold."""
+    from casenotes.coding.step import DEFAULT_THRESHOLD
+
+    ranked, chosen = [], []
+    for suggestions in found:
+        listed = sorted((s for s in suggestions if s.active and icd10.is_billable(s.code)), key=lambda s: -s.score)
+        ranked.append([s.code for s in listed])
+        chosen.append({s.code for s in listed if s.score >= DEFAULT_THRESHOLD})
+    return score_codes([set(g) for g in gold], ranked, chosen).as_dict()
 
 
-def _neighbour_table(metrics: dict | None, default: dict | None) -> list[str]:
-    if not metrics or not default:
-        return []
-    shown = [k for k in ("MAP", "recall@5", "recall@10", "micro_precision", "micro_recall", "micro_f1") if k in metrics]
-    return ["", "## The default coder with the neighbour vote (same held-out notes)", "",
-            "The codes of the most similar training notes vote (`neighbours.npz`: one vector and the codes of",
-            "each de-identified note, no text).", "",
-            "| measure | default + neighbours | default coder |", "| --- | --- | --- |",
-            *[f"| {k} | {metrics[k]} | {default.get(k, '')} |" for k in shown]]
+@dataclass
+class _Learned:
+    """What the members learn from, for every note: the default coder's codes and clauses, the
+    note's vector and its codes; ``members(idx)`` builds the members from the notes ``idx``."""
+
+    found: list
+    read: list
+    vectors: np.ndarray
+    codes: list[list[str]]
+    descriptions: dict
+
+    def members(self, idx: list[int], device: str):
+        vote = neighbours.NeighbourVote(self.vectors[idx], [self.codes[i] for i in idx], device)
+        learned = phrases.DepartmentPhrases.learn([self.read[i] for i in idx], [self.codes[i] for i in idx],
+                                                  [self.found[i] for i in idx], self.descriptions, device)
+        return vote, learned, ranker.code_frequency([self.codes[i] for i in idx])

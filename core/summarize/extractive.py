@@ -220,7 +220,7 @@ class ExtractiveSummarizer:
             if kind == "findings":  # only what is abnormal, and said in more than a phrase ("Same as above")
                 ranked = [i for i in ranked if not _NORMAL.search(sentences[i].text) and len(sentences[i].text.split()) >= 4]
             if kind == "complaint":  # the reason is stated first
-                ranked = sorted(ranked)
+                ranked = sorted(ranked) or _reason_in_history(sentences)
             if kind == "procedure":  # its name, stated first, not the steps of its description
                 ranked = [i for i in sorted(ranked) if len(sentences[i].text.split()) <= 20][:1]
             chosen: list[int] = []
@@ -257,6 +257,29 @@ class ExtractiveSummarizer:
 _LINES = {"complaint": ("Reason", 1), "findings": ("Key findings", 2), "assessment": ("Assessment", 2),
           "procedure": ("Procedure", 1), "plan": ("Plan", 2)}
 _LINE_WORDS = 40
+
+
+# How the opening of a history says why the patient came, when no section is headed for it
+# ("... who presents with 3 days of cough", "seen today for follow-up of", "referred for").
+_REASON = re.compile(
+    r"\b(?:present(?:s|ed|ing)\s+(?:to\s+\w+(?:\s+\w+)?\s+)?(?:with|for)"
+    r"|here\s+(?:today\s+)?(?:for|with|because)|seen\s+(?:today\s+)?(?:for|in)|comes?\s+in|came\s+in"
+    r"|complain(?:s|ed|ing)?\s+of|c/o|referred\s+(?:for|with|by)|admitted\s+(?:with|for)|(?:status\s+post|s/p)\b"
+    r"|for\s+(?:routine\s+|a\s+)?(?:follow[- ]?up|evaluation|assessment|review))", re.IGNORECASE)
+_ONE_LINER = re.compile(r"\b\d+[- ](?:year|yr|month|week|day)s?[- ]old\b.*\bwith\b", re.IGNORECASE)
+_REASON_WITHIN = 3  # the reason is in the history's opening sentences, not its story
+
+
+def _reason_in_history(sentences: list[Sentence]) -> list[int]:
+    """The first sentence of the first history section's opening that says why the patient came."""
+    history = [i for i, s in enumerate(sentences) if s.section == "history"]
+    if not history:
+        return []
+    first_section = [i for i in history if i - history[0] < _REASON_WITHIN and
+                     all(sentences[j].section == "history" for j in range(history[0], i + 1))]
+    stated = [i for i in first_section if _REASON.search(sentences[i].text)][:1]
+    # Else the history's one-liner ("a 60-year-old man with CKD stage 4 ...") names the main problem.
+    return stated or [i for i in first_section[:1] if _ONE_LINER.search(sentences[i].text)]
 
 
 def _shortened(text: str) -> str:

@@ -5,7 +5,9 @@ language models need a chat template (an instruction model) so the prompt is the
 was trained with. Notes are sorted by token length and generated in batches; a note longer than
 the model's input window is split at sentence boundaries into chunks that are summarized
 separately and then summarized together (map, then reduce), so nothing is silently cut off.
-Decoding is greedy (or beam search) and therefore deterministic.
+Decoding is greedy (or beam search) and therefore deterministic. This class runs the model on
+PyTorch; ctranslate.py subclasses it to run the same prompts and batches on CTranslate2, so the
+model call (``_load_model``, ``_generate_token_ids``) is all an engine provides.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ PAD_MULTIPLE = 32
 
 class GenerativeSummarizer:
     kind = "generative"
+    engine = "torch"
 
     def __init__(self, folder: Path, device: str = "cpu", max_new_tokens: int = 128, batch_size: int = 0,
                  num_beams: int = 1, max_input_tokens: int | None = None, min_new_tokens: int = 0):
@@ -62,14 +65,20 @@ class GenerativeSummarizer:
     def settings(self) -> dict[str, str]:
         return {"max new tokens": str(self.max_new_tokens), "batch size": str(self.batch_size),
                 "beams": str(self.num_beams), "input window (tokens)": str(self.max_input_tokens),
-                "decoding": "greedy" if self.num_beams == 1 else "beam search", "device": hf.device_label(self.device)}
+                "decoding": "greedy" if self.num_beams == 1 else "beam search", "device": hf.device_label(self.device),
+                **self.engine_settings()}
+
+    def engine_settings(self) -> dict[str, str]:
+        """What ran the model and at what precision: Run info says it, for a faster engine can word a
+        summary a little differently."""
+        return {"engine": "PyTorch", "precision": str(hf.torch_dtype(self.device)).removeprefix("torch.")}
 
     def load(self) -> None:
         if self._model is not None:
             return
         hf.offline()
         self._config = hf.read_config(self.folder, "Summarizer")
-        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.is_seq2seq = bool(self._config.get("is_encoder_decoder"))
         architectures = self._config.get("architectures") or []
@@ -90,6 +99,19 @@ class GenerativeSummarizer:
             tokenizer.pad_token = tokenizer.eos_token
         if not self.is_seq2seq:
             tokenizer.padding_side = "left"  # generation continues from the right end of every row
+        self._tokenizer = tokenizer
+        self._model = self._load_model()
+        self.max_input_tokens = self._input_window()
+        if not self._requested_batch_size:
+            self.batch_size = self._automatic_batch_size()
+        log.info("summarizer loaded on %s (%s, %s)", self.device, "seq2seq" if self.is_seq2seq else "causal",
+                 self.engine)
+
+    def _load_model(self):
+        """The engine's model; the tokenizer and config are loaded by then. Another engine overrides this
+        and ``_generate_token_ids``: everything else (prompts, windows, chunking, batching) is shared."""
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
         loader = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
         try:
             model = loader.from_pretrained(self.folder, local_files_only=True, dtype=hf.torch_dtype(self.device))
@@ -98,12 +120,8 @@ class GenerativeSummarizer:
                                      f"({type(exc).__name__})") from None
         model.to(self.device).eval()
         if model.generation_config.pad_token_id is None:
-            model.generation_config.pad_token_id = tokenizer.pad_token_id
-        self._tokenizer, self._model = tokenizer, model
-        self.max_input_tokens = self._input_window()
-        if not self._requested_batch_size:
-            self.batch_size = self._automatic_batch_size()
-        log.info("summarizer loaded on %s (%s)", self.device, "seq2seq" if self.is_seq2seq else "causal")
+            model.generation_config.pad_token_id = self._tokenizer.pad_token_id
+        return model
 
     def _input_window(self) -> int:
         """Tokens of note text per generation call: the model's limit less the prompt and the answer."""
@@ -247,10 +265,14 @@ class GenerativeSummarizer:
         return ids[:head] + ids[len(ids) - (limit - head) :]
 
     def _generate_batch(self, input_ids: list[list[int]]) -> list[str]:
+        generated = self._generate_token_ids(input_ids)
+        return [t.strip() for t in self._tokenizer.batch_decode(generated, skip_special_tokens=True)]
+
+    def _generate_token_ids(self, input_ids: list[list[int]]) -> list[list[int]]:
+        """The answer's token ids for each prompt (special and padding tokens may be among them)."""
         import torch
 
-        tok = self._tokenizer
-        encoded = tok.pad({"input_ids": input_ids}, return_tensors="pt", pad_to_multiple_of=PAD_MULTIPLE)
+        encoded = self._tokenizer.pad({"input_ids": input_ids}, return_tensors="pt", pad_to_multiple_of=PAD_MULTIPLE)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         with torch.inference_mode():
             generated = self._model.generate(
@@ -259,7 +281,7 @@ class GenerativeSummarizer:
             )
         if not self.is_seq2seq:
             generated = generated[:, encoded["input_ids"].shape[1] :]
-        return [t.strip() for t in tok.batch_decode(generated, skip_special_tokens=True)]
+        return generated.tolist()
 
     def _prompts(self, texts: list[str]) -> list[str]:
         if self.is_seq2seq:

@@ -16,15 +16,19 @@ from casenotes.phi.department import DepartmentLists
 from casenotes.phi.engine import DEFAULT_SPACY_MODEL, PhiEngine
 from casenotes.phi.replace import Replacer
 from casenotes.steps import LoadProgress, NoteRecord, OnError, OutputColumn, Sheet
+from casenotes.summarize.ctranslate import CTranslateSummarizer, use_ctranslate2
 from casenotes.summarize.extractive import ExtractiveSummarizer, SummaryLength
 from casenotes.summarize.faithfulness import unsupported
 from casenotes.summarize.generative import GenerativeSummarizer
 
 
 def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, max_new_tokens: int = 128,
-                    batch_size: int = 0):
+                    batch_size: int = 0, engine: str = "auto"):
+    """The embedded extractive default, or a model folder's summarizer on the engine asked for
+    (``auto``: CTranslate2 on a CPU when the ``fast`` extra is installed, else PyTorch)."""
     if folder:
-        return GenerativeSummarizer(Path(folder), device, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        engine_class = CTranslateSummarizer if use_ctranslate2(engine, device) else GenerativeSummarizer
+        return engine_class(Path(folder), device, max_new_tokens=max_new_tokens, batch_size=batch_size)
     return ExtractiveSummarizer(device, SummaryLength(max_sentences=max_sentences))
 
 
@@ -40,6 +44,7 @@ class SummarizeSettings:
     department: DepartmentLists | None = field(default=None, repr=False)  # staff list, corrections: PHI
     deid_model: str | None = None
     deid_device: str = "cpu"
+    engine: str = "auto"  # model summaries: auto, torch or ctranslate2 (core/summarize/ctranslate.py)
 
     def build(self) -> "SummarizeStep":
         return SummarizeStep(self)
@@ -55,7 +60,7 @@ class SummarizeStep:
     def __init__(self, settings: SummarizeSettings):
         self.settings = settings
         self.summarizer = make_summarizer(settings.folder, settings.device, settings.max_sentences,
-                                          settings.max_new_tokens, settings.batch_size)
+                                          settings.max_new_tokens, settings.batch_size, settings.engine)
         self.tag_replacer = Replacer("tags", settings.keys)
         # Only a model's text can hold PHI the note did not (an extract is the note's own de-identified words).
         self.engine = (PhiEngine(settings.spacy_model, department=settings.department,
