@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "torch or ctranslate2 (pip install 'casenotes[fast]')")
     run.add_argument("--code", action="store_true", help="suggest ICD-10-CM codes (embedded default coder)")
     run.add_argument("--coder", type=Path, metavar="PATH",
-                     help="also rank codes with this local fine-tuned classifier folder (implies --code)")
+                     help="code with this department's coder folder from train-coder (implies --code)")
     run.add_argument("--code-threshold", type=float, default=_DEFAULT.code_threshold,
                      help=f"confidence for a code to be listed (default {_DEFAULT.code_threshold})")
     run.add_argument("--code-convention", choices=["active", "mentioned"], default=_DEFAULT.code_convention,

@@ -64,14 +64,15 @@ PROCEDURE_RECORD_HEADERS = ("anesthesia", "estimated blood loss", "blood loss", 
 
 _KIND_BY_HEADER = {phrase: kind for kind, phrases in SECTION_HEADERS.items() for phrase in phrases}
 _KNOWN = "|".join(sorted((re.escape(p) for p in _KIND_BY_HEADER), key=len, reverse=True))
-# A SOAP note's one-letter headers (Subjective, Objective, Assessment, Plan): capitals only, so that
-# a lower-case "a:" or "p:" in a sentence is never taken for one.
-SOAP_HEADERS = {"s": "history", "o": "findings", "a": "assessment", "p": "plan", "a/p": "assessment",
-                "a&p": "assessment"}
+# A SOAP note's one-letter headers (Subjective, Objective, Assessment, Plan): a capital at the start
+# of a line, never before a number, so that a pulse ("P: 72") or a sentence's "a:" is not one.
+# (Added after _KNOWN is built: only the pattern's own capital-letter branch can match them.)
+SOAP_HEADERS = {"s": "history", "o": "findings", "a": "assessment", "p": "plan"}
 _KIND_BY_HEADER.update(SOAP_HEADERS)
 # A header starts a line, or follows the end of a sentence or a transcription's ", ," line break.
 _HEADER = re.compile(
-    rf"(?:^|(?<=\n)|(?<=[.,;]\s)|(?<=[.,;]))\s*(?P<name>(?i:{_KNOWN})|[A-Z][A-Z0-9 /&\-]{{2,40}}|[SOAP])\s*:",
+    rf"(?:^|(?<=\n)|(?<=[.,;]\s)|(?<=[.,;]))\s*(?P<name>(?i:{_KNOWN})|[A-Z][A-Z0-9 /&\-]{{2,40}}"
+    rf"|(?<![^\n])[SOAP](?=\s*:\s*[^\d\s]))\s*:",
     re.MULTILINE,
 )
 

@@ -100,10 +100,7 @@ def check(folder: Path, kind: str, device: str = "cpu") -> str:
     from casenotes.coding.trained import TrainedCoder
 
     # The ICD-10-CM index is not needed to check the department's files: nothing is loaded beyond them.
-    coder = TrainedCoder.from_folder(folder, DefaultCoder(device))
-    if coder.classifier is None and coder.ranker is None and coder.neighbours is None:
-        raise ConfigurationError(f"Coder folder '{folder.name}' has no coder.json or config.json: "
-                                 "not a coder made by casenotes train-coder")
+    coder = TrainedCoder.from_folder(folder, DefaultCoder(device))  # says what is missing
     if coder.classifier is not None:
         coder.classifier.evidence_from = _NoEvidence()
         coder.classifier.load()

@@ -38,7 +38,7 @@ class RunOptions:
     # PyTorch), "torch" or "ctranslate2"
     summary_engine: str = "auto"
     code: bool = False
-    coder: Path | None = None  # a local fine-tuned classifier folder; None: the embedded default coder
+    coder: Path | None = None  # a coder folder from `casenotes train-coder`; None: the embedded default coder
     code_threshold: float = 0.5
     # "active": only diagnoses the note asserts; "mentioned": negated and suspected findings too;
     # None: what a trained coder learned from the department's history, else "active"

@@ -86,4 +86,9 @@ def cache_dir() -> Path:
 def converted_models_dir() -> Path:
     """Summarizer models converted for CTranslate2 (core/summarize/ctranslate.py): rebuilt from the
     model folder when lost, so they sit in the cache, not beside the user's data."""
-    return cache_dir() / "ctranslate2"
+    # Owner-only like the data folder: a department's fine-tuned summarizer is copied here.
+    folder = cache_dir() / "ctranslate2"
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return folder

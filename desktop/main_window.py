@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
         self.details_action = self._action("Error &details…", QKeySequence("Ctrl+I"), "Why the selected file failed (Ctrl+I)", self.show_error)
         self.remove_action = self._action("Re&move", QKeySequence.Delete, "Remove the selected files from the queue (Del)", self.remove_selected)
         self.columns_action = self._action("Co&lumns…", QKeySequence("Ctrl+L"), "What is done to each column of the selected file (Ctrl+L)", self.edit_columns)
-        self.train_action = self._action("&Train coder…", QKeySequence("Ctrl+T"), "Fine-tune a coder on the department's coded notes (Ctrl+T)", self.open_train_dialog)
+        self.train_action = self._action("&Train coder…", QKeySequence("Ctrl+T"), "Learn a coder from the department's coded notes (Ctrl+T)", self.open_train_dialog)
         self.learn_action = self._action("&Learn from review…", QKeySequence("Ctrl+Shift+L"), "Add a review workbook's corrections (missed PHI, false alarms) to the department's lists (Ctrl+Shift+L)", self.learn_from_review)
         self.staff_action = self._action("Load &staff list…", QKeySequence("Ctrl+Shift+S"), "Load the department's clinician names, found and removed in every note (Ctrl+Shift+S)", self.load_staff_list)
         for action in (self.add_action, self.run_action, self.cancel_action, self.resume_action, self.again_action, None, self.open_action,

@@ -94,8 +94,8 @@ class SettingsPanel(QWidget):
         self.summarizer = FolderField(DEFAULT_MODEL, "Summarizer: empty for the embedded default, or a local "
                                       "Hugging Face model folder", "Choose a summarization model folder",
                                       model_kind="summarizer")
-        self.coder = FolderField(DEFAULT_MODEL, "Coder: empty for the embedded default, or a local fine-tuned "
-                                 "classifier folder", "Choose a coding model folder", model_kind="coder")
+        self.coder = FolderField(DEFAULT_MODEL, "Coder: empty for the embedded default, or a coder folder "
+                                 "learned by Train coder (casenotes train-coder)", "Choose a coding model folder", model_kind="coder")
         self.deid_model = FolderField("Rules only", "PHI tagger: empty for casenotes' rules alone, or a model from "
                                       "'casenotes train-deid' that adds its detections to the rules'",
                                       "Choose a PHI tagger folder", model_kind="deid")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -55,7 +55,7 @@ class TrainDialog(QDialog):
         self.id_column.setToolTip("Patient ID: the held-out check keeps each patient's notes on one side")
         self.base = FolderField("Bundled MiniLM encoder", "Start from a local Hugging Face encoder folder instead",
                                 "Choose an encoder folder")
-        self.with_classifier = QCheckBox("Also fine-tune a classifier (slower; it pays with many notes per code)")
+        self.with_classifier = QCheckBox("Also fine-tune a classifier (slower; it pays off with many notes per code)")
         self.with_classifier.setToolTip("The phrases, the neighbour vote and the ranker are always learned (minutes); a "
                                         "classifier adds most of the training time and helps only with thousands of "
                                         "notes per code")
@@ -258,6 +258,8 @@ class TrainDialog(QDialog):
             return
         self._notice, self._outcome, self._cancelling, self._error, self._default_metrics = "", None, False, "", None
         self._training_output = Path(self.output.text().strip()).expanduser()
+        self.model_folder = None  # until this training saves one, there is no model to use
+        self.log.clear()  # this training's lines only
         options = TrainOptions(base=Path(self.base.value()).expanduser() if self.base.value() else None,
                                epochs=self.epochs.value(), device=self.device,
                                id_column=self.id_column.currentData() or None,
@@ -297,14 +299,14 @@ class TrainDialog(QDialog):
             self.status.setText(f"De-identifying {p.steps} notes…")
             self._bar(0, 0)
         elif p.stage == "scoring the default coder":
-            self.status.setText("Scoring the default coder on the held-out notes, to compare the model with…")
+            self.status.setText("Scoring the default coder under each coding convention, to learn which one the "
+                                "department's codes follow…")
             self._bar(p.step, p.steps)
         elif p.stage == "scored the default coder":
             self._default_metrics = p.default_metrics or None
             if self._default_metrics:
                 d = self._default_metrics
-                self.log.appendPlainText(f"Default coder on the {p.steps} held-out notes: MAP {d.get('MAP')}, "
-                                         f"recall@5 {d.get('recall@5')}, micro-F1 {d.get('micro_f1')}")
+                self.log.appendPlainText(f"Default coder on the {p.steps} held-out notes: {_figures(d)}")
             else:
                 self.log.appendPlainText("No held-out notes (one patient only): the model cannot be scored.")
         elif p.stage == "reading the notes":
@@ -319,8 +321,8 @@ class TrainDialog(QDialog):
             self._bar(p.step, p.steps)
         elif p.stage == "scored the trained coder" and p.trained_metrics:
             n = p.trained_metrics
-            self.log.appendPlainText(f"Trained coder on the same notes: {map_versus_default(n, p.default_metrics)}, "
-                                     f"recall@5 {n.get('recall@5')}, micro-F1 {n.get('micro_f1')}")
+            self.log.appendPlainText(f"Trained coder on the same notes: {_figures(n)} "
+                                     f"({map_versus_default(n, p.default_metrics)})")
         elif p.stage == "learning from all notes":
             self.status.setText("Learning the phrases, the vote and the ranker from all the notes…")
             self._bar(p.step, p.steps)
@@ -356,10 +358,12 @@ class TrainDialog(QDialog):
             self.model_folder = self._training_output
             summary = map_versus_default(card["trained_coder_metrics"], card.get("default_coder_metrics"))
             if card.get("history"):
-                summary += f"; classifier best epoch {card['best_epoch']} of {len(card['history'])}"
+                alone = card.get("classifier_metrics", {}).get("MAP")
+                summary += (f" without the classifier; the classifier alone: MAP {alone:.2f}" if alone is not None else "") \
+                    + f", classifier best epoch {card['best_epoch']} of {len(card['history'])}"
             self.progress.setValue(1)
             self.log.appendPlainText(f"Saved to {self.model_folder}: {summary}.")
-            message = f"Done: saved {self.model_folder.name}; {summary}. Use as coder to code with it."
+            message = f"Done: saved {self.model_folder.name}; {summary}. Press Use as coder to code with it."
         elif self._cancelling or "cancelled" in self._error:
             self.progress.setValue(0)
             message = "Cancelled: nothing was saved."
@@ -368,6 +372,9 @@ class TrainDialog(QDialog):
             message = f"Training failed: {self._error or 'see the log'}"
         self._outcome = (message, self._inputs())
         self._update()
+        # The status may wrap to more lines and shrink the log: its last line must stay in view.
+        bar = self.log.verticalScrollBar()
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
 
     def _use(self) -> None:
         if self.model_folder:
@@ -391,7 +398,9 @@ class TrainDialog(QDialog):
             widget.setEnabled(not running and self.with_classifier.isChecked())
         self.train_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        self.use_button.setEnabled(self.model_folder is not None and not running)
+        # Only the model this dialog just saved, while "Save model to" still names it.
+        self.use_button.setEnabled(self.model_folder is not None and not running
+                                   and Path(self.output.text().strip()).expanduser() == self.model_folder)
         if running:
             return  # the progress reports say where it is
         gap = self.missing()
@@ -400,9 +409,12 @@ class TrainDialog(QDialog):
             self.status.setText(self._outcome[0])
             return
         self._outcome = None  # the inputs changed since: say what comes next instead
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)  # the last training's bar says nothing about the next one
         epochs = self.epochs.value()
-        classifier = (f", then a classifier for up to {epochs} epoch{'s' if epochs != 1 else ''}, stopping early "
-                      "when the held-out MAP stops improving" if self.with_classifier.isChecked() else "")
+        classifier = ("" if not self.with_classifier.isChecked() else ", then a classifier for 1 epoch" if epochs == 1
+                      else f", then a classifier for up to {epochs} epochs, stopping early when the held-out MAP "
+                      "stops improving")
         step = gap[0] if gap else (f"Ready: press Train (the department's phrases, neighbour vote and ranker, a few "
                                    f"minutes{classifier}).")
         self.status.setText(f"{self._notice} {step}" if self._notice else step)
@@ -414,3 +426,8 @@ class TrainDialog(QDialog):
                 return
         self.workers.stop_all(15000)
         event.accept()
+
+
+def _figures(m: dict) -> str:
+    return ", ".join(f"{name} {m[key]:.2f}" for name, key in (("MAP", "MAP"), ("recall@5", "recall@5"), ("micro-F1", "micro_f1"))
+                     if isinstance(m.get(key), (int, float)))

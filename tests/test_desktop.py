@@ -265,11 +265,10 @@ def test_train_dialog_trains_a_coder_in_the_background(qtbot, window, tmp_path):
     dialog.add_files([_coded_csv(tmp_path / "coded.csv", 20)])
     qtbot.waitUntil(lambda: dialog.text_column.count() > 0, timeout=30_000)
     assert dialog.text_column.currentData() == "note" and dialog.codes_column.currentData() == "codes"
-    dialog.epochs.setValue(1)
     dialog.output.setText(str(tmp_path / "coder"))
     qtbot.mouseClick(dialog.train_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=RUN_TIMEOUT_MS)
-    assert (tmp_path / "coder" / "config.json").exists() and "held-out MAP" in dialog.log.toPlainText()
+    assert (tmp_path / "coder" / "coder.json").exists() and "held-out MAP" in dialog.log.toPlainText()
     assert "Okafor" not in dialog.log.toPlainText()
     qtbot.mouseClick(dialog.use_button, Qt.LeftButton)
     assert window.settings.code and window.settings.coder == str(tmp_path / "coder")

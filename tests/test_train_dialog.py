@@ -102,7 +102,7 @@ def test_a_short_training_reports_its_map_beside_the_default_coder(qtbot, dialog
     dialog.output.setText(str(tmp_path / "coder"))
     assert dialog.epochs.isEnabled() and "then a classifier for up to 10 epochs" in dialog.status.text()
     dialog.epochs.setValue(1)
-    assert "up to 1 epoch," in dialog.status.text()
+    assert "then a classifier for 1 epoch)" in dialog.status.text()
     statuses = []
     shown = dialog.status.setText
     dialog.status.setText = lambda text: statuses.append(text) or shown(text)
@@ -123,7 +123,8 @@ def test_a_short_training_reports_its_map_beside_the_default_coder(qtbot, dialog
     card = (tmp_path / "coder" / "README.md").read_text(encoding="utf-8")
     assert "default coder" in card
     dialog.output.setText(str(tmp_path / "coder2"))  # an input changed: the status says what comes next again
-    assert dialog.status.text().startswith("Ready")
+    assert dialog.status.text().startswith("Ready") and dialog.progress.value() == 0
+    assert not dialog.use_button.isEnabled()  # "Use as coder" is for the folder just saved, not another
 
 
 @pytest.mark.slow

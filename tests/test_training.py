@@ -69,7 +69,7 @@ def test_training_lowers_the_loss_and_the_folder_loads_back(tmp_path, monkeypatc
     assert json.loads((folder / "config.json").read_text())["id2label"]
     manifest = json.loads((folder / "coder.json").read_text())
     assert manifest["convention"] in ("active", "mentioned") and "classifier" in manifest["members"]
-    assert set(card["default_coder_metrics"]["MAP_by_convention"]) == {"active", "mentioned"}
+    assert set(card["MAP_by_convention"]) == {"active", "mentioned"} and card["convention_notes"] > 0
     for member in ("neighbours.npz", "phrases.npz", "ranker.json"):
         assert (folder / member).exists(), member
     assert "MAP" in card["trained_coder_metrics"]
@@ -89,6 +89,8 @@ def test_the_neighbour_vote_carries_the_departments_habits(tmp_path):
     """Codes no wording of the note names (a catch-all code the department adds to every injury
     note) come from the most similar coded notes, weighted by similarity; only vectors and codes are
     stored, never the notes' text."""
+    import numpy as np
+
     from casenotes.coding.neighbours import NeighbourVote, note_vectors, save
 
     history = ["Fall from a ladder at home, fractured left wrist, cast applied.",
@@ -97,8 +99,9 @@ def test_the_neighbour_vote_carries_the_departments_habits(tmp_path):
                "Blood pressure high again, amlodipine added for hypertension."]
     codes = [["S52.502A", "W11.XXXA"], ["S82.891A", "W00.0XXA"], ["I10"], ["I10"]]
     save(tmp_path, note_vectors(history), codes)
-    stored = (tmp_path / "neighbours.npz").read_bytes()
-    assert b"ladder" not in stored and b"lisinopril" not in stored
+    with np.load(tmp_path / "neighbours.npz", allow_pickle=False) as stored:  # vectors and codes: no text
+        assert sorted(stored) == ["codes", "vectors"] and stored["vectors"].dtype.kind == "f"
+        assert sorted(json.loads(c) for c in stored["codes"]) == sorted(codes)
     vote = NeighbourVote.from_folder(tmp_path)
     vote.neighbours = 2
     [injury, pressure] = vote.votes(["Fell from a step ladder, wrist fracture, cast.",
@@ -116,10 +119,10 @@ def test_training_learns_the_departments_coding_convention_from_its_codes():
              "Afebrile, no fever today. Essential hypertension.", "Fever denied. Type 2 diabetes mellitus."] * 2
     trainer = Trainer(TrainOptions(batch_size=4))
     codes_negated_too = [["J18.9", "R50.9"], ["J18.9", "R50.9"], ["I10", "R50.9"], ["E11.9", "R50.9"]] * 2
-    learned, coder = trainer._score_default_coder(texts, codes_negated_too)
-    assert learned["convention"] == "mentioned" == coder.convention, learned["MAP_by_convention"]
+    learned, by_convention, coder = trainer._learn_convention(texts, codes_negated_too)
+    assert learned == "mentioned" == coder.convention, by_convention
     active_only = [["J18.9"], ["J18.9"], ["I10"], ["E11.9"]] * 2
-    assert trainer._score_default_coder(texts, active_only)[0]["convention"] == "active"
+    assert trainer._learn_convention(texts, active_only)[0] == "active"
 
 
 def test_cancelled_training_saves_nothing(tmp_path):
@@ -196,6 +199,8 @@ def test_department_phrases_name_a_code_in_the_departments_words(tmp_path):
     it (a vector, never its text); a new note that says the same in other words finds the code, with
     its own clause as evidence. A clause that comes with the code every time is more precise than
     one that comes with it half the time."""
+    import numpy as np
+
     from casenotes.coding.default_coder import CodeSuggestion, Mention
     from casenotes.coding.phrases import DepartmentPhrases
 
@@ -205,7 +210,9 @@ def test_department_phrases_name_a_code_in_the_departments_words(tmp_path):
     found = [[CodeSuggestion(c[0], "", 0.5, [Mention(0, len(t), t, [], "clause")])] for t, c in zip(history, codes)]
     phrases = DepartmentPhrases.learn(_read(history), codes, found)
     phrases.save(tmp_path)
-    assert b"ankles" not in (tmp_path / "phrases.npz").read_bytes()
+    with np.load(tmp_path / "phrases.npz", allow_pickle=False) as stored:  # vectors, codes, precisions: no text
+        assert sorted(stored) == ["codes", "precision", "vectors"] and stored["vectors"].dtype.kind == "f"
+        assert set(stored["codes"].tolist()) <= {"R60.0", "R05.9", "J20.9"}
     loaded = DepartmentPhrases.from_folder(tmp_path)
     [ankles, other] = loaded.matches(_read(["swelling of both ankles noted today", "no complaints"]))
     assert "R60.0" in ankles and ankles["R60.0"].clause == 0 and other == {}
@@ -234,7 +241,7 @@ def test_the_ranker_learns_from_the_evidence_and_reads_back(tmp_path):
     (tmp_path / "ranker.json").write_text(stale)
     with pytest.raises(ConfigurationError, match="train it again"):
         Ranker.from_folder(tmp_path)
-    assert Ranker.fit(features[:5], np.zeros(5, bool), {}).probability(features[:1])[0] < 0.05
+    assert Ranker.fit(features[:5], np.zeros(5, bool), {}) is None  # too little history: no ranker at all
 
 
 @pytest.mark.slow
@@ -242,7 +249,7 @@ def test_the_ranker_learns_from_the_evidence_and_reads_back(tmp_path):
                          / "codiesp_en_train_diagnoses.jsonl").exists(), reason="shared development data not present")
 def test_trained_coder_quality_floor_on_codiesp(tmp_path):
     """Trained on 400 CodiEsp cases (no classifier), scored on the other 100 beside the default coder:
-    floors under the measured MAP 0.41 (x1.5 the default) and micro-precision 0.79 (README)."""
+    floors under the measured MAP 0.369 (x1.46 the default) and micro-precision 0.81 (README)."""
     from casenotes.coding import icd10
     from casenotes.coding.default_coder import DefaultCoder
     from casenotes.coding.step import learned_convention
@@ -268,6 +275,31 @@ def test_trained_coder_quality_floor_on_codiesp(tmp_path):
         return score_codes(gold, [[s.code for s in f] for f in listed], [{s.code for s in f if s.score >= 0.5} for f in listed])
 
     baseline, ours = score(default.code(texts)), score(found := trained.code(texts))
-    assert ours.map >= 0.36 and ours.map >= 1.3 * baseline.map, (ours.as_dict(), baseline.as_dict())
+    assert ours.map >= 0.34 and ours.map >= 1.3 * baseline.map, (ours.as_dict(), baseline.as_dict())
     assert ours.as_dict()["micro_precision"] >= 0.39, ours.as_dict()
     assert all(icd10.is_billable(s.code) for f in found for s in f)
+
+
+@pytest.mark.slow
+def test_a_few_coded_notes_learn_no_ranker_and_the_vote_still_ranks_the_default(tmp_path):
+    """Three notes of one patient are too few to learn a ranker from: the folder keeps the vote only,
+    says so, and codes a new note at least as the default coder does; a mistyped or incomplete
+    coder folder is an error, never the default coder unnoticed."""
+    from casenotes.coding.default_coder import DefaultCoder
+    from casenotes.coding.trained import TrainedCoder
+    from casenotes.errors import ConfigurationError
+
+    texts = ["Essential hypertension and type 2 diabetes mellitus.", "Type 2 diabetes mellitus, on metformin.",
+             "Essential hypertension, amlodipine started."]
+    data = TrainingData(texts, [["E11.9", "I10"], ["E11.9"], ["I10"]], ["P1"] * 3, 1)
+    card = Trainer(TrainOptions()).run(data, tmp_path / "coder", deidentify=lambda t: t)
+    assert card["members"] == ["neighbours"] and not (tmp_path / "coder" / "ranker.json").exists()
+    assert "Too few coded notes" in (tmp_path / "coder" / "README.md").read_text()
+    coder = TrainedCoder.from_folder(tmp_path / "coder", DefaultCoder())
+    [found] = coder.code(["Type 2 diabetes mellitus and essential hypertension."])
+    assert {"E11.9", "I10"} <= {s.code for s in found if s.score >= 0.5}
+    with pytest.raises(ConfigurationError, match="not found"):
+        TrainedCoder.from_folder(tmp_path / "typo", DefaultCoder())
+    (tmp_path / "coder" / "neighbours.npz").unlink()
+    with pytest.raises(ConfigurationError, match="missing neighbours.npz"):
+        TrainedCoder.from_folder(tmp_path / "coder", DefaultCoder())

@@ -174,7 +174,7 @@ class DefaultCoder:
         # "breast cancer") name something else than on their own: the whole phrase decides.
         covered = [(m.start(), m.end()) for pattern in (_ABBREVIATION, _MALIGNANT_OF_SITE, _SITE_MALIGNANT)
                    for m in pattern.finditer(text)
-                   if pattern is _ABBREVIATION or not _NOT_A_SITE.fullmatch(m.group("site"))]
+                   if pattern is _ABBREVIATION or _is_site(m.group("site"))]
         toks = tokens(text)
         hits = []
         for m in _ABBREVIATION.finditer(text):
@@ -253,14 +253,23 @@ _MALIGNANT_OF_SITE = re.compile(
     rf"\b(?:{_MALIGNANT_WORDS})\s+(?:of|in)\s+(?:the\s+)?(?:(?:left|right|both)\s+)?(?P<site>[A-Za-z]{{3,}})\b",
     re.IGNORECASE)
 _SITE_MALIGNANT = re.compile(
-    rf"\b(?P<site>[A-Za-z]{{3,}})\s+(?:(?:{_MORPHOLOGY_MODIFIERS})[\s-]+){{0,3}}(?:{_MALIGNANT_WORDS})\b(?!\s+in\s+situ)",
+    rf"\b(?P<site>[A-Za-z]{{3,}})\s+(?:(?:{_MORPHOLOGY_MODIFIERS})[\s-]+){{0,3}}(?!malignant neoplasm)(?:{_MALIGNANT_WORDS})\b"
+    r"(?!\s+in\s+situ)",
     re.IGNORECASE)
 _NOT_A_SITE = re.compile(rf"(?:{_MORPHOLOGY_MODIFIERS}|{_MALIGNANT_WORDS}|with|and|for|from|the|situ|"
                          r"squamous|basal|germ|signet|giant|spindle|history|known|suspected|possible|no|of)", re.IGNORECASE)
 
 
 def _malignant_neoplasm_of(m: re.Match) -> str:
-    return m.group() if _NOT_A_SITE.fullmatch(m.group("site")) else f"malignant neoplasm of {m.group('site')}"
+    site = m.group("site")
+    return f"malignant neoplasm of {site}" if _is_site(site) else m.group()
+
+
+def _is_site(word: str) -> bool:
+    """A word the code set uses (a site: "prostate", "renal", "gastric"), not a modifier, pronoun or verb."""
+    from casenotes.phi import lexicon
+
+    return not _NOT_A_SITE.fullmatch(word) and word.lower() in lexicon.icd10_vocabulary()
 
 
 def _aggregate(found: list[tuple[str, float, Mention]], excluded: frozenset = EXCLUDED_TRAITS) -> list[CodeSuggestion]:

@@ -124,7 +124,8 @@ class DepartmentPhrases:
     def save(self, folder: Path) -> None:
         """Vectors, codes and precisions only, shuffled: no clause text, no order back to the rows."""
         order = np.random.default_rng().permutation(len(self.codes))
-        np.savez_compressed(Path(folder) / PHRASES_FILE, vectors=self.vectors[order].astype(np.float16),
+        # float32: the match floor is a cosine, and half precision would move clauses across it.
+        np.savez_compressed(Path(folder) / PHRASES_FILE, vectors=self.vectors[order].astype(np.float32),
                             codes=np.array([self.codes[i] for i in order]), precision=self.precision[order])
 
     @classmethod

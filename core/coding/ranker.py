@@ -32,6 +32,9 @@ FEATURES = (
     "vote share", "vote share (square root)", "phrase similarity", "phrase precision", "phrase: both",
     "code frequency (log)", "seen in the history", "symptom code (R)", "external cause (V-Y)", "status code (Z)",
 )
+# Fewer right candidates than this (a few coded notes) teach a regression nothing it can be trusted
+# with: the trained coder then ranks with the vote alone.
+MIN_RIGHT_CANDIDATES = 20
 MIN_VOTE_SHARE = 0.02  # below this a code is carried by one loosely similar note: not a candidate
 TOP_VOTED = 40
 _NEVER_SEEN = 1e-4  # frequency of a code the history never assigned
@@ -79,11 +82,13 @@ class Ranker:
         self.frequency = frequency  # share of the department's coded notes that carry each code
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, frequency: dict[str, float], strength: float = 1.0) -> Ranker:
+    def fit(cls, features: np.ndarray, labels: np.ndarray, frequency: dict[str, float],
+            strength: float = 1.0) -> Ranker | None:
+        """None when the history is too small to learn from (see MIN_RIGHT_CANDIDATES)."""
         from sklearn.linear_model import LogisticRegression
 
-        if len(set(labels.tolist())) < 2:  # nothing to learn from: every candidate right, or none
-            return cls(np.zeros(len(FEATURES)), 0.0 if labels.any() else -4.0, frequency)
+        if labels.sum() < MIN_RIGHT_CANDIDATES or labels.all():
+            return None
         model = LogisticRegression(C=strength, max_iter=2000)
         model.fit(features, labels)
         return cls(model.coef_[0], model.intercept_[0], frequency)

@@ -43,7 +43,7 @@ def learned_convention(folder: Path) -> str:
 
 @dataclass(frozen=True)
 class CodingSettings:
-    folder: Path | None = None  # a fine-tuned classifier from `casenotes train-coder`; None: the default
+    folder: Path | None = None  # a coder folder from `casenotes train-coder`; None: the default
     device: str = "cpu"
     threshold: float = DEFAULT_THRESHOLD
     convention: str | None = None  # "active" or "mentioned"; None: the trained coder's, else "active"

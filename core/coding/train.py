@@ -1,12 +1,13 @@
-"""Fine-tune a multi-label ICD-10-CM classifier on a department's own coded notes, offline.
+"""Learn an ICD-10-CM coder from a department's own coded notes, offline (``casenotes train-coder``).
 
-The notes are de-identified first (the model never sees, so never memorizes, PHI). A held-out
-split, by patient when an ID column is given so that one patient's notes are never on both sides,
-scores every epoch (accuracy, micro and macro precision / recall / F1, recall@k, MAP); training
-stops early when the held-out MAP stops improving and keeps the best epoch. The embedded default
-coder is scored once on the same held-out notes, so that the model's figures can be judged against
-what the department gets without training. The result is a normal Hugging Face folder with a model
-card, which ``casenotes run --coder`` loads.
+The notes are de-identified first (nothing learned ever saw, so never keeps, PHI). The embedded
+default coder reads every note; from its codes and clauses and the notes' codes the trainer learns
+the neighbour vote, the department's phrases and the ranker (core/coding/trained.py), and, when
+asked, fine-tunes a classifier. A held-out split, by patient when an ID column is given so that
+one patient's notes are never on both sides, scores the default coder and what was learned from
+the rest side by side (MAP, recall@k, micro P/R/F1); the coding convention is learned from training
+notes only. The saved coder then learns from every note. The folder (``coder.json`` lists its
+members) has a model card, which ``casenotes run --coder`` loads.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class TrainOptions:
 
 # The ranker learns from candidates of each fold scored by members built from the other folds.
 RANKER_FOLDS = 4
+# Training notes the default coder reads under each convention to learn which one the department follows.
+CONVENTION_SAMPLE = 100
 
 
 @dataclass
@@ -237,40 +240,47 @@ class Trainer:
         self._check()
         train_idx, test_idx = split_by_group(data.groups, o.validation_fraction, o.seed)
         started = time.perf_counter()
-        # Once, before anything is learned, so that every figure can be read against it.
-        baseline, default_coder = self._score_default_coder([texts[i] for i in test_idx],
-                                                            [data.codes[i] for i in test_idx])
-        self._check()
+        # The convention is learned from training notes: held-out notes only ever score what was learned.
+        sample = sorted(random.Random(o.seed).sample(train_idx, min(len(train_idx), CONVENTION_SAMPLE)))
+        convention, by_convention, default_coder = self._learn_convention(
+            [texts[i] for i in sample], [data.codes[i] for i in sample])
+        found, read = self._read_notes(default_coder, texts)
+        # The default coder on the held-out notes, under that convention: what the trained coder must beat.
+        baseline = _listed_metrics([found[i] for i in test_idx], [data.codes[i] for i in test_idx]) if test_idx else {}
         self.progress(TrainProgress("scored the default coder", 0, o.epochs, len(test_idx), len(test_idx),
                                     default_metrics=baseline))
-        found, read = self._read_notes(default_coder, texts)
         self.progress(TrainProgress("embedding the notes", 0, o.epochs, 0, len(texts)))
         vectors = neighbours.note_vectors(texts, o.device)
         descriptions = phrases.description_vectors([c for note in data.codes for c in note], o.device)
         self._check()
-        learned = _Learned(found, read, vectors, data.codes, descriptions)
+        learned = _Learned(found, read, vectors, data.codes, descriptions, data.groups)
         trained_metrics = {}
         if test_idx:
             # The held-out figures: members and ranker learned from the training split only.
             coder = self._department_coder(learned, train_idx, default_coder, "learning from the training split")
-            ranked = coder.rank([found[i] for i in test_idx], [read[i] for i in test_idx],
-                                coder.neighbours.votes_for(vectors[test_idx]))
-            trained_metrics = _listed_metrics([finished(r) for r in ranked], [data.codes[i] for i in test_idx])
+            merged = coder.merged([texts[i] for i in test_idx], [found[i] for i in test_idx],
+                                  [read[i] for i in test_idx], coder.neighbours.votes_for(vectors[test_idx]))
+            trained_metrics = _listed_metrics([finished(m, settle=coder.ranker is not None) for m in merged],
+                                              [data.codes[i] for i in test_idx])
         self.progress(TrainProgress("scored the trained coder", 0, o.epochs, len(test_idx), len(test_idx),
                                     default_metrics=baseline, trained_metrics=trained_metrics))
         # What is saved learns from every note.
         department = self._department_coder(learned, list(range(len(texts))), default_coder, "learning from all notes")
+        ranked = department.ranker is not None
         card = {"base": None, "notes": len(texts), "training_notes": len(train_idx), "held_out_notes": len(test_idx),
                 "split": "by patient" if o.id_column else "by row", "default_coder_metrics": baseline,
-                "trained_coder_metrics": trained_metrics, "members": ["neighbours", "dictionary", "ranker"],
-                "phrases": department.phrases.summary(), "ranker_weights": dict(department.ranker.explain()),
+                "convention": convention, "MAP_by_convention": by_convention, "convention_notes": len(sample),
+                "trained_coder_metrics": trained_metrics,
+                "members": ["neighbours", "dictionary", "ranker"] if ranked else ["neighbours"],
+                "phrases": department.phrases.summary() if ranked else None,
+                "ranker_weights": dict(department.ranker.explain()) if ranked else {},
                 "invalid_codes_skipped": sum(data.invalid_codes.values()), "rows_without_codes": data.rows_without_codes,
                 "device": hf.device_label(o.device), "settings": _jsonable(asdict(o)), "history": []}
         classifier = self._train_classifier(base, texts, data, train_idx, test_idx, baseline, card) if o.classifier else None
         self._check()
         self.progress(TrainProgress("saving", len(self.history), o.epochs, 0, 0))
         card["training_seconds"] = round(time.perf_counter() - started, 1)
-        _save(department, classifier, card, output, vectors, data.codes, baseline.get("convention", "active"))
+        _save(department, classifier, card, output, vectors, data.codes, convention)
         return card
 
     def _read_notes(self, coder, texts: list[str]):
@@ -289,7 +299,11 @@ class Trainer:
         """Vote, phrases and ranker from the notes ``idx``. The ranker learns from candidates that
         members built without the note scored them (folds), as they will score a new note."""
         o = self.options
-        folds = [idx[f::RANKER_FOLDS] for f in range(RANKER_FOLDS) if idx[f::RANKER_FOLDS]]
+        # Folds by patient: a patient's other notes must not vote for or name the codes of the one scored.
+        groups = sorted({learned.groups[i] for i in idx})
+        random.Random(o.seed).shuffle(groups)
+        fold_of = {g: n % RANKER_FOLDS for n, g in enumerate(groups)}
+        folds = [part for f in range(RANKER_FOLDS) if (part := [i for i in idx if fold_of[learned.groups[i]] == f])]
         features, labels = [], []
         for k, part in enumerate(folds):
             self._check()
@@ -390,11 +404,10 @@ class Trainer:
         model.config.casenotes_threshold = best.metrics.get("threshold", o.threshold)
         return model, tokenizer, labels
 
-    def _score_default_coder(self, texts: list[str], gold: list[list[str]]):
-        """The embedded default coder on the held-out (de-identified) notes, scored as the coding step
+    def _learn_convention(self, texts: list[str], gold: list[list[str]]):
+        """The embedded default coder on (a sample of) the training notes, scored as the coding step
         lists codes, under each coding convention: the one that matches the department's codes best
-        is learned (``convention``; a tie keeps "active"). Returns the figures and the coder, set to
-        the learned convention."""
+        is learned (a tie keeps "active"). Returns it, each convention's MAP, and the coder set to it."""
         from casenotes.coding.default_coder import CONVENTIONS, DefaultCoder
 
         o = self.options
@@ -407,7 +420,7 @@ class Trainer:
         coder.progress = None
         if not texts:
             coder.convention = "active"
-            return {}, coder
+            return "active", {}, coder
         scores = {}
         for convention in CONVENTIONS:
             coder.convention = convention
@@ -419,8 +432,7 @@ class Trainer:
             scores[convention] = _listed_metrics(found, gold)
         learned = max(CONVENTIONS, key=lambda c: (round(scores[c]["MAP"], 4), c == "active"))
         coder.convention = learned
-        return {**scores[learned], "convention": learned,
-                "MAP_by_convention": {c: round(s["MAP"], 4) for c, s in scores.items()}}, coder
+        return learned, {c: round(s["MAP"], 4) for c, s in scores.items()}, coder
 
     def _evaluate(self, model, batch_tensors, test_idx, labels, codes) -> dict:
         import torch
@@ -453,22 +465,27 @@ def _jsonable(value):
 
 def _save(department, classifier, card: dict, output: Path, vectors, codes, convention: str) -> None:
     """Written to a temporary folder beside the target, then renamed: never a half-written model."""
-    tmp = output.with_name(output.name + ".partial")
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if classifier is not None:
-        model, tokenizer, _ = classifier
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    neighbours.save(tmp, vectors, codes)
-    department.phrases.save(tmp)
-    department.ranker.save(tmp)
-    write_manifest(tmp, card["members"], convention)
-    (tmp / "training_metrics.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
-    (tmp / "README.md").write_text(model_card(card, classifier[2] if classifier else []), encoding="utf-8")
-    if output.exists():
-        output.rmdir()  # checked empty before training
-    os.replace(tmp, output)
+    try:
+        if classifier is not None:
+            model, tokenizer, _ = classifier
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        neighbours.save(tmp, vectors, codes)
+        if department.ranker is not None:  # too few coded notes learn no ranker: the vote alone then
+            department.phrases.save(tmp)
+            department.ranker.save(tmp)
+        write_manifest(tmp, card["members"], convention)
+        (tmp / "training_metrics.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(card, classifier[2] if classifier else []), encoding="utf-8")
+        if output.exists():
+            output.rmdir()  # checked empty before training
+        os.replace(tmp, output)
+    except BaseException:  # a full disk or Ctrl+C while saving: no half-written folder stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def model_card(card: dict, labels: list[str]) -> str:
@@ -487,16 +504,18 @@ def model_card(card: dict, labels: list[str]) -> str:
         f"the figures below, split {card['split']}; the saved coder learned from all of them)",
         f"- Rows skipped without a note or a billable code: {card['rows_without_codes']}",
         f"- Invalid or non-billable codes skipped: {card['invalid_codes_skipped']}",
-        f"- Department phrases: {card['phrases']['clauses']} clauses naming {card['phrases']['codes']} codes", "",
+        (f"- Department phrases: {card['phrases']['clauses']} clauses naming {card['phrases']['codes']} codes"
+         if card.get("phrases") else "- Too few coded notes to learn the phrases and the ranker: the neighbour vote "
+         f"ranks the default coder's codes (the ranker needs {ranker.MIN_RIGHT_CANDIDATES} right candidates)"), "",
         "## Held-out results", "",
         summary[0].upper() + summary[1:] + ".", "",
         "| measure | trained coder | default coder |", "| --- | --- | --- |",
         *[f"| {k} | {trained.get(k, '')} | {default.get(k, '')} |" for k in shown if k in trained or k in default],
         *([f"| {k} (classifier alone) | {card['classifier_metrics'].get(k, '')} | |" for k in shown
            if k in card.get("classifier_metrics", {})]),
-        *(["", f"Coding convention learned from the held-out codes: **{default['convention']}** (default coder MAP "
-           + ", ".join(f"{c} {v}" for c, v in default.get("MAP_by_convention", {}).items())
-           + "); `--code-convention` overrides it."] if "convention" in default else []),
+        "", f"Coding convention learned from {card['convention_notes']} training notes: **{card['convention']}** "
+        "(default coder MAP " + ", ".join(f"{c} {v}" for c, v in card.get("MAP_by_convention", {}).items())
+        + "); `--code-convention` overrides it.",
         "", "## What the ranker weighs", "", "| evidence | weight |", "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in card.get("ranker_weights", {}).items()], "",
         f"Learned in {card.get('training_seconds', '?')} s on {card['device']}"
@@ -530,6 +549,7 @@ class _Learned:
     vectors: np.ndarray
     codes: list[list[str]]
     descriptions: dict
+    groups: list[str]  # patient (or row) of each note
 
     def members(self, idx: list[int], device: str):
         vote = neighbours.NeighbourVote(self.vectors[idx], [self.codes[i] for i in idx], device)

@@ -22,8 +22,11 @@ from casenotes.coding.default_coder import CONVENTIONS, CodeSuggestion, DefaultC
 from casenotes.coding.neighbours import NeighbourVote, has_neighbours
 from casenotes.coding.phrases import DepartmentPhrases, has_phrases
 from casenotes.coding.ranker import Ranker, candidates, has_ranker
+from casenotes.errors import ConfigurationError
 
 MANIFEST = "coder.json"
+_MEMBER_FILES = {"neighbours": "neighbours.npz", "dictionary": "phrases.npz", "ranker": "ranker.json",
+                 "classifier": "config.json"}
 # The ranker's probability under which a candidate is not listed at all (the Codes sheet would
 # otherwise show dozens of codes a note's neighbours carry), and the most listed per note.
 LISTED_FLOOR = 0.03
@@ -31,9 +34,11 @@ MOST_LISTED = 40
 # A code only the vote proposed shows the note's clause closest to its description as evidence
 # only when it is at least this close: a loosely related clause would mislead the reviewer.
 EVIDENCE_FLOOR = 0.4
-# Without a ranker (a folder from before it existed): how much a unanimous vote adds (noisy-or).
+# Without a ranker (too few coded notes, or a folder from before it existed): how much a unanimous
+# vote adds (noisy-or), and the least share that counts as the vote proposing a code.
 NEIGHBOUR_WEIGHT = 0.7
-_OLD_VOTE_SHARE = 0.05
+VOTE_SHARE = 0.05
+MOST_VOTED = 30
 
 
 def write_manifest(folder: Path, members: list[str], convention: str) -> None:
@@ -70,7 +75,19 @@ class TrainedCoder:
 
     @classmethod
     def from_folder(cls, folder: Path, default: DefaultCoder) -> TrainedCoder:
+        """The members the folder holds; a missing folder, or one without the members its manifest
+        lists, is an error (a mistyped --coder must never run as the default coder unnoticed)."""
         folder, device = Path(folder), default.device
+        if not folder.is_dir():
+            raise ConfigurationError(f"Coder model folder '{folder.name}' not found")
+        members = read_manifest(folder).get("members")
+        if members is None:
+            raise ConfigurationError(f"Coder folder '{folder.name}' has no coder.json or config.json: "
+                                     "not a coder made by casenotes train-coder")
+        missing = [f for m, f in _MEMBER_FILES.items() if m in members and not (folder / f).is_file()]
+        if missing:
+            raise ConfigurationError(f"Coder folder '{folder.name}' is incomplete (missing {', '.join(missing)}); "
+                                     "train it again with casenotes train-coder")
         return cls(default,
                    ClassifierCoder(folder, device, evidence_from=default) if has_classifier(folder) else None,
                    NeighbourVote.from_folder(folder, device) if has_neighbours(folder) else None,
@@ -98,10 +115,7 @@ class TrainedCoder:
     def code(self, texts: list[str]) -> list[list[CodeSuggestion]]:
         found, read = self.default.code_with_clauses(texts)
         votes = self.neighbours.votes(texts) if self.neighbours else [{} for _ in texts]
-        if self.ranker:
-            merged_notes = self.rank(found, read, votes)
-        else:
-            merged_notes = self._voted(texts, found, votes)
+        merged_notes = self.merged(texts, found, read, votes)
         if self.classifier:
             for merged, proposed in zip(merged_notes, self.classifier.code(texts)):
                 for s in proposed:
@@ -111,7 +125,13 @@ class TrainedCoder:
                         mine.sources = [*mine.sources, *s.sources]
                     else:
                         merged[s.code] = s
-        return [finished(merged) for merged in merged_notes]
+        # The ranker's scores replace the default's, so Excludes1 is settled again on them; without a
+        # ranker the default already settled its own codes and halving them again would double it.
+        return [finished(merged, settle=self.ranker is not None) for merged in merged_notes]
+
+    def merged(self, texts, found, read, votes) -> list[dict[str, CodeSuggestion]]:
+        """The members' codes for each note, before the classifier: ranked, or voted without a ranker."""
+        return self.rank(found, read, votes) if self.ranker else self.voted(texts, found, votes)
 
     def rank(self, found: list[list[CodeSuggestion]], read: list[NoteClauses],
              votes: list[dict[str, float]]) -> list[dict[str, CodeSuggestion]]:
@@ -134,7 +154,7 @@ class TrainedCoder:
                 if p < LISTED_FLOOR:
                     break
                 sources = [*(["index"] if c.suggestion else []), *(["dictionary"] if c.phrase else []),
-                           *(["neighbours"] if c.vote >= _OLD_VOTE_SHARE else [])] or ["neighbours"]
+                           *(["neighbours"] if c.vote >= VOTE_SHARE else [])] or ["neighbours"]
                 if c.suggestion is not None:  # a copy: the default coder's own stays as it found it
                     s = dataclasses.replace(c.suggestion, score=float(p), sources=sources)
                 else:
@@ -149,11 +169,11 @@ class TrainedCoder:
             out.append(merged)
         return out
 
-    def _voted(self, texts, found, votes) -> list[dict[str, CodeSuggestion]]:
+    def voted(self, texts, found, votes) -> list[dict[str, CodeSuggestion]]:
         """A folder without a ranker: the vote raises a code by its weighted share (noisy-or)."""
         merged_notes = [{s.code: s for s in note} for note in found]
         wanted = [[(c, NEIGHBOUR_WEIGHT * share) for c, share in sorted(vote.items(), key=lambda kv: -kv[1])
-                   if share >= _OLD_VOTE_SHARE and icd10.is_billable(c)][:30] for vote in votes]
+                   if share >= VOTE_SHARE and icd10.is_billable(c)][:MOST_VOTED] for vote in votes]
         by_vote = with_closest_evidence(texts, [[(c, v) for c, v in w if c not in merged]
                                                 for w, merged in zip(wanted, merged_notes)],
                                         self.default, self.default.device, "neighbours")
@@ -168,10 +188,11 @@ class TrainedCoder:
         return merged_notes
 
 
-def finished(merged: dict[str, CodeSuggestion]) -> list[CodeSuggestion]:
+def finished(merged: dict[str, CodeSuggestion], settle: bool = True) -> list[CodeSuggestion]:
     """One note's codes from all members, best first, Excludes1 settled across members too."""
-    suggestions = sorted(merged.values(), key=lambda s: (not s.active, -s.score, s.code))
-    settle_excludes1(suggestions)
+    suggestions = list(merged.values())
+    if settle:
+        settle_excludes1(suggestions)
     return sorted(suggestions, key=lambda s: (not s.active, -s.score, s.code))
 
 

@@ -82,12 +82,19 @@ _DRUG_WORD = re.compile(r"[a-z][a-z\-]{2,}")
 
 
 @functools.cache
-def icd10_words() -> frozenset[str]:
+def icd10_vocabulary() -> frozenset[str]:
+    """Every word of the code set's descriptions ("colon" included, a surname too)."""
     import simple_icd_10_cm as cm
 
     words: set[str] = set()
     for code in cm.get_all_codes(with_dots=False):
         words.update(_WORD.findall(cm.get_description(code).lower()))
+    return frozenset(words)
+
+
+@functools.cache
+def icd10_words() -> frozenset[str]:
+    words = icd10_vocabulary()
     # Surnames that only occur in ICD-10-CM as eponyms are handled by eponyms.txt; keep the
     # disease vocabulary but not words that are mostly people's names.
     # Very common English words ("in", "to", "heart") are ordinary vocabulary, not clinical evidence.
