@@ -321,8 +321,8 @@ class TrainDialog(QDialog):
             self._bar(p.step, p.steps)
         elif p.stage == "scored the trained coder" and p.trained_metrics:
             n = p.trained_metrics
-            self.log.appendPlainText(f"Trained coder on the same notes: {_figures(n)} "
-                                     f"({map_versus_default(n, p.default_metrics)})")
+            self.log.appendPlainText(f"Trained coder on the same notes: {map_versus_default(n, p.default_metrics)}, "
+                                     + _figures(n, ("recall@5", "micro-F1")))
         elif p.stage == "learning from all notes":
             self.status.setText("Learning the phrases, the vote and the ranker from all the notes…")
             self._bar(p.step, p.steps)
@@ -335,8 +335,8 @@ class TrainDialog(QDialog):
         elif p.stage == "evaluated" and p.report is not None:
             m = p.report.metrics
             self.log.appendPlainText(
-                f"Epoch {p.epoch}: loss {p.report.train_loss:.4f}; {map_versus_default(m, p.default_metrics)}, "
-                f"recall@5 {m.get('recall@5')}, micro-F1 {m.get('micro_f1')}, macro-F1 {m.get('macro_f1')} "
+                f"Classifier epoch {p.epoch}: loss {p.report.train_loss:.4f}; alone "
+                f"{map_versus_default(m, p.default_metrics)}, {_figures(m, ('recall@5', 'micro-F1', 'macro-F1'))} "
                 f"({p.report.seconds} s)")
         elif p.stage == "saving":
             self.status.setText("Saving the model…")
@@ -428,6 +428,7 @@ class TrainDialog(QDialog):
         event.accept()
 
 
-def _figures(m: dict) -> str:
-    return ", ".join(f"{name} {m[key]:.2f}" for name, key in (("MAP", "MAP"), ("recall@5", "recall@5"), ("micro-F1", "micro_f1"))
-                     if isinstance(m.get(key), (int, float)))
+def _figures(m: dict, names=("MAP", "recall@5", "micro-F1")) -> str:
+    """Held-out figures as the log shows them, two decimals each."""
+    keys = {"MAP": "MAP", "recall@5": "recall@5", "micro-F1": "micro_f1", "macro-F1": "macro_f1"}
+    return ", ".join(f"{name} {m[keys[name]]:.2f}" for name in names if isinstance(m.get(keys[name]), (int, float)))
