@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-sentences", type=int, default=_DEFAULT.summary_sentences,
                      help=f"extractive summaries: most sentences (default {_DEFAULT.summary_sentences})")
     run.add_argument("--summary-max-tokens", type=int, default=_DEFAULT.summary_max_tokens,
-                     help=f"model summaries: most tokens (default {_DEFAULT.summary_max_tokens})")
+                     help="model summaries: most tokens (default: the model folder's own setting, else 128)")
     run.add_argument("--summary-batch-size", type=int, default=_DEFAULT.summary_batch_size,
                      help="model summaries: notes per batch (default: from the GPU's free memory; 8 on a CPU)")
     run.add_argument("--summary-engine", choices=["auto", "torch", "ctranslate2"], default=_DEFAULT.summary_engine,
@@ -189,7 +189,7 @@ def _main(argv: list[str] | None) -> int:
         record_input_name=args.record_input_name, device=args.device, batch_size=max(1, args.batch_size), workers=args.workers,
         backend=args.backend, ray_address=args.ray_address,
         spacy_model=args.spacy_model, deid_model=args.deid_model, summarize=args.summarize or bool(args.summarizer), summarizer=args.summarizer,
-        summary_sentences=max(1, args.summary_sentences), summary_max_tokens=max(8, args.summary_max_tokens),
+        summary_sentences=max(1, args.summary_sentences), summary_max_tokens=0 if args.summary_max_tokens <= 0 else max(8, args.summary_max_tokens),
         summary_batch_size=max(0, args.summary_batch_size), summary_engine=args.summary_engine,
         code=args.code or bool(args.coder), coder=args.coder, code_threshold=min(1.0, max(0.0, args.code_threshold)),
         code_convention=args.code_convention,

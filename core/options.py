@@ -32,7 +32,7 @@ class RunOptions:
     summarize: bool = False
     summarizer: Path | None = None  # a local Hugging Face model folder; None: the embedded extractive default
     summary_sentences: int = 3  # extractive default: most sentences in a summary
-    summary_max_tokens: int = 128  # generative models: most tokens in a summary
+    summary_max_tokens: int = 0  # generative models: most tokens in a summary; 0: the model folder's own, else 128
     summary_batch_size: int = 0  # generative models: notes per batch; 0: from the device's free memory
     # generative models: "auto" (CTranslate2 int8 on a CPU when the fast extra is installed, else
     # PyTorch), "torch" or "ctranslate2"

@@ -163,6 +163,27 @@ def test_model_summarizer_through_the_pipeline(tmp_path, tiny_bart):
 
 
 @pytest.mark.slow
+def test_the_summary_length_comes_from_the_run_else_the_model_folder_else_the_default(tiny_bart, tmp_path):
+    """A model saved by train-summarizer carries its summary length; a run's own setting wins."""
+    import shutil
+
+    folder = tmp_path / "tuned"
+    shutil.copytree(tiny_bart, folder)
+    saved = folder / "generation_config.json"
+    config = json.loads(saved.read_text()) if saved.exists() else {}
+    saved.write_text(json.dumps({**config, "max_new_tokens": 7}))
+    own = GenerativeSummarizer(folder)
+    own.load()
+    assert own.max_new_tokens == 7 and own.settings()["max new tokens"] == "7"
+    asked = GenerativeSummarizer(folder, max_new_tokens=20)
+    asked.load()
+    assert asked.max_new_tokens == 20
+    saved.write_text(json.dumps({k: v for k, v in config.items() if k != "max_new_tokens"}))
+    plain = GenerativeSummarizer(folder)
+    plain.load()
+    assert plain.max_new_tokens == 128
+
+
 def test_long_notes_are_chunked_not_truncated(tiny_bart):
     summarizer = GenerativeSummarizer(tiny_bart, max_new_tokens=6, batch_size=3)
     summarizer.load()

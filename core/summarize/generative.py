@@ -30,6 +30,8 @@ INSTRUCTION = (
 _T5_FAMILY = ("t5", "mt5", "umt5", "longt5")
 # Input windows above this cost more memory than a workstation GPU has for a batch; longer notes are chunked.
 MAX_INPUT_CAP = 4096
+# Summary length when neither the run nor the model folder's generation config sets one.
+DEFAULT_NEW_TOKENS = 128
 CPU_BATCH_SIZE = 8  # more notes at once gain little on a CPU and hold more memory
 MAX_BATCH_SIZE = 256
 # Batches are padded to a multiple of this many tokens: a few shapes, so a GPU's kernels are planned
@@ -41,11 +43,12 @@ class GenerativeSummarizer:
     kind = "generative"
     engine = "torch"
 
-    def __init__(self, folder: Path, device: str = "cpu", max_new_tokens: int = 128, batch_size: int = 0,
+    def __init__(self, folder: Path, device: str = "cpu", max_new_tokens: int = 0, batch_size: int = 0,
                  num_beams: int = 1, max_input_tokens: int | None = None, min_new_tokens: int = 0):
         self.folder = Path(folder)
         self.device = device
-        self.max_new_tokens = max_new_tokens
+        self._requested_new_tokens = max(0, max_new_tokens)  # 0: the folder's own setting, else the default
+        self.max_new_tokens = self._requested_new_tokens or DEFAULT_NEW_TOKENS
         self._requested_batch_size = max(0, batch_size)  # 0: worked out from the device's free memory
         self.batch_size = self._requested_batch_size or CPU_BATCH_SIZE
         self.num_beams = max(1, num_beams)
@@ -78,6 +81,8 @@ class GenerativeSummarizer:
             return
         hf.offline()
         self._config = hf.read_config(self.folder, "Summarizer")
+        if not self._requested_new_tokens:
+            self.max_new_tokens = _folder_new_tokens(self.folder) or DEFAULT_NEW_TOKENS
         from transformers import AutoTokenizer
 
         self.is_seq2seq = bool(self._config.get("is_encoder_decoder"))
@@ -306,3 +311,14 @@ class GenerativeSummarizer:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _folder_new_tokens(folder: Path) -> int | None:
+    """The summary length the model folder was saved with (train-summarizer sets it from its pairs)."""
+    import json
+
+    try:
+        value = json.loads((Path(folder) / "generation_config.json").read_text(encoding="utf-8")).get("max_new_tokens")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None

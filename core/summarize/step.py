@@ -22,7 +22,7 @@ from casenotes.summarize.faithfulness import unsupported
 from casenotes.summarize.generative import GenerativeSummarizer
 
 
-def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, max_new_tokens: int = 128,
+def make_summarizer(folder: Path | None, device: str, max_sentences: int = 3, max_new_tokens: int = 0,
                     batch_size: int = 0, engine: str = "auto"):
     """The embedded extractive default, or a model folder's summarizer on the engine asked for
     (``auto``: CTranslate2 on a CPU when the ``fast`` extra is installed, else PyTorch)."""
@@ -38,7 +38,7 @@ class SummarizeSettings:
     folder: Path | None = None  # a local Hugging Face model; None: the embedded extractive default
     device: str = "cpu"
     max_sentences: int = 3
-    max_new_tokens: int = 128
+    max_new_tokens: int = 0  # model summaries: most tokens; 0: the model folder's own, else 128
     batch_size: int = 0  # model summaries: notes per batch; 0: from the device's free memory
     spacy_model: str = DEFAULT_SPACY_MODEL  # the PHI engine that reads what a model wrote: the run's own
     department: DepartmentLists | None = field(default=None, repr=False)  # staff list, corrections: PHI
