@@ -78,7 +78,7 @@ def _found(engine, text):
         # an address block: the number before the street, the unit, the town and postcode after it
         ("Forward to 8116 56 Rue Lacordaire, Apt. 12, Cherbourg 50100.", "8116 56 Rue Lacordaire, Apt. 12, Cherbourg 50100"),
         ("Mail to 22 Pollen Crescent, Flat 3, Fitzroy 3065 please.", "22 Pollen Crescent, Flat 3, Fitzroy 3065"),
-        ("Lives at 41 Quarry Hill Road, Marlstone, MD 21201. Lungs clear.", "21201"),
+        ("Lives at 41 Quarry Hill Road, Marlstone, MD 21201. Lungs clear.", "41 Quarry Hill Road, Marlstone, MD 21201"),
         ("Mail: PSC 4471, Box 2290, APO AE 09012. Son deployed.", "PSC 4471, Box 2290, APO AE 09012"),
         ("Husband stationed on the USNS Kellerman until June.", "USNS Kellerman"),
         ("Found at the corner of Tamsin Street and Oakhollow Way by EMS.", "Tamsin Street and Oakhollow Way"),
@@ -98,6 +98,40 @@ def _found(engine, text):
         ("referral sent to vna, bernadette to confirm start of care tomorrow.", "bernadette"),
         ("PT ON LASIX. GLORIA WILL CALL BACK WITH QUESTIONS.", "GLORIA"),
         ("Her son flew to KASTELHOLM on Monday to bring her papers.", "KASTELHOLM"),
+        # in a note all in one case: a listed surname after a verb of talking, a place before a
+        # weak head word after a place cue, a role before a name, an employer
+        ("k 3.2 this am. d/w kowalski, ok to give 40meq po.", "kowalski"),
+        ("HCT 24. PER ORTIZ, HOLD HEPARIN TONIGHT.", "ORTIZ"),
+        ("pt to be transferred to hebrew rehab on fri if stable.", "hebrew rehab"),
+        ("came from good samaritan osh, intubated there.", "good samaritan osh"),
+        ("case mgr peggy following for placement.", "peggy"),
+        ("husband works at raytheon, visits daily.", "raytheon"),
+        ("Husband works at Northrop Grumman as an engineer.", "Northrop Grumman"),
+        ("PT DRIVES FOR BOSTON CAB, WORRIED ABOUT MISSING WORK.", "BOSTON CAB"),
+        ("Pt is a custodian at Encore Boston Harbor; work note provided.", "Encore Boston Harbor"),
+        # a header line's name before the age and sex, in any case
+        ("MCNAMARA, EILEEN 92 YO F, MR# 01174620.", "MCNAMARA, EILEEN"),
+        ("pt cornelius wells, 93yo m, hd 4 uti w/ delirium", "cornelius wells"),
+        ("PT ADJEI, VIOLET 96 YO F", "96"),  # a name ending in "t" no longer hides the age after it
+        # surnames after a verb of talking, roles in brackets, role words before a name
+        ("NSGY (D/W ZHUKOVSKY) AWARE OF CHANGE.", "ZHUKOVSKY"),
+        ("D/W IBARRA-SOLIS RE: SITTER OVERNIGHT", "IBARRA-SOLIS"),
+        ("afib 80s, pellegrino (neuro resident) aware, tele.", "pellegrino"),
+        ("hf educator roxanne saw pt 1400.", "roxanne"),
+        ("MI-KYUNG TO RETURN 0900 W/ DANIEL TO INTERPRET.", "DANIEL"),
+        ('Pt: Richard Ashby ("Rich"), 72M. Rich states his goal is to go home.', "Rich"),
+        # a phone after a list of numbers, an internal extension, a web address without its scheme
+        ("niece called 1930, 339-555-0185.", "339-555-0185"),
+        ("Maeve Donaghy, NP   x4-8820", "4-8820"),
+        ("fundraiser for lost wages (gofundme.com/f/help-lakisha-moody); SW aware", "gofundme.com/f/help-lakisha-moody"),
+        # facilities: a bracketed name after a hospital word, a place after the head word, new head words
+        ("63M ADMITTED 10/19 FROM OSH (GOOD SAMARITAN) W/ UROSEPSIS", "GOOD SAMARITAN"),
+        ("Family choices: 1) Life Care Center of Stoneham 2) home with VNA", "Life Care Center of Stoneham"),
+        ("Transport: wheelchair van via Cataldo Ambulance, to be booked.", "Cataldo Ambulance"),
+        ("PT TRANSFERRED HERE FROM ST ELIZABETHS 8/30 W/ NSTEMI.", "ST ELIZABETHS"),
+        ("Family lives in Salem; children staying with friends.", "Salem"),
+        ("Lives with mother at 16 Harvard Ave, Apt 2, Dorchester 02121. First floor.", "16 Harvard Ave, Apt 2, Dorchester 02121"),
+        ("She lives at Harjukuja 54, Helsinki 00100.", "Harjukuja 54, Helsinki 00100"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -137,19 +171,39 @@ def test_detects_phi(engine, text, phi):
         "CORNER OF MOUTH AND LEFT EYE SWOLLEN. ICE APPLIED.",
         "Reason for referral: 27-year-old woman. Sample 2 sent. File 2 of 3 scanned. Rx 2 tabs daily.",
         "Vancomycin was started overnight. Coumadin held. Lovenox given and tolerated well today.",
+        "bp rose to 180 after turning, hr rose too. pt tearful, anxious overnight.",
+        "discharged to sister's home; back to cardiac rehab. TRANSFERRED TO ACUTE REHAB.",
+        "works for the city, retired from teaching, worked at a bank. retired from the navy.",
+        "d/w team, per protocol, paged resident re: sliding scale. spoke with family.",
+        "Elderly woman 78 yo, fell at home. HISTORY 67 M WITH CHF. Pt 67 yo M with CHF.",
+        "R ARM 2/5 (WAS 3/5), R LEG 3/5. R hip 4/5. PAIN 5-7/10 ON EPIDURAL.",
+        "Vent: PEEP 14, FiO2 0.6, Pplat 27, DP 13. Measured RR 16, Ppeak 24, MV 8.1, Cstat 42.",
+        "Referrals sent via Careport 1030. VSS AS PER FLOWSHEET. insulin gtt per protocall.",
+        "S/P ANTERIOR STEMI, DES X2 TO LAD. Young, motivated, strong family support.",
+        "Department of Hospital Medicine. pt to hospital (ed) for eval. transferred from osh (nstemi).",
     ],
 )
 def test_keeps_clinical_content(engine, text):
     assert _found(engine, text) == {}
 
 
-def test_an_address_block_ends_where_its_parts_do_and_leaves_the_state(engine):
+def test_an_address_block_ends_where_its_parts_do(engine):
     text = "Lives at 41 Quarry Hill Road, Marlstone, MD 21201. Lungs clear, Today ambulating."
     found = _found(engine, text)
-    assert "41 Quarry Hill Road, Marlstone" in found and "21201" in found
-    assert not any("MD" in phi or "Lungs" in phi or "Today" in phi for phi in found)
+    assert list(found) == ["41 Quarry Hill Road, Marlstone, MD 21201"]  # its state goes with it
     text = "Lives at 12 Oak Street\nBP 120/80 HR 88, comfortable overnight on the ward round today."
     assert list(_found(engine, text)) == ["12 Oak Street"]  # "BP" is no region code, "120" no postcode
+
+
+@pytest.mark.parametrize("text, names", [
+    ("URSLA MORETTI (DAUGHTER) SPOKESPERSON. TO F/U. D/W TEAM.", ["URSLA MORETTI"]),
+    ("Husband Hieu Vo is HCP, limited English. LTACH Transfer\nDate: pending", ["Hieu Vo"]),
+    ("HUSBAND BRUCE VISITED, BRUCE TEARFUL.", ["BRUCE", "BRUCE"]),
+    ("wife rose at bedside most of shift, rose asking about dc plan. bp rose to 160.", ["rose", "rose"]),
+])
+def test_only_the_names_go(engine, text, names):
+    """What follows or precedes a name stays: a relation in brackets, a derived word, "bp rose"."""
+    assert [text[f.start : f.end] for f in engine.analyze([text])[0]] == names
 
 
 def test_a_name_stops_before_an_ordinary_derived_word(engine):
@@ -235,20 +289,21 @@ SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
 @pytest.mark.skipif(not SYNTH.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_presidio_synthetic_set(engine):
     """General PII in prose (names from many countries, foreign addresses), Safe Harbor gold.
-    Measured 0.828 / 0.938 (stock Presidio: 0.608 / 0.697); the issue's 0.85 is not reached yet."""
+    Measured 0.851 / 0.933 (stock Presidio: 0.608 / 0.697)."""
     from benchmarks.deid_data import load_synth
 
     total = _score(engine, load_synth()).total
-    assert total.recall >= 0.80, total
+    assert total.recall >= 0.84, total
     assert total.precision >= 0.92, total
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, recall, precision", [("dev", 0.97, 0.93), ("test", 0.92, 0.93)])
+@pytest.mark.parametrize("name, recall, precision", [("dev", 0.955, 0.94), ("test", 0.94, 0.93)])
 def test_accuracy_floor_on_notes_of_other_kinds(engine, name, recall, precision):
     """Notes of twelve kinds written for this project with planted PHI (discharge summaries, letters,
     radiology, referrals, telephone and visit notes, capitals, lower case). The test set was never
-    looked at while the rules were written. Measured: dev 0.983 / 0.950, test 0.948 / 0.947."""
+    looked at while the rules were written. Measured: dev 0.965 / 0.957 (90 notes: the 30 ward and
+    ICU notes added last were written to find misses), test 0.952 / 0.943."""
     from benchmarks.deid_data import load_written
 
     notes = load_written(name)

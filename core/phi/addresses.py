@@ -6,8 +6,9 @@ the town, a region code and a postcode, separated by commas, line breaks, ">" or
 shape rules find the street line; this extends the finding over the block's other parts while
 each part still looks like one (a unit, a place name that is not clinical vocabulary, a region
 code, a postcode), and stops at the first part that does not, so "12 Oak Street, Boston. Lungs
-clear" keeps its second sentence. As Safe Harbor allows, a state, province or country stays:
-"[ADDRESS], MD [ZIP]".
+clear" keeps its second sentence. A state, province or country inside the block goes with it:
+Safe Harbor would allow keeping it, but beside a town and a postcode it narrows the place further
+and tells a reader nothing clinical.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _SPACE = regex.compile(r"[ \t]+")
 _UNIT = r"(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|box)\b\.?[ \t]*#?[ \t]*(?:\d\w{0,5}|(?-i:\p{Lu})\b)"
 _POSTCODE = r"\d{3,6}(?:[ \t\-]\d{2,4})?(?:[ \t](?-i:[A-Z]{2}))?|(?-i:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2})"
 _REGION_CODE = r"(?-i:[A-Z]{2,3})"  # checked against the lists below: "BP 120/80" after an address is not one
-# States and provinces written as codes (US, Canada, Australia): they stay, as Safe Harbor allows.
+# States and provinces written as codes (US, Canada, Australia); another capital pair ends the block.
 _CANADA_AUSTRALIA = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT NSW VIC QLD SA WA TAS ACT".split())
 _PLACE_WORD = r"(?-i:\p{Lu}[\p{L}'\-()]*)"
 _PLACE = (rf"{_PLACE_WORD}(?:[ \t]+(?:{_PLACE_WORD}|(?:de|del|la|le|nad|am|an|sur|upon|on|by|do|da|di)(?=[ \t]+\p{{Lu}})))"
@@ -42,44 +43,39 @@ _MAX_PARTS = 6
 
 
 def address_blocks(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
-    """Each street address widened over its block, as extra findings to merge with the others: one
-    span up to the first state or country, which stays, and one for what follows it."""
+    """Each street address widened over its block, as extra findings to merge with the others."""
     out = []
     for f in findings:
         if f.entity_type != "ADDRESS":
             continue
         number = _NUMBER_BEFORE.search(text, max(0, f.start - 8), f.start)
-        runs = _block_runs(text, number.start() if number else f.start, f.end)
-        out += [PhiFinding(start, end, "ADDRESS", f.score, "address_block") for start, end in runs]
+        start = number.start() if number else f.start
+        end = _block_end(text, f.end)
+        # as sure as its surest part, so that the merged span stays an address, not its postcode
+        score = max(g.score for g in findings if start <= g.start and g.end <= end)
+        out.append(PhiFinding(start, end, "ADDRESS", score, "address_block"))
     return out
 
 
-def _block_runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """(start, end) of the runs of identifying parts in the block whose street line is text[start:end]."""
-    runs = []
-    run_start, run_end = start, end
+def _block_end(text: str, end: int) -> int:
+    """Where the block whose street line ends at ``end`` ends."""
     after_unit = _UNIT_AT_END.search(text, max(0, end - 16), end) is not None
     for _ in range(_MAX_PARTS):
         separator = _SEPARATOR.match(text, end) or _SPACE.match(text, end)
         part = _PART.match(text, separator.end()) if separator else None
-        if not part or (separator.re is _SPACE and not (after_unit or part["unit"])):
+        # after one space only a flat, or what follows a flat, or a ZIP or British postcode ("Dorchester 02121")
+        if not part or (separator.re is _SPACE and not (
+                after_unit or part["unit"] or (part.group() == part["postcode"] and _CLEAR_POSTCODE.fullmatch(part.group())))):
             break
         if (part["place"] and not _is_place(part["place"])) or (part["region"] and not _is_region(part["region"])):
             break
-        if part["region"] or (part["place"] and _is_state_or_country(part["place"])):
-            if run_start is not None:
-                runs.append((run_start, run_end))
-            run_start = part.start("postcode") if part["postcode"] else None
-        elif run_start is None:
-            run_start = part.start()
-        run_end = end = part.end()
+        end = part.end()
         after_unit = bool(part["unit"])
-    if run_start is not None:
-        runs.append((run_start, run_end))
-    return runs
+    return end
 
 
 _UNIT_AT_END = regex.compile(_UNIT + r"$", regex.IGNORECASE)
+_CLEAR_POSTCODE = regex.compile(r"\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}")
 
 
 def _is_region(code: str) -> bool:

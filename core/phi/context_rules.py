@@ -159,7 +159,8 @@ def _place_value(toks: list[Tok], mixed: bool) -> tuple[int, int] | None:
 # below (words such as "care" or "therapy" alone end too many ordinary phrases: "plan of care").
 FACILITY_HEADS = frozenset(
     """hospital hosp hospitals center centre clinic clinics associates institute pediatrics physicians healthcare
-    infirmary hospice manor laboratory laboratories""".split()
+    infirmary hospice manor laboratory laboratories osh ctr cntr ambulance vna foundation alliance school
+    academy""".split()
 )
 # Words that end a facility's name only after a word that is clearly a name, a town or a state
 # ("LAUREL REGIONAL", "BALTIMORE VA", "Maryland Rehab", "mazur campus", "Keeley House").
@@ -167,7 +168,7 @@ WEAK_FACILITY_HEADS = frozenset("regional memorial rehab rehabilitation campus v
 FACILITY_HEAD_PHRASES = frozenset(
     """assisted-living physical-therapy occupational-therapy family-medicine internal-medicine family-practice
     nursing-home urgent-care medical-group health-system health-services home-health home-care senior-living
-    rehabilitation-hospital surgery-center medical-associates health-partners""".split()
+    rehabilitation-hospital surgery-center medical-associates health-partners funeral-home""".split()
 )
 # Words that describe a facility without naming it: "Department of Hospital Medicine" names none.
 GENERIC_FACILITY_WORDS = FACILITY_HEADS | frozenset(
@@ -199,7 +200,8 @@ class FacilityNameRecognizer(EntityRecognizer):
                 continue
             if _is_facility_head(tok.lower):
                 head = i
-            elif tok.lower in WEAK_FACILITY_HEADS and i > 0 and _clearly_named(toks[i - 1]):
+            elif tok.lower in WEAK_FACILITY_HEADS and i > 0 and (
+                    _clearly_named(toks[i - 1]) or _named_after_place_cue(toks, i, mixed)):
                 head = i
             elif i > 0 and f"{toks[i - 1].lower}-{tok.lower}" in FACILITY_HEAD_PHRASES:
                 head = i - 1
@@ -208,10 +210,62 @@ class FacilityNameRecognizer(EntityRecognizer):
             else:
                 continue
             start = _name_run_before(text, toks, head, mixed)
-            if start is None:
-                continue
-            out.append(phi_result("FACILITY", toks[start].start, tok.end, 0.75, "context:facility_name"))
+            end = _place_after_head(text, toks, i, mixed)
+            if start is None and end > i + 1 and toks[i + 1].lower == "of":
+                start = _generic_run_before(text, toks, head)  # "Life Care Center of Stoneham"
+            if start is not None:
+                out.append(phi_result("FACILITY", toks[start].start, toks[end - 1].end, 0.75, "context:facility_name"))
+            elif _is_facility_head(tok.lower) and (named := _named_in_brackets(toks, i + 1)):
+                # "transferred from OSH (Good Samaritan)"
+                out.append(phi_result("FACILITY", toks[named[0]].start, toks[named[1] - 1].end, 0.75,
+                                      "context:facility_name"))
         return out
+
+
+def _place_after_head(text: str, toks: list[Tok], i: int, mixed: bool) -> int:
+    """Where a facility's name ends when a place follows its head word on the same line: "Vibra Hospital
+    of Southeastern Mass", "Kindred Hospital Boston North Shore" (capitalised words, in normal case)."""
+    n = len(toks)
+    j = i + 1
+    of = j < n and toks[j].lower == "of"
+    j += of
+    end = j
+    while end < n and end < j + 3 and toks[end].is_word and "\n" not in text[toks[end - 1].end : toks[end].start] \
+            and text[toks[end - 1].end : toks[end].start].strip() == "" and toks[end].lower not in STOP:
+        word = toks[end]
+        if mixed and not (word.text[0].isupper() and not word.text.isupper()):
+            break
+        if not mixed and not (of and (word.lower in lexicon.cities() or not lexicon.is_common_word(word.lower))):
+            break
+        end += 1
+    if end == j:
+        return i + 1
+    if not of and not any(t.lower in lexicon.cities() or t.lower in lexicon.us_states() for t in toks[j:end]):
+        return i + 1  # without "of", only a town or state continues the name ("Mercy Hospital Emergency" does not)
+    return end
+
+
+def _generic_run_before(text: str, toks: list[Tok], head: int) -> int | None:
+    """The start of the descriptive words before a head word on its line ("Life Care Center")."""
+    k = head
+    while k > 0 and head - k < 4 and toks[k - 1].is_word and toks[k - 1].lower not in STOP \
+            and "\n" not in text[toks[k - 1].end : toks[k].start] and toks[k - 1].text[0].isupper():
+        k -= 1
+    return k if k < head else None
+
+
+def _named_in_brackets(toks: list[Tok], j: int) -> tuple[int, int] | None:
+    """(start, end) of up to four name words in brackets at j: "(Good Samaritan)", "(ST ELIZABETHS)"."""
+    n = len(toks)
+    if j >= n or toks[j].text != "(":
+        return None
+    end = j + 1
+    while end < n and end < j + 5 and toks[end].is_word and toks[end].lower not in STOP \
+            and not lexicon.is_clinical(toks[end].lower):
+        end += 1
+    if end == j + 1 or end >= n or toks[end].text != ")":
+        return None
+    return j + 1, end
 
 
 def _is_facility_head(lower: str) -> bool:
@@ -258,6 +312,20 @@ def _name_run_before(text: str, toks: list[Tok], i: int, mixed: bool) -> int | N
             t.lower not in GENERIC_FACILITY_WORDS and lexicon.zipf(t.lower) < 5.0 for t in run):
         return start
     return None
+
+
+def _named_after_place_cue(toks: list[Tok], i: int, mixed: bool) -> bool:
+    """'transferred to hebrew rehab', 'from Laurel House': one word between a place cue and a weak head
+    word names the place when it is not clinical, generic or a relation ("to cardiac rehab", "to
+    sister's home" name none) and not among the commonest words."""
+    if i < 2 or toks[i - 2].lower not in _PLACE_CUE_BEFORE:
+        return False
+    word = toks[i - 1]
+    lower = word.lower.removesuffix("'s")  # "to sister's home" is no place's name
+    if mixed and not (word.text[0].isupper() and toks[i].text[0].isupper()):
+        return False
+    return (word.is_word and len(lower) >= 3 and lower not in STOP and lower not in GENERIC_FACILITY_WORDS
+            and lower not in RELATIONS and not lexicon.is_clinical(lower) and lexicon.zipf(lower) < 4.5)
 
 
 def _clearly_named(tok: Tok) -> bool:

@@ -194,6 +194,7 @@ def _postprocess(text: str, results) -> list[PhiFinding]:
             start, end = _with_hyphenated_parts(text, *_without_cue_words(text, start, end))
         if start < end:
             findings.append(PhiFinding(start, end, entity, round(float(r.score), 3), detector))
+    findings += _nicknames(text, findings)
     findings += _propagate_names(text, findings)
     findings = merge_overlaps(findings)
     findings = merge_overlaps(findings + address_blocks(text, findings))
@@ -253,7 +254,9 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     """A name found once with its cue ("daughter Emily", "Patient: Dennis Ward") is found again bare.
 
     A rare word is searched for in any case; a name that is also a common word ("Ward", "Grace") only
-    as written with a capital, in a normally cased note, where "the ward" stays a ward.
+    as written with a capital, in a normally cased note, where "the ward" stays a ward. In a note all
+    in one case such a name is found again only where a person's clause follows it or a verb of
+    talking comes before it ("rose asking about dc plan", "spoke w/ hope"): "bp rose" stays.
     """
     from casenotes.phi.context_rules import GENERIC_FACILITY_WORDS
     from casenotes.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, is_mixed_case
@@ -261,6 +264,7 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     mixed = is_mixed_case(text)
     anywhere: dict[str, str] = {}
     as_written: dict[str, str] = {}
+    as_person: set[str] = set()
     for f in findings:
         if f.entity_type not in ("NAME", "FACILITY", "LOCATION") or not f.detector.startswith(_SEED_DETECTORS):
             continue
@@ -274,7 +278,11 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
                 anywhere.setdefault(lower, f.entity_type)
             elif f.entity_type == "NAME" and mixed and w[0].isupper() and not w.isupper():
                 as_written.setdefault(w, f.entity_type)
+            elif f.entity_type == "NAME" and not mixed:
+                as_person.add(lower)
     found = []
+    if as_person:
+        found += _names_as_people(text, as_person)
     if anywhere:
         pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, anywhere)) + r")(?![A-Za-z])", regex.IGNORECASE)
         found += [PhiFinding(m.start(), m.end(), anywhere[m.group().lower()], 0.6, "propagation") for m in pattern.finditer(text)]
@@ -282,6 +290,43 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
         pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, as_written)) + r")(?![A-Za-z])")
         found += [PhiFinding(m.start(), m.end(), as_written[m.group()], 0.6, "propagation") for m in pattern.finditer(text)]
     return found
+
+
+_NICKNAME = regex.compile(
+    r"\s*\(\s*(?:prefers|goes\s+by|aka|a\.k\.a\.?|called|known\s+as)?\s*[\"'“‘]?(?P<nick>\p{L}[\p{L}'\-]+)[\"'”’]?\s*\)",
+    regex.IGNORECASE)
+
+
+def _not_nicknames() -> frozenset[str]:
+    from casenotes.phi.words import CREDENTIALS, RELATIONS, ROLE_TITLES, STOP, TITLES, VISITORS_BY_ROLE, WEAK_TITLES
+
+    return CREDENTIALS | RELATIONS | ROLE_TITLES | STOP | TITLES | WEAK_TITLES | VISITORS_BY_ROLE
+
+
+_NOT_NICKNAMES = _not_nicknames()
+
+
+def _nicknames(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
+    """The name a person goes by, in brackets after their name: 'Richard Ashby ("Rich")', 'William
+    Strong (prefers Bill)'. Found as a cue (so it is searched for again), unless a clinical word."""
+    out = []
+    for f in findings:
+        if f.entity_type == "NAME" and (m := _NICKNAME.match(text, f.end)):
+            word = m.group("nick").lower()
+            if word in _NOT_NICKNAMES or len(word) < 3:
+                continue  # "URSLA MORETTI (DAUGHTER)", "Hill (RN)", "ortiz (ho)": who they are, not what they are called
+            if lexicon.is_name_word(word) or not (lexicon.is_clinical(word) or lexicon.is_common_word(word)):
+                out.append(PhiFinding(m.start("nick"), m.end("nick"), "NAME", 0.7, "context:nickname"))
+    return out
+
+
+def _names_as_people(text: str, names: set[str]) -> list[PhiFinding]:
+    """Occurrences of these names (common words too) where the words around make them a person."""
+    from casenotes.phi.recognizers import PERSON_CLAUSE, TALK_BEFORE
+
+    pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, names)) + r")(?![A-Za-z])", regex.IGNORECASE)
+    return [PhiFinding(m.start(), m.end(), "NAME", 0.6, "propagation") for m in pattern.finditer(text)
+            if PERSON_CLAUSE.match(text, m.end()) or TALK_BEFORE.search(text, max(0, m.start() - 24), m.start())]
 
 
 _COORDINATION_RIGHT = regex.compile(r"(?:\s*,\s*(?:and\s+|&\s+|or\s+)?|\s+(?:and|&|or)\s+)(?P<word>[\p{Lu}][\p{L}'\-]+)")

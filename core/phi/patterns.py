@@ -36,9 +36,13 @@ class Rule:
     # text and shared by the rules that name the same one: a text without it skips the rule, which
     # is much cheaper than trying the full pattern at every position.
     needs: regex.Pattern | None = None
+    # Try every start, so that a match the validator refuses ("She lives at Harjukuja 54") does not
+    # hide the one inside it ("Harjukuja 54").
+    overlapped: bool = False
 
 
-def _rule(entity, name, pattern, score=0.85, veto_before=None, veto_after=None, validator=None, needs=None) -> Rule:
+def _rule(entity, name, pattern, score=0.85, veto_before=None, veto_after=None, validator=None, needs=None,
+          overlapped=False) -> Rule:
     # Simple case folding (regex's VERSION0): the patterns spell out the letters whose folding would
     # differ ("stra(?:ss|ß)e"), and full folding made the rules take almost twice as long.
     flags = regex.IGNORECASE
@@ -51,6 +55,7 @@ def _rule(entity, name, pattern, score=0.85, veto_before=None, veto_after=None, 
         veto_after=regex.compile(r"^\s*" + veto_after, flags) if veto_after else None,
         validator=validator,
         needs=_needed(needs) if needs else None,
+        overlapped=overlapped,
     )
 
 
@@ -125,8 +130,27 @@ def _foreign_street_ok(value: str) -> bool:
     words = [w for w in value.split() if not w[0].isdigit()]
     if not words or not _name_words_ok(words):
         return False
+    # "She lives at Harjukuja 54": prose before the street ("tér", "gate", "du" are a street's own words)
+    if any(w in _FUNCTION_WORDS or w == "via" for w in (w.lower() for w in words[1:])):
+        return False
+    # "Careport 1030": one word and a clock time is a time, not a house number
+    numbers = [w.rstrip(".") for w in value.split() if w[0].isdigit()]
+    if len(words) == 1 and numbers and _CLOCK_TIME.fullmatch(numbers[-1]):
+        return False
     first = words[0].lower()
     return not lexicon.is_common_word(first) and not lexicon.is_name_word(first)
+
+
+# A reading: a short name and a number of up to three digits ("FiO2 0.6", "PEEP 14"); flats, boxes
+# and postcodes are not ("Apt. 12, Harjukuja 54", "Harjukuja 54, Helsinki 00100").
+_READING = r"(?!(?i:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|box|no|nr)\b)[\p{L}][\p{L}\d/]*\s+[<>]?\d{1,3}(?:\.\d+)?%?(?!\d)"
+_READING_BEFORE = regex.compile(rf"\b{_READING}\s*[,;]\s*$")
+_READING_AFTER = regex.compile(rf"\s*[,;]\s*{_READING}\s*(?:[,;.]|$)")
+
+
+def _among_readings(text: str, start: int, end: int) -> bool:
+    """"FiO2 0.6, Pplat 27, DP 13": a word and a number in a list of readings, not a street and its number."""
+    return bool(_READING_BEFORE.search(text, max(0, start - 24), start) or _READING_AFTER.match(text, end))
 
 
 _CLOCK_TIME = regex.compile(r"(?:[01]\d|2[0-3])[0-5]\d")  # "call him at 1400": a time, not a number to dial
@@ -160,6 +184,10 @@ _STREET_PARTICLES = frozenset("de del della la le les des du di da do dos das va
 _FUNCTION_WORDS = frozenset("a an the and or of in on at to into for with by per as is was x from up".split())
 
 
+_LINE_START = regex.compile(r"(?:^|\n)[ \t]*$")
+_LINE_END = regex.compile(r"[ \t]*(?:\n|$)")
+
+
 def _slash_date_ok(text: str, start: int, end: int) -> bool:
     """A month/day pair, unless the words around it make it a setting, a fraction or a pain score."""
     value = text[start:end]
@@ -167,7 +195,9 @@ def _slash_date_ok(text: str, start: int, end: int) -> bool:
     after = text[end : end + 14]
     if _SETTING_BEFORE.search(before) or _SETTING_AFTER.match(after):
         return False
-    if value in _FRACTIONS and (_FRACTION_AFTER.match(after) or not _DATE_CUE_BEFORE.search(before)):
+    alone_on_its_line = _LINE_START.search(before) and _LINE_END.match(after)  # a note's heading: "7/8"
+    if value in _FRACTIONS and not alone_on_its_line and (
+            _FRACTION_AFTER.match(after) or not _DATE_CUE_BEFORE.search(before)):
         return False
     if value.endswith("/10") and _PAIN_BEFORE.search(before[-25:]):
         return False
@@ -180,7 +210,11 @@ def _slash_date_ok(text: str, start: int, end: int) -> bool:
 _SCORE_BEFORE = regex.compile(
     r"(?:score|scale|scored?|rated?|rates|rating|thermometer|cog|mmse|moca|gcs|apgar|strength|power|motor|reflexes"
     r"|criteria|pain|ha|headache|relief|intensity|severity|grade|level)\W*(?:of|is|was|at|to|for|from|now)?\W*$"
-    r"|(?:->|→)\s*$", regex.IGNORECASE)
+    r"|(?:->|→)\s*$"
+    # a muscle's strength out of 5: "R ARM 2/5 (WAS 3/5)", "R hip 4/5", "grip 5/5"
+    r"|\b(?:arms?|legs?|hips?|knees?|ankles?|grip|wrists?|elbows?|shoulders?|deltoids?|biceps|triceps|quads?"
+    r"|hamstrings?|dorsiflexion|plantarflexion|flexion|extension|ext|flex|ue|le|rue|lue|rle|lle|bue|ble)\W*$"
+    r"|\(\s*was\s*$", regex.IGNORECASE)
 _SCORE_AFTER = regex.compile(r"^\s*(?:->|→|sites?|criteria|points?|tests?|positive|negative|of\b)", regex.IGNORECASE)
 
 
@@ -193,7 +227,7 @@ _UNIT_AFTER = r"(?:cc|ml|mls|mg|mcg|g|gm|kg|units?|u\b|meq|mmol|l\b|%|mm|cm|hrs?
 RULES: tuple[Rule, ...] = (
     # --- dates ---
     _rule("DATE", "date_numeric_full",
-          rf"(?<![\d/.x*])(?P<phi>{_DD}(?:(?P<sep>[/\-]){_DD}[/\-.]|\.{_DD}\.)(?:(?:18|19|20)\d{{2}}|\d{{2}}))(?![\d/%]|\.\d|\s*%)",
+          rf"(?<![\d/.x*])(?P<phi>{_DD}(?:(?P<sep>[/\-]){_DD}(?:(?P=sep)|\.)|\.{_DD}\.)(?:(?:18|19|20)\d{{2}}|\d{{2}}))(?![\d/%]|\.\d|\s*%)",
           0.95, validator=lambda text, s, e: _month_day_or_day_month(text[s:e])
           and not _SETTING_BEFORE.search(text[max(0, s - 30) : s]), needs=_DIGITS_DATE),
     _rule("DATE", "date_iso", r"(?<!\d)(?P<phi>(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)", 0.95),
@@ -236,7 +270,7 @@ RULES: tuple[Rule, ...] = (
     # --- ages over 89 ---
     _rule("AGE", "age_over_89",
           r"(?<![\d.])(?P<phi>(?:9\d|1[01]\d))\s*(?:-|\s)?\s*(?=(?:yo\b|y/o|y\.o|yr|yrs|year|years|y\s*old|m/o|yom|yof|f\b|m\b))",
-          0.85, veto_before=r"(?:bp|hr|rr|sat|sats|spo2|o2|map|sbp|temp|t|glu|bs|weight|wt|x|@|~|\d/)"),
+          0.85, veto_before=r"(?:\b(?:bp|hr|rr|sat|sats|spo2|o2|map|sbp|temp|t|glu|bs|weight|wt|x)|@|~|\d/)"),
     _rule("AGE", "age_over_89_words",
           r"\b(?P<phi>(?:ninety|one[\s\-]hundred(?:[\s\-]and)?|hundred)(?:[\s\-](?:one|two|three|four|five|six|seven|eight|nine))?)"
           r"(?=[\s\-]+(?:year|yr|y/o|yo\b))", 0.85),
@@ -247,6 +281,13 @@ RULES: tuple[Rule, ...] = (
           r"(?:,?\s*(?:x|ext\.?|extension)\s*\d{1,5})?)(?![\d\-/]|\.\d)",
           0.8, veto_before=r"(?:\d[.,]?|(?<![a-z])x|i/o|\bins?|\bouts?|-|\btv|\bvt|vols?|volumes?|\bmg|\bcc|\bml)",
           validator=lambda text, s, e: not regex.fullmatch(r"\d*0[\s\-]\d*00", text[s:e]), needs=r"\d{3}[\s.\-]\d{4}"),
+    # With its area code and joined by hyphens or dots, a number is a phone whatever comes before it
+    # ("called 1930, 339-555-0185"), where a number list vetoes the looser rule above.
+    _rule("PHONE", "phone_us_full",
+          r"(?<![\d\-/.])(?P<phi>(?:\(\d{3}\)\s*|\d{3}(?P<sep>[.\-]))\d{3}(?(sep)(?P=sep)|[.\-])\d{4})(?![\d\-/]|\.\d)",
+          0.8, veto_before=r"(?:\d[.\-/]|[/\-])", needs=r"\d{3}[.\-]\d{4}"),
+    # A hospital's internal extension: "ext. 6-4418", "x4-8820".
+    _rule("PHONE", "phone_extension", r"(?i:\b(?:ext|extension|x))\.?\s*(?P<phi>\d{1,2}-\d{4})(?![\d\-/]|\.\d)", 0.8),
     _rule("PHONE", "phone_after_keyword",
           r"\b(?:pager|pgr|pg|page[ds]?|beeper|beeped|bpr|beep|cell|cellular|tel|telephone|phone|fax|mobile|home|work|contact"
           r"|ext|extension|switchboard|call(?:\s+(?:me|us|him|her|them|back))*\s+(?:at|on)|reach(?:ed)?(?:\s+(?:me|us|him|her|them))?\s+(?:at|on)"
@@ -319,6 +360,10 @@ RULES: tuple[Rule, ...] = (
           r"(?<![\d.,/:\-#])(?P<phi>\d{5})(?![\d.,/]|\s*(?:cc|ml|mls|mg|mcg|units?|u\b|cells|/|k\b|kcal|cal))", 0.5,
           veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc|\$|heparin|i/o|ins?|outs?|total|los|balance|\+|-)",
           needs=_FIVE_DIGITS),
+    # A web address written without its scheme: "gofundme.com/f/help-...", "caringbridge.org/visit/..."
+    _rule("URL", "url_bare",
+          r"(?<![@\w.\-/])(?P<phi>[a-z\d][a-z\d\-]*(?:\.[a-z\d\-]+)*\.(?:com|org|net|edu|gov|io|info|us|uk|ca)"
+          r"(?:/[^\s<>\"')\]]*[^\s<>\"')\].,;:])?)(?![\w@])", 0.8),
     _rule("URL", "url", r"(?P<phi>\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]+[^\s<>\"')\].,;:])", 0.9),
     # --- street addresses and ZIP codes ---
     _rule("ADDRESS", "street_address",
@@ -354,10 +399,11 @@ RULES: tuple[Rule, ...] = (
     _rule("ADDRESS", "street_number_after",
           r"(?-i:(?<![\w/.\-])(?P<phi>(?:\d{1,5}\s+)?(?:\p{Lu}\p{Ll}[\p{L}'\-]*\s+)(?:[\p{L}'\-]+\s+){0,3}\d{1,5}[a-z]?\.?)"
           r"(?=\s*(?:,|$|\n|\s{2}|>|\?\?\?|(?i:apt|suite|ste|unit)\b)))",
-          0.7, validator=lambda text, s, e: _foreign_street_ok(text[s:e])),
+          0.7, validator=lambda text, s, e: _foreign_street_ok(text[s:e]) and not _among_readings(text, s, e),
+          overlapped=True),
     # The town after the flat number of an address block: "Apt. 595    LAPPEENRANTA", "Suite 501  Riisa".
     _rule("LOCATION", "town_after_unit",
-          r"(?i:\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\w+)(?:\s{2,}|\s*>\s*|\s*,\s*|\s*\?\?\?\s*)"
+          r"(?i:\b(?:apt|apartment|suite|ste|unit)\b\.?\s*#?\s*(?:\d\w*|(?-i:\p{Lu})\b))(?:\s{2,}|\s*>\s*|\s*,\s*|\s*\?\?\?\s*)"
           r"(?-i:(?P<phi>\p{Lu}[\p{L}\-']+(?:\s\p{Lu}[\p{L}\-']+){0,2}))", 0.7,
           validator=lambda text, s, e: _name_words_ok(text[s:e].split())),
     # The town before a state and ZIP code or a British postcode: "Baltimore, MD 21239", "London SE1 7EH".

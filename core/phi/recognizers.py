@@ -52,7 +52,7 @@ class ShapeRecognizer(EntityRecognizer):
                     present[rule.needs] = rule.needs.search(text) is not None
                 if not present[rule.needs]:
                     continue
-            for match in rule.pattern.finditer(text):
+            for match in rule.pattern.finditer(text, overlapped=rule.overlapped):
                 start, end = _phi_span(match)
                 if start == end:
                     continue
@@ -93,6 +93,7 @@ class ContextNameRecognizer(EntityRecognizer):
         toks = tokenize(text)
         mixed_case = is_mixed_case(text)
         self._mixed = mixed_case
+        self._text = text
         found: list[RecognizerResult] = []
         found += self._names(toks, mixed_case)
         found += self._names_before_cues(toks)
@@ -100,10 +101,12 @@ class ContextNameRecognizer(EntityRecognizer):
             found += self._given_names_acting(text, toks)
         found += self._initials(text, toks, mixed_case)
         found += self._subject_of_age(text, toks)
+        found += self._names_heading_a_line(text)
         found += self._names_before_identifiers(text, toks)
         found += self._names_after_verbs(toks)
         found += self._last_comma_first(toks)
         found += self._places(toks, mixed_case)
+        found += self._employers(text, toks, mixed_case)
         return found
 
     # names ------------------------------------------------------------------------------------
@@ -183,9 +186,10 @@ class ContextNameRecognizer(EntityRecognizer):
             if (not tok.is_word or len(lower) < 3 or lower in lexicon.AMBIGUOUS_FIRST_NAMES or lower in STOP
                     or lower in RELATIONS or lower in TITLES or lexicon.is_clinical(lower)):
                 continue
-            if not lexicon.is_established_first_name(lower) or not _PERSON_CLAUSE.match(text, tok.end):
+            if not lexicon.is_established_first_name(lower) or not PERSON_CLAUSE.match(text, tok.end):
                 continue
-            if k > 0 and (toks[k - 1].lower in _FUNCTION_BEFORE_WORD or toks[k - 1].text in ("-", "/")):
+            with_slash = k > 1 and toks[k - 1].text == "/" and toks[k - 2].lower == "w"  # "w/ daniel to interpret"
+            if k > 0 and (toks[k - 1].lower in _FUNCTION_BEFORE_WORD or toks[k - 1].text in ("-", "/")) and not with_slash:
                 continue  # "the walter reed", "a morgan": a word in a phrase, not a clause's subject
             out.append(span_result("NAME", toks, (k, k + 1), 0.6, "context:given_name_acting"))
         return out
@@ -217,6 +221,8 @@ class ContextNameRecognizer(EntityRecognizer):
                 continue  # "son in law called"
             if kind == "family" and len(run) == 2:
                 run, start = run[1:], start + 1
+            if kind == "family" and len(run) == 1 and lexicon.zipf(run[0].lower) >= 4.0:
+                continue  # "strong family support", "close family"
             if kind != "relation":
                 if not all(plausible_name(t) for t in run):
                     continue
@@ -288,6 +294,25 @@ class ContextNameRecognizer(EntityRecognizer):
             out.append(span_result("NAME", toks, (start, k), 0.7, "context:age_subject"))
         return out
 
+    def _names_heading_a_line(self, text: str) -> list[RecognizerResult]:
+        """A name that opens a line and is followed by the age and sex, as a note's header writes the
+        patient: "MCNAMARA, EILEEN 92 YO F", "pt truong thi lan 58f", "o'shea, bernadette 91 y/o f".
+        Every word must look like a name (listed, or too rare in English to be a word), so "Elderly
+        woman 78 yo" and "HISTORY 67 M" stay."""
+        out = []
+        for m in _HEADER_NAME.finditer(text):
+            words = [Tok(w.group(), w.start(), w.end()) for w in _NAME_WORD.finditer(text, m.start("name"), m.end("name"))]
+            # beside a given name, a surname may be a word or an eponym: "cornelius wells", "TYLER FORD"
+            given = any(_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES for t in words)
+            if not words or any(t.lower in STOP or t.lower in RELATIONS or t.lower in TITLES or t.lower in CREDENTIALS
+                                or (lexicon.is_clinical(t.lower) and not (given and t.lower in lexicon.census_surnames()))
+                                for t in words if len(t.text) > 1):
+                continue
+            if all(_first_name(t) or is_surname(t, lenient=True) or (given and t.lower in lexicon.census_surnames())
+                   for t in words if len(t.text) > 1) and any(len(t.text) > 1 for t in words):
+                out.append(phi_result("NAME", words[0].start, words[-1].end, 0.75, "context:header_name"))
+        return out
+
     def _initials(self, text: str, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
         """Initials: "Pt J.K.", "PER KL", "d/w jl", "E. WELSH AWARE", "J SMITH ORDERED", "K. ABRAMS PA"."""
         out = []
@@ -332,9 +357,13 @@ class ContextNameRecognizer(EntityRecognizer):
                 continue
             after_verb = i > 0 and (toks[i - 1].lower in TALK_VERBS or (
                 i > 1 and toks[i - 1].lower in ("with", "to") and toks[i - 2].lower in TALK_VERBS_WITH) or (
-                i > 2 and toks[i - 1].text == "/" and toks[i - 2].lower == "w" and toks[i - 3].lower in TALK_VERBS_WITH))
-            # a listed first name, or after a verb of talking any capitalised rare word ("spoke to Folasade")
-            if not (_first_name(tok) or (after_verb and self._mixed and _rare_capitalised(tok))):
+                i > 2 and toks[i - 1].text == "/" and toks[i - 2].lower == "w" and toks[i - 3].lower in TALK_VERBS_WITH)
+                or (i > 2 and toks[i - 1].lower == "w" and toks[i - 2].text == "/" and toks[i - 3].lower == "d"))
+            # a listed first name, or after a verb of talking any capitalised rare word ("spoke to Folasade"),
+            # or, in a note all in one case, a listed surname that is not an ordinary word ("d/w kowalski", "PER ORTIZ")
+            # ("per" also cites documents: "per flowsheet", "per protocall" are not people)
+            if not (_first_name(tok) or (after_verb and (_rare_capitalised(tok) if self._mixed else _listed_surname(
+                    tok, rare=toks[i - 1].lower != "per")))):
                 continue
             from_service = i + 2 < n and toks[i + 1].lower == "from" and toks[i + 2].lower in SERVICES
             if after_verb or from_service:
@@ -343,9 +372,10 @@ class ContextNameRecognizer(EntityRecognizer):
                     end += 1
                 out.append(span_result("NAME", toks, (i, end), 0.65, "context:talk"))
         for i in range(1, n - 2):
-            # "HUNTER (RT) WEANED", "Moss (PT)": a name with its role in brackets
-            if toks[i].text == "(" and toks[i + 1].lower in CREDENTIALS | {"rt", "pt", "ot", "sw", "cm", "slp"} \
-                    and toks[i + 2].text == ")" and toks[i - 1].is_word and is_surname(toks[i - 1], lenient=True):
+            # "HUNTER (RT) WEANED", "Moss (PT)", "pellegrino (neuro resident) aware": a name with its role in brackets
+            close = next((k for k in range(i + 2, min(n, i + 5)) if toks[k].text == ")"), None)
+            if toks[i].text == "(" and close and toks[close - 1].lower in _ROLES_IN_BRACKETS \
+                    and toks[i - 1].is_word and is_surname(toks[i - 1], lenient=True):
                 out.append(span_result("NAME", toks, (i - 1, i), 0.7, "context:credential"))
         return out
 
@@ -400,8 +430,9 @@ class ContextNameRecognizer(EntityRecognizer):
             return True
         if relation and lower in lexicon.NICKNAMES:
             return True
-        # "husband Rich Martino": a common word followed by a clear surname
-        return relation and j + 1 < len(toks) and toks[j + 1].is_word and is_surname(toks[j + 1])
+        # "husband Rich Martino": a common word followed by a clear surname ("HCP, limited English" is none)
+        return (relation and j + 1 < len(toks) and toks[j + 1].is_word and is_surname(toks[j + 1])
+                and not _derived_word(tok))
 
     def _surname_like_run(self, toks, span) -> bool:
         """A run after a weak cue (a role, "seen by") is a name only if one of its words is a listed
@@ -503,8 +534,13 @@ class ContextNameRecognizer(EntityRecognizer):
             if lower in SAINT_PREFIXES or (lower == "st" and i + 1 < n and toks[i + 1].text == "."):
                 j = skip_punct(toks, i + 1, ".")
                 is_initial = len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n and toks[j + 1].text == "." if j < n else False
+                # "St Elizabeth's", "ST ELIZABETHS": the saint's name with its possessive
+                # (only where a place is expected: "St Johns wort" is a herb)
+                saint = regex.sub(r"'?s$", "", toks[j].lower) if j < n and len(toks[j].text) > 4 and i > 0 and (
+                    toks[i - 1].lower in PLACE_CUES or toks[i - 1].lower in MOVE_VERBS) else ""
                 if j < n and toks[j].is_word and (toks[j].lower not in STOP or is_initial) and (
                     toks[j].lower in lexicon.first_names() or toks[j].lower in lexicon.last_names()
+                    or saint in lexicon.first_names()
                     or lower in ("sacred", "holy", "saint")
                     or (len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n and toks[j + 1].text == ".")
                 ):
@@ -514,7 +550,7 @@ class ContextNameRecognizer(EntityRecognizer):
                     out.append(span_result("FACILITY", toks, (i, end), 0.8, "context:saint"))
                     continue
             # "U Maryland", "University of Maryland"
-            if lower in ("u", "univ", "university") and i + 1 < n:
+            if lower in ("u", "univ", "university") and i + 1 < n and not (i > 0 and toks[i - 1].text == "/"):
                 j = skip_punct(toks, i + 1, ".")
                 if j < n and toks[j].lower == "of":
                     j += 1
@@ -549,16 +585,54 @@ class ContextNameRecognizer(EntityRecognizer):
                         break
         return out
 
+    def _employers(self, text: str, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
+        """Where someone works or worked: "works at Raytheon", "RETIRED ENGINEER FROM GENZYME", "drives
+        for Boston Cab", "CEO of IBM", "is a custodian at Encore Boston Harbor". The name is up to three
+        words after the preposition (and "the"): capitalised in a normally cased note; in a note all
+        in one case one of them must be more than an ordinary word, or a town ("works for the city",
+        "retired from teaching" name none)."""
+        out = []
+        n = len(toks)
+        for p, prep in enumerate(toks):
+            if prep.lower not in ("at", "for", "from", "with", "of") or p == 0:
+                continue
+            window = [t.lower for t in toks[max(0, p - 4) : p]]
+            if prep.lower == "of":
+                cued = toks[p - 1].lower in ("ceo", "employee", "owner", "president", "founder")
+            else:
+                # "is a custodian at", "was a unit secretary at"
+                is_a = any(toks[k].lower in ("a", "an") and k > 0 and toks[k - 1].lower in ("is", "was")
+                           for k in range(max(1, p - 3), p - 1))
+                cued = any(w in _EMPLOYMENT_CUES for w in window) or (mixed_case and is_a)
+            if not cued:
+                continue
+            j = p + 1 + (p + 1 < n and toks[p + 1].lower == "the")
+            end = j
+            while end < n and end < j + 3 and toks[end].is_word and toks[end].lower not in STOP and (
+                    not lexicon.is_clinical(toks[end].lower) or toks[end].lower in lexicon.cities()
+                    or (mixed_case and toks[end].text.isupper())) and (not mixed_case or toks[end].text[0].isupper()):
+                end += 1
+            words = toks[j:end]
+            if not words or (mixed_case and _SENTENCE_START.search(text[max(0, words[0].start - 12) : words[0].start])):
+                continue
+            if mixed_case or any(t.lower in lexicon.cities() or (
+                    not lexicon.is_common_word(t.lower) and not lexicon.is_clinical_variant(t.lower)
+                    and not lexicon.is_common_word_misspelt(t.lower) and len(t.text) >= 3) for t in words):
+                out.append(span_result("LOCATION", toks, (j, end), 0.65, "context:employer"))
+        return out
+
     def _after_place_cue(self, toks, i, mixed_case) -> list[RecognizerResult]:
         n = len(toks)
         j = i + 1
         if j < n and toks[j].lower == "the":
             j += 1
-        if j >= n or not toks[j].is_word:
-            return []
+        if j >= n or not toks[j].is_word or "\n" in self._text[toks[i].end : toks[j].start]:
+            return []  # "LTACH Transfer\nDate: ...": a heading's last word cues nothing on the next line
         cand = toks[j]
         lower = cand.lower
-        if lower in STOP or lexicon.is_clinical(lower):
+        resides = toks[i].lower in ("in", "at", "near") and any(t.lower in RESIDENCE_VERBS for t in toks[max(0, i - 3) : i])
+        # a town whose name the code set also uses ("Salem", "Boston") is still a town where someone lives
+        if lower in STOP or (lexicon.is_clinical(lower) and not (resides and lower in lexicon.cities())):
             return []
         # "w/u" and "d/c'd" come out of the tokenizer in pieces
         moved = any(t.lower in MOVE_VERBS for t in toks[max(0, i - 4) : i]) or any(
@@ -604,11 +678,13 @@ class ContextNameRecognizer(EntityRecognizer):
         # "lives in Lansdowne", "lives alone in white marsh"
         after_address = i > 0 and toks[i - 1].lower in ("st", "street", "ave", "avenue", "rd", "road", "blvd", "dr", "ln", "lane") or (
             i > 1 and toks[i - 1].text == "." and toks[i - 2].lower in ("st", "ave", "rd", "blvd", "dr", "ln"))
-        if toks[i].lower in ("in", "at", "near") and (after_address or any(t.lower in RESIDENCE_VERBS for t in toks[max(0, i - 3) : i])):
+        if toks[i].lower in ("in", "at", "near") and (after_address or resides):
             end = j
-            while end < n and end < j + 2 and toks[end].is_word and toks[end].lower not in STOP and not lexicon.is_clinical(toks[end].lower):
+            while end < n and end < j + 2 and toks[end].is_word and toks[end].lower not in STOP and (
+                    not lexicon.is_clinical(toks[end].lower) or toks[end].lower in lexicon.cities()):
                 end += 1
-            if end > j and any(not lexicon.is_common_word(t.lower) for t in toks[j:end]):
+            if end > j and (any(not lexicon.is_common_word(t.lower) for t in toks[j:end])
+                            or " ".join(t.lower for t in toks[j:end]) in lexicon.cities()):
                 return [span_result("LOCATION", toks, (j, end), 0.7, "context:residence")]
         return []
 
@@ -666,13 +742,21 @@ def _derived_word(tok: Tok) -> bool:
 
 
 # What follows a person as the subject of a clause in a note: "will", "to confirm", "states", "asking".
-_PERSON_CLAUSE = regex.compile(
+PERSON_CLAUSE = regex.compile(
     r"\s+(?:will|would|to\s+(?:call|confirm|bring|visit|come|pick|update|follow|arrange|discuss|speak|stay|return"
-    r"|check|contact|meet|review|see)|states|stated|says|said|asking|asked|asks|called|calling|visited|visiting"
-    r"|agrees|agreed|reports|reported|wants|wanted|requests|requested|confirmed|confirms|brought|spoke|verbalized"
+    r"|check|contact|meet|review|see|interpret|translate|drive)|states|stated|says|said|asking|asked|asks|called"
+    r"|calling|visited|visiting|plans?\s+to|agrees|agreed|reports|reported|wants?|wanted|requests|requested"
+    r"|confirmed|confirms|brought|spoke|verbalized|tearful|crying|upset"
     r"|verbalizes|expressed|declined|refused|updated|notified|aware|at\s+bedside|in\s+to\s+visit)\b",
     regex.IGNORECASE)
+# A verb of talking just before a word: "spoke w/ hope", "d/w grant", "UPDATED BRUCE".
+TALK_BEFORE = regex.compile(
+    r"(?:\b(?:paged|called|notified|updated|informed|asked|told|phoned|texted|emailed|d/w)|\b(?:spoke|spoken|talked"
+    r"|discussed|met|conferred)\s+(?:with|w/|to))\s+$", regex.IGNORECASE)
 _FUNCTION_BEFORE_WORD = frozenset("the a an of per via".split())
+# "works at", "retired from", "employed by", "CEO of": an employer follows.
+_EMPLOYMENT_CUES = frozenset(
+    "works work worked working employed employer retired job drives drove owns owned volunteers volunteered".split())
 _PAST_VISIT_VERBS = frozenset("visited called phoned telephoned".split())
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 
@@ -688,6 +772,7 @@ SEEN_VERBS = frozenset("seen evaluated examined assessed visited".split())
 # Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
 TALK_VERBS = frozenset("paged called notified updated informed per asked told phoned texted emailed".split())
 TALK_VERBS_WITH = frozenset("spoke spoken talked discussed met conferred consulted reviewed d/w".split())
+_ROLES_IN_BRACKETS = CREDENTIALS | ROLE_TITLES | frozenset("rt pt ot sw cm slp pa".split())
 # Where a colleague comes from: "helen from pt", "joy from case management".
 SERVICES = frozenset(
     """case cm social sw pt ot st slp speech pharmacy nutrition dietary admitting rehab hospice vna lab radiology
@@ -718,6 +803,13 @@ def _cue_before(text: str, toks: list[Tok], i: int) -> bool:
 _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
 
 
+# A line that opens with up to four words and then an age and sex: "PT FORD, TYLER 24M", "pt cornelius wells, 93yo m".
+_HEADER_NAME = regex.compile(
+    r"^[ \t]*(?:(?:pt|patient|name|pt\s+name)\b[ \t]*:?[ \t]*)?"
+    r"(?P<name>\p{L}[\p{L}'\-]*\.?(?:,?[ \t]+\p{L}[\p{L}'\-]*\.?){0,3})[ \t]*,?[ \t]*"
+    r"(?=\(?\d{1,3}[ \t]*(?:yo\b|y/o|y\.o\.?|yrs?\b|years?\b|m\b|f\b|male\b|female\b))",
+    regex.IGNORECASE | regex.MULTILINE)
+_NAME_WORD = regex.compile(r"\p{L}[\p{L}'\-]*")
 # What follows a patient's name in a header line: "(DOB ...", ", MRN ...", "NHS no ...".
 _IDENTIFIER_CUES = frozenset("dob mrn nhs chi".split())
 _DOB_DOTTED = regex.compile(r"d\.o\.b", regex.IGNORECASE)
@@ -742,9 +834,21 @@ def _rare_name_word(tok: Tok) -> bool:
             and not lexicon.is_common_word_misspelt(lower))
 
 
+def _listed_surname(tok: Tok, rare: bool = True) -> bool:
+    """A surname of the name lists that is not an ordinary or clinical word ("ortiz", "okafor", not
+    "young"), or with ``rare`` one too rare to be a word ("zhukovsky"); each part of a hyphenated one
+    ("ibarra-solis")."""
+    parts = tok.lower.split("-")
+    return len(tok.text) >= 3 and all(
+        part.isalpha() and part not in STOP and not lexicon.is_clinical(part)
+        and ((lexicon.zipf(part) < 4.0 and lexicon.is_name_word(part)) or (rare and _rare_name_word(Tok(part, 0, len(part)))))
+        for part in parts)
+
+
 def _rare_capitalised(tok: Tok) -> bool:
     lower = tok.lower
-    return (tok.text[0].isupper() and not tok.text.isupper() and lower not in STOP and not lexicon.is_common_word(lower)
+    # "ARDSnet", "PGY": an acronym with letters after it is a term, not a name
+    return (tok.text[0].isupper() and not tok.text[:2].isupper() and lower not in STOP and not lexicon.is_common_word(lower)
             and not lexicon.is_clinical_variant(lower) and not lexicon.is_common_word_misspelt(lower))
 
 

@@ -63,7 +63,8 @@ MOVE_VERBS = frozenset(
     relocating going returned vacation vacationing""".split()
 )
 PLACE_CUES = frozenset("in from to near at into on per by".split())
-RESIDENCE_VERBS = frozenset("lives living live lived resides reside resided moved vacationing visiting stays staying".split())
+RESIDENCE_VERBS = frozenset(
+    "lives living live lived resides reside resided moved vacationing visiting stays staying grew raised born".split())
 NAME_LIKE_FACILITY_WORDS = frozenset("memorial general regional sacred holy".split())
 
 
@@ -87,7 +88,8 @@ class Tok:
 # also "right" in these notes, "PA" the pulmonary artery: neither is read as a title.)
 ROLE_TITLES = frozenset(
     "rn lpn cna np md attending resident fellow intern student scribe chaplain interpreter sitter slp rrt msw lcsw "
-    "licsw dpt cota pta".split())
+    "licsw dpt cota pta mgr manager cm sw coordinator therapist pharmacist dietitian dietician educator nurse "
+    "liaison navigator aide".split())
 
 
 # People a note names by their job: "Pastor visited", "Sitter reported".
@@ -162,7 +164,7 @@ _STATE_CODES = frozenset(
 
 # Letters, with an apostrophe or hyphen inside ("O'Neill", "Forman-Lyons"): never digits.
 _NAME_SHAPE = regex.compile(r"\p{L}+(?:['\-]\p{L}+)*")
-_NOT_NAME_SUFFIX = regex.compile(r"(?:ed|ing|ist|ists|ly|tion|ment|ness)$")
+_NOT_NAME_SUFFIX = regex.compile(r"(?:ed|ing|ist|ists|ly|tion|ment|ness|ful|ous|less|able|ible)$")
 
 
 def is_surname(tok: Tok, lenient: bool = False) -> bool:
