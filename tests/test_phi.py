@@ -132,6 +132,27 @@ def _found(engine, text):
         ("Family lives in Salem; children staying with friends.", "Salem"),
         ("Lives with mother at 16 Harvard Ave, Apt 2, Dorchester 02121. First floor.", "16 Harvard Ave, Apt 2, Dorchester 02121"),
         ("She lives at Harjukuja 54, Helsinki 00100.", "Harjukuja 54, Helsinki 00100"),
+        # identifiers at a sentence's end, after more words, or in part
+        ("Serial number of pacemaker: PJN123456S.", "PJN123456S"),
+        ("Pt ID band checked: 004481223.", "004481223"),
+        ("Member ID W123456789, group # 88341.", "88341"),
+        ("Confirmation code QX7-22L sent.", "QX7-22L"),
+        ("Pt's SSN last 4: 1234.", "1234"),
+        ("Ins ID: XQH 882 19 4410.", "XQH 882 19 4410"),
+        ("Health card number 1234-567-890-AB.", "1234-567-890-AB"),
+        ("Lab # 23-4471 sent. NHI ZAB1234.", "23-4471"),
+        ("dorvil, marie-ange  27f   mrn 01365042\ncc: headache", "01365042"),
+        ("bag #b-4471 to security. video interpreter #40562 used.", "40562"),
+        # more names by their place: before a phone label, at the bedside, quoted, after a relation
+        ("jefferson cell 508-555-0172.", "jefferson"),
+        ("NOTIFIED MICU RESIDENT, FENWICK AT BEDSIDE 0350.", "FENWICK"),
+        ('pt prefers "ray". portable x-ray done.', "ray"),
+        ('SON ARNEL ("JUNJUN") VISITED 1500.', "JUNJUN"),
+        ("family from chengdu, son xiaoming flying in from vancouver.", "xiaoming"),
+        # lower-case address blocks: the listed town and its postcode, a floor
+        ("addr: 212 county st, apt 3, new bedford 02740", "212 county st, apt 3, new bedford 02740"),
+        ("home: 2231 w cortez st, 1st fl, chicago il 60622", "2231 w cortez st, 1st fl, chicago il 60622"),
+        ("admit st. lukes 9/2-9/8 for chf.", "9/8"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -178,6 +199,11 @@ def test_detects_phi(engine, text, phi):
         "Elderly woman 78 yo, fell at home. HISTORY 67 M WITH CHF. Pt 67 yo M with CHF.",
         "R ARM 2/5 (WAS 3/5), R LEG 3/5. R hip 4/5. PAIN 5-7/10 ON EPIDURAL.",
         "Vent: PEEP 14, FiO2 0.6, Pplat 27, DP 13. Measured RR 16, Ppeak 24, MV 8.1, Cstat 42.",
+        "platelets 250000, Bicillin 2400000 units IM. vit D 50000IU weekly. 1000000 cells.",
+        "ems 12 lead st elevation ii, iii, avf. Will order 30-40 mmHg compression stockings.",
+        "ESRD 2/2 HTN. hypoxia 2/2 pna. IV #20 in RH. pain 5-7/10, 3-4/10 after.",
+        "FAMILY AT BEDSIDE. WIFE AT BEDSIDE. sitter at bs overnight. EGD at bedside. home cell.",
+        "called pcp office. CALLED NSGY PGR. triage rn note. reinforced by VNA. rt eval.",
         "Referrals sent via Careport 1030. VSS AS PER FLOWSHEET. insulin gtt per protocall.",
         "S/P ANTERIOR STEMI, DES X2 TO LAD. Young, motivated, strong family support.",
         "Department of Hospital Medicine. pt to hospital (ed) for eval. transferred from osh (nstemi).",
@@ -298,12 +324,14 @@ def test_accuracy_floor_on_presidio_synthetic_set(engine):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, recall, precision", [("dev", 0.955, 0.94), ("test", 0.94, 0.93)])
+@pytest.mark.parametrize("name, recall, precision", [("dev", 0.935, 0.94), ("test", 0.945, 0.93)])
 def test_accuracy_floor_on_notes_of_other_kinds(engine, name, recall, precision):
     """Notes of twelve kinds written for this project with planted PHI (discharge summaries, letters,
     radiology, referrals, telephone and visit notes, capitals, lower case). The test set was never
-    looked at while the rules were written. Measured: dev 0.965 / 0.957 (90 notes: the 30 ward and
-    ICU notes added last were written to find misses), test 0.952 / 0.943."""
+    looked at while the rules were written. Measured: dev 0.943 / 0.959 (114 notes: the 54 ward, ICU,
+    home care, dialysis, hospice and triage notes added last were written to find misses; their
+    named agencies, suppliers and employers without a "hospital"-like word are most of what is
+    missed), test 0.955 / 0.945."""
     from benchmarks.deid_data import load_written
 
     notes = load_written(name)

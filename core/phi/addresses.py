@@ -21,7 +21,8 @@ _SEPARATOR = regex.compile(r"[ \t]*(?:,|\n|>|\?\?\?)[ \t\n,>]*|[ \t]{2,}")
 # A flat or suite number ends its part, so one space may come before or after it.
 _SPACE = regex.compile(r"[ \t]+")
 # "Apt. 4B", "Suite 12", "Flat C": the number or letter of a unit ("units" is not one)
-_UNIT = r"(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|box)\b\.?[ \t]*#?[ \t]*(?:\d\w{0,5}|(?-i:\p{Lu})\b)"
+_UNIT = (r"(?:(?:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|box)\b\.?[ \t]*#?[ \t]*(?:\d\w{0,5}|(?-i:\p{Lu})\b)"
+         r"|\d{1,2}(?:st|nd|rd|th)[ \t]+(?:floor|fl)\b\.?)")  # "1st fl", "2nd floor"
 _POSTCODE = r"\d{3,6}(?:[ \t\-]\d{2,4})?(?:[ \t](?-i:[A-Z]{2}))?|(?-i:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2})"
 _REGION_CODE = r"(?-i:[A-Z]{2,3})"  # checked against the lists below: "BP 120/80" after an address is not one
 # States and provinces written as codes (US, Canada, Australia); another capital pair ends the block.
@@ -39,6 +40,15 @@ _PART = regex.compile(
     rf"|(?P<postcode>{_POSTCODE})(?!\w)",
     regex.IGNORECASE)
 _NUMBER_BEFORE = regex.compile(r"(?:^|(?<=[\s>:]))\d{1,6}[ \t]+$")
+# The same parts in a note written all in lower case or capitals, where case says nothing: a town
+# counts only if it is a listed one or a postcode follows it, a region only if it is a state's code.
+_PLACE_ANY_CASE = r"\p{L}[\p{L}'\-]*(?:[ \t]+\p{L}[\p{L}'\-]*){0,2}"
+_PART_ANY_CASE = regex.compile(
+    rf"(?P<unit>{_UNIT})(?=\s|$|[,.;>])"
+    rf"|(?:(?P<region>[A-Za-z]{{2}})|(?P<place>{_PLACE_ANY_CASE}))[ \t]+(?P<postcode>{_POSTCODE})(?!\w)"
+    rf"|(?:(?P<region>[A-Za-z]{{2}})|(?P<place>{_PLACE_ANY_CASE})){_PART_END}"
+    rf"|(?P<postcode>{_POSTCODE})(?!\w)",
+    regex.IGNORECASE)
 _MAX_PARTS = 6
 
 
@@ -59,10 +69,17 @@ def address_blocks(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
 
 def _block_end(text: str, end: int) -> int:
     """Where the block whose street line ends at ``end`` ends."""
+    from casenotes.phi.words import is_mixed_case
+
+    one_case = not is_mixed_case(text)
     after_unit = _UNIT_AT_END.search(text, max(0, end - 16), end) is not None
     for _ in range(_MAX_PARTS):
         separator = _SEPARATOR.match(text, end) or _SPACE.match(text, end)
         part = _PART.match(text, separator.end()) if separator else None
+        if one_case and separator and not part:
+            part = _PART_ANY_CASE.match(text, separator.end())
+            if part and not _one_case_part_ok(part):
+                break
         # after one space only a flat, or what follows a flat, or a ZIP or British postcode ("Dorchester 02121")
         if not part or (separator.re is _SPACE and not (
                 after_unit or part["unit"] or (part.group() == part["postcode"] and _CLEAR_POSTCODE.fullmatch(part.group())))):
@@ -76,6 +93,16 @@ def _block_end(text: str, end: int) -> int:
 
 _UNIT_AT_END = regex.compile(_UNIT + r"$", regex.IGNORECASE)
 _CLEAR_POSTCODE = regex.compile(r"\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}")
+
+
+def _one_case_part_ok(part: regex.Match) -> bool:
+    from casenotes.phi import lexicon
+
+    if part["region"]:
+        return part["region"].upper() in _CANADA_AUSTRALIA or part["region"].upper() in lexicon.us_states().values()
+    if part["place"]:
+        return _is_place(part["place"]) and (bool(part["postcode"]) or " ".join(_words(part["place"])) in lexicon.cities())
+    return True
 
 
 def _is_region(code: str) -> bool:

@@ -333,8 +333,9 @@ def _clearly_named(tok: Tok) -> bool:
     lower = tok.lower
     if not tok.is_word or lower in STOP or lower in GENERIC_FACILITY_WORDS or lexicon.is_clinical(lower):
         return False
-    return (lexicon.is_name_word(lower) or lower in lexicon.cities() or lower in lexicon.us_states()
-            or not lexicon.is_common_word(lower))
+    # ("call home", "go home": a surname that is also an everyday word does not name a place)
+    return ((lexicon.is_name_word(lower) and lexicon.zipf(lower) < 4.5) or lower in lexicon.cities()
+            or lower in lexicon.us_states() or not lexicon.is_common_word(lower))
 
 
 def _distinguishing(tok: Tok, mixed: bool) -> bool:

@@ -194,7 +194,7 @@ def _postprocess(text: str, results) -> list[PhiFinding]:
             start, end = _with_hyphenated_parts(text, *_without_cue_words(text, start, end))
         if start < end:
             findings.append(PhiFinding(start, end, entity, round(float(r.score), 3), detector))
-    findings += _nicknames(text, findings)
+    findings += _nicknames(text, findings) + _preferred_names(text)
     findings += _propagate_names(text, findings)
     findings = merge_overlaps(findings)
     findings = merge_overlaps(findings + address_blocks(text, findings))
@@ -293,7 +293,7 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
 
 
 _NICKNAME = regex.compile(
-    r"\s*\(\s*(?:prefers|goes\s+by|aka|a\.k\.a\.?|called|known\s+as)?\s*[\"'“‘]?(?P<nick>\p{L}[\p{L}'\-]+)[\"'”’]?\s*\)",
+    r"\s*\(\s*(?:prefers|goes\s+by|aka|a\.k\.a\.?|called|known\s+as)?\s*(?P<quote>[\"“'‘])?(?P<nick>\p{L}[\p{L}'\-]+)[\"'”’]?\s*\)",
     regex.IGNORECASE)
 
 
@@ -309,15 +309,32 @@ _NOT_NICKNAMES = _not_nicknames()
 def _nicknames(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     """The name a person goes by, in brackets after their name: 'Richard Ashby ("Rich")', 'William
     Strong (prefers Bill)'. Found as a cue (so it is searched for again), unless a clinical word."""
+    from casenotes.phi.words import is_mixed_case
+
     out = []
     for f in findings:
         if f.entity_type == "NAME" and (m := _NICKNAME.match(text, f.end)):
             word = m.group("nick").lower()
             if word in _NOT_NICKNAMES or len(word) < 3:
                 continue  # "URSLA MORETTI (DAUGHTER)", "Hill (RN)", "ortiz (ho)": who they are, not what they are called
-            if lexicon.is_name_word(word) or not (lexicon.is_clinical(word) or lexicon.is_common_word(word)):
+            # in a note all in one case an unlisted word in brackets is as likely an abbreviation ("(POA)"),
+            # unless quoted ('SON ARNEL ("JUNJUN")')
+            quoted = m.group("quote") is not None
+            if lexicon.is_name_word(word) or ((quoted or is_mixed_case(text)) and not (
+                    lexicon.is_clinical(word) or lexicon.is_common_word(word))):
                 out.append(PhiFinding(m.start("nick"), m.end("nick"), "NAME", 0.7, "context:nickname"))
     return out
+
+
+_PREFERRED = regex.compile(
+    r"\b(?:prefers(?:\s+to\s+be\s+called)?|goes\s+by|likes\s+to\s+be\s+called|known\s+as|nicknamed)\s+"
+    r"[\"“'‘](?P<nick>\p{L}[\p{L}'\-]+)[\"”'’]", regex.IGNORECASE)
+
+
+def _preferred_names(text: str) -> list[PhiFinding]:
+    """'pt prefers "ray"', 'goes by "cliff"': a quoted name someone goes by, in any case."""
+    return [PhiFinding(m.start("nick"), m.end("nick"), "NAME", 0.7, "context:nickname") for m in _PREFERRED.finditer(text)
+            if m.group("nick").lower() not in _NOT_NICKNAMES]
 
 
 def _names_as_people(text: str, names: set[str]) -> list[PhiFinding]:

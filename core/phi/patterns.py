@@ -159,6 +159,10 @@ _MEASURE = regex.compile(r"\d+(?:\.\d+)?(?:mg|mcg|g|ml|l|cc|units?|u|yo|y|yr|yrs
                          regex.IGNORECASE)
 
 
+# A unit right after a number on the same line: "order 30-40 mmHg stockings" orders no identifier.
+_UNIT_NEXT = regex.compile(r"[ \t]*(?:mmhg|cc|ml|mls|mg|mcg|g|gm|kg|units?|meq|mmol|%|mm|cm)\b", regex.IGNORECASE)
+
+
 def _not_a_phrase_or_measure(value: str) -> bool:
     """"27-year-old" or "2-week" (a number and lower-case words) and "40mg", "72yo", "1000mL" are not
     identifiers, whatever keyword comes before them ("Referral: 27-year-old", "Rx 40mg")."""
@@ -201,6 +205,8 @@ def _slash_date_ok(text: str, start: int, end: int) -> bool:
         return False
     if value.endswith("/10") and _PAIN_BEFORE.search(before[-25:]):
         return False
+    if value == "2/2" and regex.match(r"\s+\p{L}", after) and not _DATE_CUE_BEFORE.search(before):
+        return False  # "ESRD 2/2 HTN": secondary to
     numerator, denominator = (int(x) for x in value.split("/")[:2])
     if numerator <= denominator <= 10 and (_SCORE_BEFORE.search(before) or _SCORE_AFTER.match(after)):
         return False  # "Mini-Cog 3/5", "distress thermometer 7/10", "HA 6/10 -> 3/10", "at 4/10 sites"
@@ -232,7 +238,7 @@ RULES: tuple[Rule, ...] = (
           and not _SETTING_BEFORE.search(text[max(0, s - 30) : s]), needs=_DIGITS_DATE),
     _rule("DATE", "date_iso", r"(?<!\d)(?P<phi>(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)", 0.95),
     _rule("DATE", "date_month_day_slash",
-          rf"(?<![\d/.:+#x*]|(?<!\d/\d{{1,2}})\d-)(?P<phi>{_MM}/{_DD})(?![\d/]|\.\d|\s*(?:{_UNIT_AFTER}))",
+          rf"(?<![\d/.:+#x*])(?<!(?<![\d/])\d{{1,2}}-)(?P<phi>{_MM}/{_DD})(?![\d/]|\.\d|\s*(?:{_UNIT_AFTER}))",
           0.7, validator=_slash_date_ok),
     _rule("DATE", "date_month_year_slash", rf"(?<![\d/.])(?P<phi>{_MM}/(?:3[2-9]|[4-9]\d|(?:19|20)\d{{2}}))(?![\d/]|\.\d)",
           0.6, validator=_slash_date_ok),
@@ -320,17 +326,23 @@ RULES: tuple[Rule, ...] = (
     _rule("ID", "id_after_keyword",
           r"\b(?:mrn|mr#|medical\s+record(?:\s+(?:number|no\.?|#))?|acct|account|encounter|enc|visit|csn|fin|har"
           r"|member|policy|subscriber|insurance|medicaid|medicare|health\s+plan|plan|license|licence|lic|dl|dea|npi"
-          r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id|accession|acc"
+          r"|vin|plate|serial|device|implant|badge|employee|unit\s+number|patient\s+id|pt\s+id|id|accession|acc|nhi"
           r"|hospital\s+(?:no|number)|nhs|ticket|lot|s/n|sn|specimen|requisition|claim|case|reference|ref|confirmation"
           r"|order|passport|trauma\s+id)"
-          r"(?:\s*(?:number|no\.?|num|#|id|identifier))?(?:\s+(?:is|was))?\s*[:#=]?\s*"
+          r"(?:\s*(?:number|no\.?|num|#|id|identifier|code))?(?:\s+(?:is|was))?\s*[:#=]?\s*"
           r"(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
-          0.9, validator=lambda text, s, e: _not_a_phrase_or_measure(text[s:e])),
+          0.9, validator=lambda text, s, e: _not_a_phrase_or_measure(text[s:e]) and not _UNIT_NEXT.match(text, e)),
+    # A number after "#" with four digits or more: "bag #b-4471", "interpreter #40562" ("#20" is a gauge)
+    _rule("ID", "id_after_number_sign", r"(?<![\w#])#\s*(?P<phi>(?:[A-Z]{1,3}-?)?\d{4,}[A-Z]?)(?![\w\-/]|\.\d)", 0.75,
+          veto_after=rf"{_UNIT_AFTER}"),
+    # "SSN last 4: 1234": part of a social security number is still one
+    _rule("SSN", "ssn_last_digits", r"\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:last\s*(?:4|four)"
+          r"(?:\s+digits)?)\s*(?:is|was|[:#=])?\s*(?P<phi>\d{4})\b", 0.9),
     # Words that also start clinical phrases ("chart 0800", "sample 10mL", "subject: 72yo"): an
     # identifier only after a number marker, "Chart no. 55-21-09", "specimen tracking # S24-11873".
     _rule("ID", "id_after_numbered_keyword",
           r"\b(?:chart|file|folder|booking|referral|prescription|rx|tracking|barcode|wristband|armband|donor"
-          r"|registry|participant|subject|sample|slide)\s*(?:number|no\.?|num|#|id)(?:\s+(?:is|was))?\s*[:#=]?\s*"
+          r"|registry|participant|subject|sample|slide|group|lab|reg|registration)\s*(?:number|no\.?|num|#|id)(?:\s+(?:is|was))?\s*[:#=]?\s*"
           r"(?P<phi>(?=[A-Z0-9\-]*\d)[A-Z0-9][A-Z0-9\-]{3,})\b",
           0.9, validator=lambda text, s, e: _not_a_phrase_or_measure(text[s:e])),
     # The same numbers written in groups, after a keyword that only ever introduces an identifier:
@@ -341,23 +353,27 @@ RULES: tuple[Rule, ...] = (
     _rule("ID", "id_grouped_after_keyword",
           r"\b(?:mrn|mr\s*#|medical\s+record|acct|account|member|policy|subscriber|insurance|medicaid|medicare"
           r"|nhs|chi|licen[cs]e|passport|serial\s*(?:no\.?|number|#)|s/n|ref|reference|claim|accession"
-          r"|hospital\s+(?:no\.?|number)|patient\s+id|pt\s+id|confirmation|badge|employee|vin|plate|dea|npi)"
+          r"|hospital\s+(?:no\.?|number)|patient\s+id|pt\s+id|confirmation|badge|employee|vin|plate|dea|npi"
+          r"|health\s+card|ins\s*(?:id|#|no\.?))"
           r"\s*(?:number|no\.?|num|#|id|identifier)?\s*[:#=]?\s*"
-          r"(?P<phi>(?:(?-i:[A-Z]{1,3})[\s/\-]?)?[A-Z0-9]*\d[A-Z0-9]*(?:[ /\-][A-Z0-9]*\d[A-Z0-9]*){1,5})"
+          # an optional prefix of letters ("W", "XQH ", "JS/RT/"), then groups that each hold a digit,
+          # or end in letters ("1234-567-890-AB")
+          r"(?P<phi>(?:(?-i:[A-Z]{1,3})[\s/\-]?){0,2}[A-Z0-9]*\d[A-Z0-9]*(?:[ /\-][A-Z0-9]*\d[A-Z0-9]*){1,5}"
+          r"(?:-(?-i:[A-Z]{1,3}))?)"
           rf"(?![\w/]|\.\d|\s*{_UNIT_AFTER})",
           0.85, validator=lambda text, s, e: sum(c.isdigit() for c in text[s:e]) >= 5, needs=r"\d[A-Z]*[ /\-][A-Z]*\d"),
     # Letters and five or more digits in one token are a record, specimen or device number, not a lab
     # value or a drug ("CT24-0318772", "LT2207814", "INC-0094471"; never "B12", "HbA1c", "CD4").
     _rule("ID", "alphanumeric_id",
           r"(?<![\w\-/.])(?P<phi>(?=[A-Z0-9\-]*[A-WYZ])(?=[A-Z0-9\-]*\d{5})[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){5,24})"
-          r"(?![\w\-/.])",
-          0.7, validator=lambda text, s, e: not regex.search(r"\d[x\-]\d|\d(?:cc|ml|l|hr|mg)", text[s:e], regex.I),
+          r"(?![\w\-/]|\.\w)",  # a full stop may end the sentence after it
+          0.7, validator=lambda text, s, e: not regex.search(r"\d[x\-]\d|\d(?:cc|ml|l|hr|mg|mcg|iu|units?)", text[s:e], regex.I),
           needs=_FIVE_DIGITS),
     _rule("ID", "long_number",
-          r"(?<![\d.,/:\-])(?P<phi>\d{6,})(?![\d.,/]|\s*(?:cc|ml|mg|mcg|units?|u\b|cells|/))", 0.6,
+          r"(?<![\w.,/:\-])(?P<phi>\d{6,})(?![\d/]|[.,]\d|\s*(?:cc|ml|mg|mcg|units?|u\b|iu\b|cells|/))", 0.6,
           veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc)", needs=_FIVE_DIGITS),
     _rule("ID", "five_digit_number",
-          r"(?<![\d.,/:\-#])(?P<phi>\d{5})(?![\d.,/]|\s*(?:cc|ml|mls|mg|mcg|units?|u\b|cells|/|k\b|kcal|cal))", 0.5,
+          r"(?<![\w.,/:\-#])(?P<phi>\d{5})(?![\d/]|[.,]\d|\s*(?:cc|ml|mls|mg|mcg|units?|u\b|iu\b|cells|/|k\b|kcal|cal))", 0.5,
           veto_before=r"(?:plt|plts|platelets?|wbc|cpk|ck|units?|u|x|@|=|ml|cc|\$|heparin|i/o|ins?|outs?|total|los|balance|\+|-)",
           needs=_FIVE_DIGITS),
     # A web address written without its scheme: "gofundme.com/f/help-...", "caringbridge.org/visit/..."
@@ -373,7 +389,7 @@ RULES: tuple[Rule, ...] = (
           r"|heights|walk|rise)\b\.?(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*\w+)?"
           # the town that follows on the same line: "41 Quarry Hill Road, Marlstone"
           r"(?:,\s*(?!(?:apt|apartment|suite|ste|unit|flat|floor|room)\b)(?-i:\p{Lu}\p{Ll}+(?:[\s\-]\p{Lu}\p{Ll}+)?)(?![\w\-]))?)",
-          0.85, validator=_street_ok),
+          0.85, validator=_street_ok, veto_after=r"(?:elevations?|depressions?|segments?|changes?|waves?)\b"),  # ST elevation
     # A house number, then a name and a street word in title case, from the rest of the US Postal
     # Service's list of street suffixes: "138 Dean Estates", "867 Stephen Tunnel", "12 Amber Ports".
     # The capitals are what make "Summit" or "Run" a street's word, so this reads normally cased text only.

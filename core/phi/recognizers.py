@@ -209,6 +209,10 @@ class ContextNameRecognizer(EntityRecognizer):
                 kind = "coordination"
             elif lower in _PAST_VISIT_VERBS:
                 kind = "visit"
+            elif lower in _PHONE_LABELS and k + 1 < n and (toks[k + 1].text[0].isdigit() or toks[k + 1].text in ("#", ":", "(")):
+                kind = "phone"  # "jefferson cell 508-555-0172", "nuala ph 617 555 0174"
+            elif lower == "at" and k + 1 < n and toks[k + 1].lower in ("bedside", "bs"):
+                kind = "bedside"  # "FENWICK AT BEDSIDE"
             else:
                 continue
             start = k
@@ -229,7 +233,14 @@ class ContextNameRecognizer(EntityRecognizer):
                 # a past-tense visit or call makes a listed given name a person even when it is also
                 # a word ("bob visited", "frank called": "will" or "may" cannot start such a clause)
                 given_name_visiting = kind == "visit" and _first_name(run[0]) and len(run[0].text) > 2
-                if len(run) == 1 and run[0].lower not in lexicon.last_names() and not given_name_visiting:
+                if kind in ("phone", "bedside"):
+                    # a phone's or the bedside's person must be a name, never an ordinary word ("home cell",
+                    # "family at bedside")
+                    if not all(((_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES) or _listed_surname(t))
+                               and t.lower not in VISITORS_BY_ROLE and t.lower not in ROLE_TITLES
+                               and not (self._mixed and t.text.isupper()) for t in run):  # "EGD at bedside", "sitter at bs"
+                        continue
+                elif len(run) == 1 and run[0].lower not in lexicon.last_names() and not given_name_visiting:
                     continue
                 # "Pastor visited", "House Supervisor called": people by their job, not their name
                 if kind == "visit" and (any(t.lower in VISITORS_BY_ROLE for t in run) or (
@@ -429,6 +440,10 @@ class ContextNameRecognizer(EntityRecognizer):
         if lower in lexicon.first_names() or is_surname(tok, lenient=not relation):
             return True
         if relation and lower in lexicon.NICKNAMES:
+            return True
+        # after a relation, a word English never uses is a name whatever its ending ("son xiaoming")
+        if relation and tok.text.isalpha() and len(lower) >= 4 and lexicon.zipf(lower) < 2.0 \
+                and not lexicon.is_clinical_variant(lower) and not lexicon.is_common_word_misspelt(lower):
             return True
         # "husband Rich Martino": a common word followed by a clear surname ("HCP, limited English" is none)
         return (relation and j + 1 < len(toks) and toks[j + 1].is_word and is_surname(toks[j + 1])
@@ -745,7 +760,7 @@ def _derived_word(tok: Tok) -> bool:
 PERSON_CLAUSE = regex.compile(
     r"\s+(?:will|would|to\s+(?:call|confirm|bring|visit|come|pick|update|follow|arrange|discuss|speak|stay|return"
     r"|check|contact|meet|review|see|interpret|translate|drive)|states|stated|says|said|asking|asked|asks|called"
-    r"|calling|visited|visiting|plans?\s+to|agrees|agreed|reports|reported|wants?|wanted|requests|requested"
+    r"|calling|visited|visiting|coming|plans?\s+to|agrees|agreed|reports|reported|wants?|wanted|requests|requested"
     r"|confirmed|confirms|brought|spoke|verbalized|tearful|crying|upset"
     r"|verbalizes|expressed|declined|refused|updated|notified|aware|at\s+bedside|in\s+to\s+visit)\b",
     regex.IGNORECASE)
@@ -758,6 +773,7 @@ _FUNCTION_BEFORE_WORD = frozenset("the a an of per via".split())
 _EMPLOYMENT_CUES = frozenset(
     "works work worked working employed employer retired job drives drove owns owned volunteers volunteered".split())
 _PAST_VISIT_VERBS = frozenset("visited called phoned telephoned".split())
+_PHONE_LABELS = frozenset("cell ph phone mobile tel telephone home work".split())
 _UNIT_NAME = regex.compile(r"(?:icu|cu|icua|unit)$")
 
 
@@ -841,7 +857,8 @@ def _listed_surname(tok: Tok, rare: bool = True) -> bool:
     parts = tok.lower.split("-")
     return len(tok.text) >= 3 and all(
         part.isalpha() and part not in STOP and not lexicon.is_clinical(part)
-        and ((lexicon.zipf(part) < 4.0 and lexicon.is_name_word(part)) or (rare and _rare_name_word(Tok(part, 0, len(part)))))
+        and ((lexicon.zipf(part) < 4.0 and lexicon.is_name_word(part))
+             or (rare and regex.search("[aeiou]", part) and _rare_name_word(Tok(part, 0, len(part)))))
         for part in parts)
 
 
