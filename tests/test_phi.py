@@ -153,6 +153,12 @@ def _found(engine, text):
         ("addr: 212 county st, apt 3, new bedford 02740", "212 county st, apt 3, new bedford 02740"),
         ("home: 2231 w cortez st, 1st fl, chicago il 60622", "2231 w cortez st, 1st fl, chicago il 60622"),
         ("admit st. lukes 9/2-9/8 for chf.", "9/8"),
+        # hyphenated names whose second part is lower case or an ordinary word
+        ("I have spoken with Dr. Eun-ji Hwang who will see her next week.", "Eun-ji Hwang"),
+        ("Ambulated x3 in hall with wife Eun-hee.", "Eun-hee"),
+        ("RT C ADEBAYO-PRICE AT BS. NOW 4L NC.", "C ADEBAYO-PRICE"),
+        ("FAMILY MTG W/ PALLIATIVE (KESSLER-HOLT). PRESSORS D/C.", "KESSLER-HOLT"),
+        ("A. Petrosyan, MD PGY-3   pager 31452", "A. Petrosyan"),
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -204,6 +210,7 @@ def test_detects_phi(engine, text, phi):
         "ESRD 2/2 HTN. hypoxia 2/2 pna. IV #20 in RH. pain 5-7/10, 3-4/10 after.",
         "FAMILY AT BEDSIDE. WIFE AT BEDSIDE. sitter at bs overnight. EGD at bedside. home cell.",
         "called pcp office. CALLED NSGY PGR. triage rn note. reinforced by VNA. rt eval.",
+        "seen by ortho (PICC) team. renal (HD) today. son-in-law visiting. Smith-like rash.",
         "Referrals sent via Careport 1030. VSS AS PER FLOWSHEET. insulin gtt per protocall.",
         "S/P ANTERIOR STEMI, DES X2 TO LAD. Young, motivated, strong family support.",
         "Department of Hospital Medicine. pt to hospital (ed) for eval. transferred from osh (nstemi).",

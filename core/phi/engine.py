@@ -229,8 +229,9 @@ def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-# A capitalised part only: "son-in-law" and "non-tender" are words, not names.
-_HYPHEN_PART_AFTER = regex.compile(r"-\p{Lu}\p{L}*")
+# A capitalised part, or a short lower-case one after a capitalised name ("Eun-ji", "Ji-woo"):
+# "son-in-law", "non-tender" and "Smith-like" are words, not names.
+_HYPHEN_PART_AFTER = regex.compile(r"-(?:\p{Lu}\p{L}*|(?!(?:in|law|old|year|like|type|based|led|run|up)\b)\p{Ll}{2,4}\b)")
 _HYPHEN_PART_BEFORE = regex.compile(r"\p{Lu}\p{L}*-$")
 
 
@@ -238,7 +239,8 @@ def _with_hyphenated_parts(text: str, start: int, end: int) -> tuple[int, int]:
     """A name is replaced with every part of a hyphenated surname: "Nwachukwu-Lee", not "[NAME]-Lee"."""
     if start >= end:
         return start, end
-    while (m := _HYPHEN_PART_AFTER.match(text, end)) and text[end - 1].isalpha():
+    while (m := _HYPHEN_PART_AFTER.match(text, end)) and text[end - 1].isalpha() and (
+            m.group()[1].isupper() or text[start].isupper()):
         end = m.end()
     while start > 0 and (m := _HYPHEN_PART_BEFORE.search(text, max(0, start - 40), start)) and text[start].isalpha():
         start = m.start()

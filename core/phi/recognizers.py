@@ -348,14 +348,16 @@ class ContextNameRecognizer(EntityRecognizer):
             if _is_letter(tok) and (tok.text.isupper() or not mixed_case) and tok.text not in ("A", "I"):
                 j = i + 2 if i + 1 < n and toks[i + 1].text == "." else i + 1
                 if j < n and toks[j].is_word and len(toks[j].text) > 1 and is_surname(toks[j], lenient=True):
-                    after = toks[j + 1].lower if j + 1 < n else ""
+                    last = _hyphen_end(toks, j) - 1  # "C ADEBAYO-PRICE": the surname's parts
+                    after = toks[last + 1].lower if last + 1 < n else ""
                     # with a dot and a surname rare in English, no cue is needed: "T. OKAFOR IN TO SEE PT"
                     dotted = (j == i + 2 and text[toks[j].start - 1 : toks[j].start + 1] == toks[j].text[0].rjust(2)
                               and (i == 0 or text[tok.start - 1] in " \t\n(") and _rare_name_word(toks[j])
                               and (toks[j].text[0].isupper() or not mixed_case))
-                    if before or dotted or after in CUE_VERBS_AFTER or after in CREDENTIALS or (
-                            after == "(" and j + 2 < n and toks[j + 2].lower in CREDENTIALS):
-                        out.append(span_result("NAME", toks, (i, j + 1), 0.7, "context:initial_surname"))
+                    at_bedside = after == "at" and last + 2 < n and toks[last + 2].lower in ("bedside", "bs")
+                    if before or dotted or after in CUE_VERBS_AFTER or after in CREDENTIALS or at_bedside or (
+                            after == "(" and last + 2 < n and toks[last + 2].lower in CREDENTIALS):
+                        out.append(span_result("NAME", toks, (i, last + 1), 0.7, "context:initial_surname"))
         return out
 
     def _names_after_verbs(self, toks: list[Tok]) -> list[RecognizerResult]:
@@ -383,6 +385,13 @@ class ContextNameRecognizer(EntityRecognizer):
                     end += 1
                 out.append(span_result("NAME", toks, (i, end), 0.65, "context:talk"))
         for i in range(1, n - 2):
+            # "W/ PALLIATIVE (KESSLER-HOLT)", "seen by ortho (Okonkwo)": a service and its person in brackets
+            name_end = _hyphen_end(toks, i + 1)
+            if toks[i].text == "(" and toks[i - 1].lower in SERVICES | _CONSULTING_SERVICES and name_end < n \
+                    and toks[name_end].text == ")" and toks[i + 1].is_word and len(toks[i + 1].text) >= 4 and (
+                        _listed_surname(toks[i + 1]) or (_first_name(toks[i + 1]) and toks[i + 1].lower
+                                                         not in lexicon.AMBIGUOUS_FIRST_NAMES)):
+                out.append(span_result("NAME", toks, (i + 1, name_end), 0.7, "context:service_person"))
             # "HUNTER (RT) WEANED", "Moss (PT)", "pellegrino (neuro resident) aware": a name with its role in brackets
             close = next((k for k in range(i + 2, min(n, i + 5)) if toks[k].text == ")"), None)
             if toks[i].text == "(" and close and toks[close - 1].lower in _ROLES_IN_BRACKETS \
@@ -414,6 +423,9 @@ class ContextNameRecognizer(EntityRecognizer):
         count = 1
         while end < n and count < 3:
             nxt = end
+            if toks[nxt].after_hyphen and toks[nxt].text.isalpha():
+                end += 1  # the second part of a hyphenated given name: "Eun-ji", "Min-jun"
+                continue
             if toks[nxt].text == "." and toks[nxt - 1].text.isalpha() and len(toks[nxt - 1].text) == 1:
                 nxt += 1  # "A." initial
             if (nxt < n and toks[nxt].is_word and continues_name(toks[nxt], self._mixed) and not _is_label(toks, nxt)
@@ -504,8 +516,9 @@ class ContextNameRecognizer(EntityRecognizer):
         if not (nearest.lower in lexicon.first_names() or is_surname(nearest) or len(nearest.text) == 1
                 or any(t.lower in lexicon.first_names() for t in toks[start:end])):
             return None
-        if i + 1 < len(toks) and toks[i + 1].is_word and lexicon.is_clinical_term(toks[i + 1].lower):
-            return None  # "PA line", "np cough": not a credential
+        if toks[i].lower in ("pa", "np", "do", "rd") and i + 1 < len(toks) and toks[i + 1].is_word \
+                and lexicon.is_clinical_term(toks[i + 1].lower):
+            return None  # "PA line", "np cough": not a credential ("MD PGY-3" is one)
         if not any(is_surname(t, lenient=True) or t.lower in lexicon.first_names() for t in toks[start:end] if len(t.text) > 1):
             return None
         return start, end
@@ -788,12 +801,24 @@ SEEN_VERBS = frozenset("seen evaluated examined assessed visited".split())
 # Verbs after which a first name is a person: "spoke with joy", "paged Helen", "d/w Lee".
 TALK_VERBS = frozenset("paged called notified updated informed per asked told phoned texted emailed".split())
 TALK_VERBS_WITH = frozenset("spoke spoken talked discussed met conferred consulted reviewed d/w".split())
+_CONSULTING_SERVICES = frozenset(
+    """palliative ortho orthopedics neuro neurology nsgy neurosurgery cards cardiology gi renal nephrology pulm
+    pulmonary id surgery surg trauma onc oncology heme hematology endo endocrine derm psych urology uro ent
+    anesthesia ir icu micu sicu ccu team""".split())
 _ROLES_IN_BRACKETS = CREDENTIALS | ROLE_TITLES | frozenset("rt pt ot sw cm slp pa".split())
 # Where a colleague comes from: "helen from pt", "joy from case management".
 SERVICES = frozenset(
     """case cm social sw pt ot st slp speech pharmacy nutrition dietary admitting rehab hospice vna lab radiology
     security chaplain chaplaincy pastoral palliative it billing registration scheduling the hr transport
     interpreter infection wound ostomy respiratory rt psych psychiatry""".split())
+
+
+def _hyphen_end(toks: list[Tok], j: int) -> int:
+    """The index after token j and the parts the tokenizer split from it at hyphens ("KESSLER-HOLT")."""
+    end = j + 1
+    while end < len(toks) and toks[end].after_hyphen:
+        end += 1
+    return end
 
 
 def _is_letter(tok: Tok) -> bool:
