@@ -322,7 +322,7 @@ SYNTH = SHARED_DATA / "deid" / "presidio_synth_dataset_v2.json"
 @pytest.mark.skipif(not SYNTH.exists(), reason="shared development data not present")
 def test_accuracy_floor_on_presidio_synthetic_set(engine):
     """General PII in prose (names from many countries, foreign addresses), Safe Harbor gold.
-    Measured 0.851 / 0.933 (stock Presidio: 0.608 / 0.697)."""
+    Measured 0.857 / 0.933 (stock Presidio: 0.608 / 0.697)."""
     from benchmarks.deid_data import load_synth
 
     total = _score(engine, load_synth()).total
@@ -360,7 +360,7 @@ def test_names_in_visit_notes_are_removed(engine):
     names_only = [type(n)(n.text, [s for s in n.spans if s["type"] in ("PATIENT", "CLINICIAN")], n.group, n.name)
                   for n in notes]
     found = [[(f.start, f.end) for f in fs] for fs in engine.analyze([n.text for n in notes])]
-    assert score(names_only, found).total.recall >= 0.97  # measured 0.976 (dev 1.0); the issue asks 0.99
+    assert score(names_only, found).total.recall >= 0.98  # measured 0.988; the issue asks 0.99
 
 
 def _token_count(notes) -> int:
