@@ -159,6 +159,8 @@ def _found(engine, text):
         ("RT C ADEBAYO-PRICE AT BS. NOW 4L NC.", "C ADEBAYO-PRICE"),
         ("FAMILY MTG W/ PALLIATIVE (KESSLER-HOLT). PRESSORS D/C.", "KESSLER-HOLT"),
         ("A. Petrosyan, MD PGY-3   pager 31452", "A. Petrosyan"),
+        ("d/w kowalski. kowalski-nunez to call back.", "kowalski-nunez"),  # found again, hyphen and all
+        ("Admitted to Mercy Hospital. Mercy Hospital Day 3 was quiet.", "Mercy Hospital"),  # not "Day"
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -211,6 +213,17 @@ def test_detects_phi(engine, text, phi):
         "FAMILY AT BEDSIDE. WIFE AT BEDSIDE. sitter at bs overnight. EGD at bedside. home cell.",
         "called pcp office. CALLED NSGY PGR. triage rn note. reinforced by VNA. rt eval.",
         "seen by ortho (PICC) team. renal (HD) today. son-in-law visiting. Smith-like rash.",
+        # found by a review of the rules added on 2026-12-02
+        "PT WORKS AT HOME AS AN ACCOUNTANT.",
+        "pt works from home. lives at home with wife. born at home.",
+        "Pt is a candidate for TAVR. He is a smoker with COPD. Works with RT on weaning. Will work with SLP.",
+        "Glidescope at bedside. Walker (per therapist). per beers criteria. updated kardex. called pyxis.",
+        "Smoker 40 years, quit 2010.",
+        "Mark 10 m walk test done.",
+        "Transferred from OSH (records pending). VNA (weekly visits). follow up in clinic (fri).",
+        "Attends Sunday School. Completed High School. Via ALS Ambulance to ED.",
+        "transferred to downtown campus. discharge to geri rehab. Prefers \"tea\" with meals.",
+        "Bed # 4412. Room # 1204. Tube #1234. lives alone, walks 100 ft w/ rw.",
         "Referrals sent via Careport 1030. VSS AS PER FLOWSHEET. insulin gtt per protocall.",
         "S/P ANTERIOR STEMI, DES X2 TO LAD. Young, motivated, strong family support.",
         "Department of Hospital Medicine. pt to hospital (ed) for eval. transferred from osh (nstemi).",
@@ -335,10 +348,10 @@ def test_accuracy_floor_on_presidio_synthetic_set(engine):
 def test_accuracy_floor_on_notes_of_other_kinds(engine, name, recall, precision):
     """Notes of twelve kinds written for this project with planted PHI (discharge summaries, letters,
     radiology, referrals, telephone and visit notes, capitals, lower case). The test set was never
-    looked at while the rules were written. Measured: dev 0.943 / 0.959 (114 notes: the 54 ward, ICU,
+    looked at while the rules were written. Measured: dev 0.944 / 0.961 (114 notes: the 54 ward, ICU,
     home care, dialysis, hospice and triage notes added last were written to find misses; their
     named agencies, suppliers and employers without a "hospital"-like word are most of what is
-    missed), test 0.955 / 0.945."""
+    missed), test 0.955 / 0.947."""
     from benchmarks.deid_data import load_written
 
     notes = load_written(name)

@@ -100,6 +100,9 @@ def _one_case_part_ok(part: regex.Match) -> bool:
 
     if part["region"]:
         return part["region"].upper() in _CANADA_AUSTRALIA or part["region"].upper() in lexicon.us_states().values()
+    # a postcode in a one-case block has four or five digits ("walks 100 ft" is no town and postcode)
+    if part["postcode"] and not regex.fullmatch(r"\d{4,5}(?:-\d{4})?", part["postcode"]):
+        return False
     if part["place"]:
         return _is_place(part["place"]) and (bool(part["postcode"]) or " ".join(_words(part["place"])) in lexicon.cities())
     return True

@@ -178,6 +178,7 @@ GENERIC_FACILITY_WORDS = FACILITY_HEADS | frozenset(
     treatment recovery wellness senior adult pediatric orthopedic orthopaedic spine joint replacement endoscopy
     surgical specialty outpatient inpatient ambulatory department division unit program management service
     system systems network national state county city public private st saint the of and for at in
+    high middle elementary primary secondary junior grammar sunday
     emergency trauma stroke transplant assisted skilled long term acute sub-acute subacute""".split()
 )
 _CONNECTORS = frozenset("and & of the st st. saint".split())
@@ -240,7 +241,8 @@ def _place_after_head(text: str, toks: list[Tok], i: int, mixed: bool) -> int:
         end += 1
     if end == j:
         return i + 1
-    if not of and not any(t.lower in lexicon.cities() or t.lower in lexicon.us_states() for t in toks[j:end]):
+    if not of and not any((t.lower in lexicon.cities() and lexicon.zipf(t.lower) < 5.0) or t.lower in lexicon.us_states()
+                          for t in toks[j:end]):  # "Mercy Hospital Day 3": "day" is a town's name too
         return i + 1  # without "of", only a town or state continues the name ("Mercy Hospital Emergency" does not)
     return end
 
@@ -261,9 +263,13 @@ def _named_in_brackets(toks: list[Tok], j: int) -> tuple[int, int] | None:
         return None
     end = j + 1
     while end < n and end < j + 5 and toks[end].is_word and toks[end].lower not in STOP \
-            and not lexicon.is_clinical(toks[end].lower):
+            and not lexicon.is_clinical(toks[end].lower) and toks[end].lower not in _MONTHS_AND_DAYS \
+            and toks[end].lower not in _DAY_ABBREVIATIONS:
         end += 1
     if end == j + 1 or end >= n or toks[end].text != ")":
+        return None
+    # "(Good Samaritan)" names a place, "(records pending)", "(weekly)" do not
+    if not any(not lexicon.is_common_word(t.lower) or lexicon.is_name_word(t.lower) for t in toks[j + 1 : end]):
         return None
     return j + 1, end
 
@@ -277,7 +283,7 @@ def _is_facility_head(lower: str) -> bool:
 
 def _name_run_before(text: str, toks: list[Tok], i: int, mixed: bool) -> int | None:
     """Where the facility's name starts, walking back from its head word over name words."""
-    k, start = i - 1, None
+    k, start, opening = i - 1, None, None
     while k >= 0 and i - k <= 5:
         tok = toks[k]
         if "\n" in text[tok.end : toks[k + 1].start]:
@@ -293,8 +299,11 @@ def _name_run_before(text: str, toks: list[Tok], i: int, mixed: bool) -> int | N
             continue
         if mixed and not tok.text[0].isupper():
             break
-        if not mixed and (lower in STOP or lower in _PLACE_CUE_BEFORE):
+        if lower in STOP or lower in _PLACE_CUE_BEFORE:  # "Via ALS Ambulance", "To Mercy Hospital"
             break
+        if mixed and _VERB_FORM.search(lower) and lexicon.is_common_word(lower) and not lexicon.is_name_word(lower) \
+                and _SENTENCE_END.search(text[max(0, tok.start - 12) : tok.start]):
+            opening = k  # a sentence's first word is capitalised whatever it is: "Attends Sunday School"
         start = k
         k -= 1
     if start is None:
@@ -304,7 +313,7 @@ def _name_run_before(text: str, toks: list[Tok], i: int, mixed: bool) -> int | N
     run = [t for t in toks[start:i] if t.is_word and t.lower not in _CONNECTORS]
     if not run:
         return None
-    if any(_distinguishing(t, mixed) for t in run):
+    if any(_distinguishing(t, mixed) for t in run if opening is None or t is not toks[opening]):
         return start
     # In capitals a common word can still name a hospital when the text says one goes there: "TO HARBOR HOSPITAL".
     before = toks[start - 1].lower if start > 0 else ""
@@ -325,7 +334,7 @@ def _named_after_place_cue(toks: list[Tok], i: int, mixed: bool) -> bool:
     if mixed and not (word.text[0].isupper() and toks[i].text[0].isupper()):
         return False
     return (word.is_word and len(lower) >= 3 and lower not in STOP and lower not in GENERIC_FACILITY_WORDS
-            and lower not in RELATIONS and not lexicon.is_clinical(lower) and lexicon.zipf(lower) < 4.5)
+            and lower not in RELATIONS and not lexicon.is_clinical(lower) and lexicon.zipf(lower) < 4.0)
 
 
 def _clearly_named(tok: Tok) -> bool:
@@ -363,6 +372,8 @@ def _edit_distance(a: str, b: str) -> int:
 # --- capitalised words in prose -----------------------------------------------------------------------
 
 _SENTENCE_END = regex.compile(r"(?:[.!?:;]|\n|^)[\s\"'(\[*\-•\d.)]*$")
+_VERB_FORM = regex.compile(r"(?:s|ed|ing)$")
+_DAY_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun".split())
 _MONTHS_AND_DAYS = frozenset(
     """january february march april may june july august september october november december monday tuesday
     wednesday thursday friday saturday sunday""".split())

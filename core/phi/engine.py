@@ -232,15 +232,18 @@ def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
 # A capitalised part, or a short lower-case one after a capitalised name ("Eun-ji", "Ji-woo"):
 # "son-in-law", "non-tender" and "Smith-like" are words, not names.
 _HYPHEN_PART_AFTER = regex.compile(r"-(?:\p{Lu}\p{L}*|(?!(?:in|law|old|year|like|type|based|led|run|up)\b)\p{Ll}{2,4}\b)")
+_HYPHEN_PART_ANY = regex.compile(r"-(?!(?:in|law|old|year|like|type|based|led|run|up)\b)\p{L}{2,}\b")
 _HYPHEN_PART_BEFORE = regex.compile(r"\p{Lu}\p{L}*-$")
 
 
-def _with_hyphenated_parts(text: str, start: int, end: int) -> tuple[int, int]:
-    """A name is replaced with every part of a hyphenated surname: "Nwachukwu-Lee", not "[NAME]-Lee"."""
+def _with_hyphenated_parts(text: str, start: int, end: int, any_case: bool = False) -> tuple[int, int]:
+    """A name is replaced with every part of a hyphenated surname: "Nwachukwu-Lee", not "[NAME]-Lee".
+    ``any_case``: in a note all in one case, a lower-case part of any length ("kowalski-nunez")."""
     if start >= end:
         return start, end
-    while (m := _HYPHEN_PART_AFTER.match(text, end)) and text[end - 1].isalpha() and (
-            m.group()[1].isupper() or text[start].isupper()):
+    while text[end - 1 : end].isalpha() and (
+            ((m := _HYPHEN_PART_AFTER.match(text, end)) and (m.group()[1].isupper() or text[start].isupper()))
+            or (any_case and (m := _HYPHEN_PART_ANY.match(text, end)))):
         end = m.end()
     while start > 0 and (m := _HYPHEN_PART_BEFORE.search(text, max(0, start - 40), start)) and text[start].isalpha():
         start = m.start()
@@ -287,7 +290,8 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
         found += _names_as_people(text, as_person)
     if anywhere:
         pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, anywhere)) + r")(?![A-Za-z])", regex.IGNORECASE)
-        found += [PhiFinding(m.start(), m.end(), anywhere[m.group().lower()], 0.6, "propagation") for m in pattern.finditer(text)]
+        found += [PhiFinding(*_with_hyphenated_parts(text, m.start(), m.end(), any_case=not mixed),
+                             anywhere[m.group().lower()], 0.6, "propagation") for m in pattern.finditer(text)]
     if as_written:
         pattern = regex.compile(r"(?<![A-Za-z])(" + "|".join(map(regex.escape, as_written)) + r")(?![A-Za-z])")
         found += [PhiFinding(m.start(), m.end(), as_written[m.group()], 0.6, "propagation") for m in pattern.finditer(text)]
@@ -311,18 +315,16 @@ _NOT_NICKNAMES = _not_nicknames()
 def _nicknames(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     """The name a person goes by, in brackets after their name: 'Richard Ashby ("Rich")', 'William
     Strong (prefers Bill)'. Found as a cue (so it is searched for again), unless a clinical word."""
-    from casenotes.phi.words import is_mixed_case
-
     out = []
     for f in findings:
         if f.entity_type == "NAME" and (m := _NICKNAME.match(text, f.end)):
             word = m.group("nick").lower()
             if word in _NOT_NICKNAMES or len(word) < 3:
                 continue  # "URSLA MORETTI (DAUGHTER)", "Hill (RN)", "ortiz (ho)": who they are, not what they are called
-            # in a note all in one case an unlisted word in brackets is as likely an abbreviation ("(POA)"),
+            # an unlisted word in brackets is as likely an abbreviation ("(POA)", "(Attg)", "(Nephro)"),
             # unless quoted ('SON ARNEL ("JUNJUN")')
             quoted = m.group("quote") is not None
-            if lexicon.is_name_word(word) or ((quoted or is_mixed_case(text)) and not (
+            if lexicon.is_name_word(word) or word in lexicon.NICKNAMES or (quoted and not (
                     lexicon.is_clinical(word) or lexicon.is_common_word(word))):
                 out.append(PhiFinding(m.start("nick"), m.end("nick"), "NAME", 0.7, "context:nickname"))
     return out
@@ -336,7 +338,9 @@ _PREFERRED = regex.compile(
 def _preferred_names(text: str) -> list[PhiFinding]:
     """'pt prefers "ray"', 'goes by "cliff"': a quoted name someone goes by, in any case."""
     return [PhiFinding(m.start("nick"), m.end("nick"), "NAME", 0.7, "context:nickname") for m in _PREFERRED.finditer(text)
-            if m.group("nick").lower() not in _NOT_NICKNAMES]
+            if m.group("nick").lower() not in _NOT_NICKNAMES and (  # 'prefers "tea" with meals' names no one
+                lexicon.is_name_word(m.group("nick")) or m.group("nick").lower() in lexicon.NICKNAMES
+                or lexicon.zipf(m.group("nick").lower()) < 4.5)]
 
 
 def _names_as_people(text: str, names: set[str]) -> list[PhiFinding]:

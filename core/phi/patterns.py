@@ -334,7 +334,7 @@ RULES: tuple[Rule, ...] = (
           0.9, validator=lambda text, s, e: _not_a_phrase_or_measure(text[s:e]) and not _UNIT_NEXT.match(text, e)),
     # A number after "#" with four digits or more: "bag #b-4471", "interpreter #40562" ("#20" is a gauge)
     _rule("ID", "id_after_number_sign", r"(?<![\w#])#\s*(?P<phi>(?:[A-Z]{1,3}-?)?\d{4,}[A-Z]?)(?![\w\-/]|\.\d)", 0.75,
-          veto_after=rf"{_UNIT_AFTER}"),
+          veto_after=rf"{_UNIT_AFTER}", veto_before=r"\b(?:bed|room|rm|tube|units?|u|lot|size|gauge)\s*#"),
     # "SSN last 4: 1234": part of a social security number is still one
     _rule("SSN", "ssn_last_digits", r"\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:last\s*(?:4|four)"
           r"(?:\s+digits)?)\s*(?:is|was|[:#=])?\s*(?P<phi>\d{4})\b", 0.9),

@@ -236,7 +236,7 @@ class ContextNameRecognizer(EntityRecognizer):
                 if kind in ("phone", "bedside"):
                     # a phone's or the bedside's person must be a name, never an ordinary word ("home cell",
                     # "family at bedside")
-                    if not all(((_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES) or _listed_surname(t))
+                    if not all(((_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES) or _listed_surname(t, rare=False))
                                and t.lower not in VISITORS_BY_ROLE and t.lower not in ROLE_TITLES
                                and not (self._mixed and t.text.isupper()) for t in run):  # "EGD at bedside", "sitter at bs"
                         continue
@@ -312,7 +312,13 @@ class ContextNameRecognizer(EntityRecognizer):
         woman 78 yo" and "HISTORY 67 M" stay."""
         out = []
         for m in _HEADER_NAME.finditer(text):
-            words = [Tok(w.group(), w.start(), w.end()) for w in _NAME_WORD.finditer(text, m.start("name"), m.end("name"))]
+            after = text[m.end() : m.end() + 16]
+            if not _AGE_AND_SEX.match(after):
+                continue
+            every = [Tok(w.group(), w.start(), w.end()) for w in _NAME_WORD.finditer(text, m.start("name"), m.end("name"))]
+            words = [t for t in every if t.lower not in _NAME_PARTICLES]
+            if not words or (len(words) < 2 and not _AGE_WORD.match(after)):
+                continue  # one word needs "yo" or "year old": "Smoker 40 years", "Mark 10 m walk test"
             # beside a given name, a surname may be a word or an eponym: "cornelius wells", "TYLER FORD"
             given = any(_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES for t in words)
             if not words or any(t.lower in STOP or t.lower in RELATIONS or t.lower in TITLES or t.lower in CREDENTIALS
@@ -321,7 +327,7 @@ class ContextNameRecognizer(EntityRecognizer):
                 continue
             if all(_first_name(t) or is_surname(t, lenient=True) or (given and t.lower in lexicon.census_surnames())
                    for t in words if len(t.text) > 1) and any(len(t.text) > 1 for t in words):
-                out.append(phi_result("NAME", words[0].start, words[-1].end, 0.75, "context:header_name"))
+                out.append(phi_result("NAME", every[0].start, every[-1].end, 0.75, "context:header_name"))
         return out
 
     def _initials(self, text: str, toks: list[Tok], mixed_case: bool) -> list[RecognizerResult]:
@@ -374,11 +380,13 @@ class ContextNameRecognizer(EntityRecognizer):
                 or (i > 2 and toks[i - 1].lower == "w" and toks[i - 2].text == "/" and toks[i - 3].lower == "d"))
             # a listed first name, or after a verb of talking any capitalised rare word ("spoke to Folasade"),
             # or, in a note all in one case, a listed surname that is not an ordinary word ("d/w kowalski", "PER ORTIZ")
-            # ("per" also cites documents: "per flowsheet", "per protocall" are not people)
+            # ("per" cites documents, "updated kardex", "called pyxis" name things: there only listed names count)
             if not (_first_name(tok) or (after_verb and (_rare_capitalised(tok) if self._mixed else _listed_surname(
-                    tok, rare=toks[i - 1].lower != "per")))):
+                    tok, rare=toks[i - 1].lower not in _VERBS_WITH_THINGS)))):
                 continue
             from_service = i + 2 < n and toks[i + 1].lower == "from" and toks[i + 2].lower in SERVICES
+            if toks[i - 1].lower == "per" and i + 1 < n and toks[i + 1].lower in _REFERENCE_NOUNS:
+                continue  # "per beers criteria", "per wells score": a named reference, not a person
             if after_verb or from_service:
                 end = i + 1
                 if end < n and toks[end].is_word and is_surname(toks[end]) and not from_service:
@@ -395,7 +403,8 @@ class ContextNameRecognizer(EntityRecognizer):
             # "HUNTER (RT) WEANED", "Moss (PT)", "pellegrino (neuro resident) aware": a name with its role in brackets
             close = next((k for k in range(i + 2, min(n, i + 5)) if toks[k].text == ")"), None)
             if toks[i].text == "(" and close and toks[close - 1].lower in _ROLES_IN_BRACKETS \
-                    and toks[i - 1].is_word and is_surname(toks[i - 1], lenient=True):
+                    and not any(t.lower in STOP for t in toks[i + 1 : close]) \
+                    and toks[i - 1].is_word and is_surname(toks[i - 1], lenient=True):  # "Walker (per therapist)" is none
                 out.append(span_result("NAME", toks, (i - 1, i), 0.7, "context:credential"))
         return out
 
@@ -622,15 +631,17 @@ class ContextNameRecognizer(EntityRecognizer):
         out = []
         n = len(toks)
         for p, prep in enumerate(toks):
-            if prep.lower not in ("at", "for", "from", "with", "of") or p == 0:
+            if prep.lower not in ("at", "for", "from", "by", "of") or p == 0:
+                continue
+            if prep.lower == "by" and toks[p - 1].lower != "employed":
                 continue
             window = [t.lower for t in toks[max(0, p - 4) : p]]
             if prep.lower == "of":
                 cued = toks[p - 1].lower in ("ceo", "employee", "owner", "president", "founder")
             else:
-                # "is a custodian at", "was a unit secretary at"
-                is_a = any(toks[k].lower in ("a", "an") and k > 0 and toks[k - 1].lower in ("is", "was")
-                           for k in range(max(1, p - 3), p - 1))
+                # "is a custodian at", "was a unit secretary at" ("is a candidate for TAVR" is no job)
+                is_a = prep.lower == "at" and any(toks[k].lower in ("a", "an") and k > 0 and toks[k - 1].lower in ("is", "was")
+                                                  for k in range(max(1, p - 3), p - 1))
                 cued = any(w in _EMPLOYMENT_CUES for w in window) or (mixed_case and is_a)
             if not cued:
                 continue
@@ -643,6 +654,8 @@ class ContextNameRecognizer(EntityRecognizer):
             words = toks[j:end]
             if not words or (mixed_case and _SENTENCE_START.search(text[max(0, words[0].start - 12) : words[0].start])):
                 continue
+            if all(lexicon.zipf(t.lower) >= 5.0 for t in words) and not mixed_case:
+                continue  # "works at home", "works from home"
             if mixed_case or any(t.lower in lexicon.cities() or (
                     not lexicon.is_common_word(t.lower) and not lexicon.is_clinical_variant(t.lower)
                     and not lexicon.is_common_word_misspelt(t.lower) and len(t.text) >= 3) for t in words):
@@ -660,7 +673,8 @@ class ContextNameRecognizer(EntityRecognizer):
         lower = cand.lower
         resides = toks[i].lower in ("in", "at", "near") and any(t.lower in RESIDENCE_VERBS for t in toks[max(0, i - 3) : i])
         # a town whose name the code set also uses ("Salem", "Boston") is still a town where someone lives
-        if lower in STOP or (lexicon.is_clinical(lower) and not (resides and lower in lexicon.cities())):
+        if lower in STOP or (lexicon.is_clinical(lower) and not (resides and lower in lexicon.cities()
+                                                                  and lexicon.zipf(lower) < 5.0)):
             return []
         # "w/u" and "d/c'd" come out of the tokenizer in pieces
         moved = any(t.lower in MOVE_VERBS for t in toks[max(0, i - 4) : i]) or any(
@@ -711,8 +725,9 @@ class ContextNameRecognizer(EntityRecognizer):
             while end < n and end < j + 2 and toks[end].is_word and toks[end].lower not in STOP and (
                     not lexicon.is_clinical(toks[end].lower) or toks[end].lower in lexicon.cities()):
                 end += 1
+            place = " ".join(t.lower for t in toks[j:end])
             if end > j and (any(not lexicon.is_common_word(t.lower) for t in toks[j:end])
-                            or " ".join(t.lower for t in toks[j:end]) in lexicon.cities()):
+                            or (place in lexicon.cities() and lexicon.zipf(place) < 5.0)):  # "lives at home" names none
                 return [span_result("LOCATION", toks, (j, end), 0.7, "context:residence")]
         return []
 
@@ -782,6 +797,8 @@ TALK_BEFORE = regex.compile(
     r"(?:\b(?:paged|called|notified|updated|informed|asked|told|phoned|texted|emailed|d/w)|\b(?:spoke|spoken|talked"
     r"|discussed|met|conferred)\s+(?:with|w/|to))\s+$", regex.IGNORECASE)
 _FUNCTION_BEFORE_WORD = frozenset("the a an of per via".split())
+_REFERENCE_NOUNS = frozenset("criteria criterion guide guidelines protocol score scale rule rules formula table".split())
+_VERBS_WITH_THINGS = frozenset("per called updated asked told texted emailed".split())
 # "works at", "retired from", "employed by", "CEO of": an employer follows.
 _EMPLOYMENT_CUES = frozenset(
     "works work worked working employed employer retired job drives drove owns owned volunteers volunteered".split())
@@ -847,10 +864,15 @@ _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
 # A line that opens with up to four words and then an age and sex: "PT FORD, TYLER 24M", "pt cornelius wells, 93yo m".
 _HEADER_NAME = regex.compile(
     r"^[ \t]*(?:(?:pt|patient|name|pt\s+name)\b[ \t]*:?[ \t]*)?"
-    r"(?P<name>\p{L}[\p{L}'\-]*\.?(?:,?[ \t]+\p{L}[\p{L}'\-]*\.?){0,3})[ \t]*,?[ \t]*"
-    r"(?=\(?\d{1,3}[ \t]*(?:yo\b|y/o|y\.o\.?|yrs?\b|years?\b|m\b|f\b|male\b|female\b))",
+    r"(?P<name>\p{L}[\p{L}'\-]*\.?(?:,?[ \t]+\p{L}[\p{L}'\-]*\.?){0,4})[ \t]*,?[ \t]*"
+    r"(?=\(?\d{1,3}[ \t]*(?P<age>yo\b|y/o|y\.o\.?|(?:years?|yrs?)[ \t\-]+old\b)?[ \t]*(?:m\b|f\b|male\b|female\b)?)",
     regex.IGNORECASE | regex.MULTILINE)
+# Small words inside names: "DE LA CRUZ", "van der Berg", "bin Laden", "MA." (Maria)
+_NAME_PARTICLES = frozenset("de la del della los las da das do dos di du van von der den ten ter bin ibn al el le ma mc".split())
 _NAME_WORD = regex.compile(r"\p{L}[\p{L}'\-]*")
+_AGE_AND_SEX = regex.compile(r"\(?\d{1,3}[ \t]*(?:(?:yo\b|y/o|y\.o\.?|(?:years?|yrs?)[ \t\-]+old\b)[ \t]*(?:m|f|male|female)?\b"
+                             r"|(?:m|f|male|female)\b(?![ \t]*(?:walk|run|test)))", regex.IGNORECASE)
+_AGE_WORD = regex.compile(r"\(?\d{1,3}[ \t]*(?:yo\b|y/o|y\.o|(?:years?|yrs?)[ \t\-]+old\b)", regex.IGNORECASE)
 # What follows a patient's name in a header line: "(DOB ...", ", MRN ...", "NHS no ...".
 _IDENTIFIER_CUES = frozenset("dob mrn nhs chi".split())
 _DOB_DOTTED = regex.compile(r"d\.o\.b", regex.IGNORECASE)
