@@ -161,6 +161,7 @@ def _found(engine, text):
         ("A. Petrosyan, MD PGY-3   pager 31452", "A. Petrosyan"),
         ("d/w kowalski. kowalski-nunez to call back.", "kowalski-nunez"),  # found again, hyphen and all
         ("Admitted to Mercy Hospital. Mercy Hospital Day 3 was quiet.", "Mercy Hospital"),  # not "Day"
+        ("family lives in fields corner, visits daily.", "fields corner"),  # a neighbourhood of ordinary words
     ],
 )
 def test_detects_phi(engine, text, phi):
@@ -224,6 +225,7 @@ def test_detects_phi(engine, text, phi):
         "Attends Sunday School. Completed High School. Via ALS Ambulance to ED.",
         "transferred to downtown campus. discharge to geri rehab. Prefers \"tea\" with meals.",
         "Bed # 4412. Room # 1204. Tube #1234. lives alone, walks 100 ft w/ rw.",
+        "lives in a house. lives in senior housing. lives in group home. lives in trailer park.",
         "Referrals sent via Careport 1030. VSS AS PER FLOWSHEET. insulin gtt per protocall.",
         "S/P ANTERIOR STEMI, DES X2 TO LAD. Young, motivated, strong family support.",
         "Department of Hospital Medicine. pt to hospital (ed) for eval. transferred from osh (nstemi).",

@@ -726,7 +726,11 @@ class ContextNameRecognizer(EntityRecognizer):
                     not lexicon.is_clinical(toks[end].lower) or toks[end].lower in lexicon.cities()):
                 end += 1
             place = " ".join(t.lower for t in toks[j:end])
-            if end > j and (any(not lexicon.is_common_word(t.lower) for t in toks[j:end])
+            # a neighbourhood of ordinary words ends with a word for a kind of place: "savin hill",
+            # "fields corner", "little haiti" is a town already, "a house" or "senior housing" is none
+            named_area = (end - j == 2 and toks[end - 1].lower in _AREA_WORDS and toks[j].lower not in _AREA_WORDS
+                          and toks[j].lower not in _KINDS_OF_AREA)  # "trailer park", "state park" name none
+            if end > j and (any(not lexicon.is_common_word(t.lower) for t in toks[j:end]) or named_area
                             or (place in lexicon.cities() and lexicon.zipf(place) < 5.0)):  # "lives at home" names none
                 return [span_result("LOCATION", toks, (j, end), 0.7, "context:residence")]
         return []
@@ -797,6 +801,10 @@ TALK_BEFORE = regex.compile(
     r"(?:\b(?:paged|called|notified|updated|informed|asked|told|phoned|texted|emailed|d/w)|\b(?:spoke|spoken|talked"
     r"|discussed|met|conferred)\s+(?:with|w/|to))\s+$", regex.IGNORECASE)
 _FUNCTION_BEFORE_WORD = frozenset("the a an of per via".split())
+_AREA_WORDS = frozenset(
+    """hill hills corner village park beach heights square point falls springs harbor harbour landing crossing
+    gardens grove valley ridge plains estates terrace""".split())
+_KINDS_OF_AREA = frozenset("trailer mobile rv caravan public state national city county town senior retirement".split())
 _REFERENCE_NOUNS = frozenset("criteria criterion guide guidelines protocol score scale rule rules formula table".split())
 _VERBS_WITH_THINGS = frozenset("per called updated asked told texted emailed".split())
 # "works at", "retired from", "employed by", "CEO of": an employer follows.
