@@ -21,6 +21,8 @@ from casenotes.phi.addresses import address_blocks
 from casenotes.phi.department import DepartmentLists
 from casenotes.phi.findings import DETECTOR_KEY, ENTITY_TAGS, PhiFinding, merge_overlaps
 from casenotes.phi.known import KnownIdentifiers
+from casenotes.phi.words import (CREDENTIALS, RELATIONS, ROLE_TITLES, STOP, TITLES, VISITORS_BY_ROLE, WEAK_TITLES,
+                                 is_mixed_case)
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +221,6 @@ def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
     """'Daughter Clara Ellison' -> 'Clara Ellison', 'Dr. Okafor' -> 'Okafor', 'Interpreter Ana Ruiz' -> 'Ana
     Ruiz', 'Maria Silva, RN' -> 'Maria Silva': the relation, title, role or credential stays in the text
     and keeps the clinical context."""
-    from casenotes.phi.words import CREDENTIALS, RELATIONS, ROLE_TITLES, TITLES
-
     while (m := _LEADING_WORD.match(text, start, end)) and m.end() < end and (
             m.group(1).lower() in RELATIONS or m.group(1).lower() in TITLES or m.group(1).lower() in ROLE_TITLES):
         start = m.end()
@@ -231,8 +231,9 @@ def _without_cue_words(text: str, start: int, end: int) -> tuple[int, int]:
 
 # A capitalised part, or a short lower-case one after a capitalised name ("Eun-ji", "Ji-woo"):
 # "son-in-law", "non-tender" and "Smith-like" are words, not names.
-_HYPHEN_PART_AFTER = regex.compile(r"-(?:\p{Lu}\p{L}*|(?!(?:in|law|old|year|like|type|based|led|run|up)\b)\p{Ll}{2,4}\b)")
-_HYPHEN_PART_ANY = regex.compile(r"-(?!(?:in|law|old|year|like|type|based|led|run|up)\b)\p{L}{2,}\b")
+_NOT_A_NAME_PART = r"(?!(?:in|law|old|year|like|type|based|led|run|up)\b)"
+_HYPHEN_PART_AFTER = regex.compile(rf"-(?:\p{{Lu}}\p{{L}}*|{_NOT_A_NAME_PART}\p{{Ll}}{{2,4}}\b)")
+_HYPHEN_PART_ANY = regex.compile(rf"-{_NOT_A_NAME_PART}\p{{L}}{{2,}}\b")
 _HYPHEN_PART_BEFORE = regex.compile(r"\p{Lu}\p{L}*-$")
 
 
@@ -264,7 +265,6 @@ def _propagate_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     talking comes before it ("rose asking about dc plan", "spoke w/ hope"): "bp rose" stays.
     """
     from casenotes.phi.context_rules import GENERIC_FACILITY_WORDS
-    from casenotes.phi.words import CREDENTIALS, RELATIONS, STOP, TITLES, is_mixed_case
 
     mixed = is_mixed_case(text)
     anywhere: dict[str, str] = {}
@@ -303,13 +303,8 @@ _NICKNAME = regex.compile(
     regex.IGNORECASE)
 
 
-def _not_nicknames() -> frozenset[str]:
-    from casenotes.phi.words import CREDENTIALS, RELATIONS, ROLE_TITLES, STOP, TITLES, VISITORS_BY_ROLE, WEAK_TITLES
-
-    return CREDENTIALS | RELATIONS | ROLE_TITLES | STOP | TITLES | WEAK_TITLES | VISITORS_BY_ROLE
-
-
-_NOT_NICKNAMES = _not_nicknames()
+# Who someone is, not what they are called: "URSLA MORETTI (DAUGHTER)", "Hill (RN)", "ortiz (ho)".
+_NOT_NICKNAMES = CREDENTIALS | RELATIONS | ROLE_TITLES | STOP | TITLES | WEAK_TITLES | VISITORS_BY_ROLE
 
 
 def _nicknames(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
@@ -320,7 +315,7 @@ def _nicknames(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
         if f.entity_type == "NAME" and (m := _NICKNAME.match(text, f.end)):
             word = m.group("nick").lower()
             if word in _NOT_NICKNAMES or len(word) < 3:
-                continue  # "URSLA MORETTI (DAUGHTER)", "Hill (RN)", "ortiz (ho)": who they are, not what they are called
+                continue
             # an unlisted word in brackets is as likely an abbreviation ("(POA)", "(Attg)", "(Nephro)"),
             # unless quoted ('SON ARNEL ("JUNJUN")')
             quoted = m.group("quote") is not None
@@ -358,8 +353,6 @@ _COORDINATION_LEFT = regex.compile(r"(?P<word>[\p{Lu}][\p{L}'\-]+)(?:\s*,\s*|\s+
 
 def _coordinated_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding]:
     """Names listed together are all names: "founders: Monjeau, Graves and Reed", "Adaeze and Emeka"."""
-    from casenotes.phi.words import is_mixed_case
-
     if not is_mixed_case(text):
         return []
     names = [f for f in findings if f.entity_type == "NAME"]
@@ -386,8 +379,6 @@ def _coordinated_names(text: str, findings: list[PhiFinding]) -> list[PhiFinding
 
 
 def _could_be_name(word: str) -> bool:
-    from casenotes.phi.words import RELATIONS, STOP, TITLES
-
     lower = word.lower()
     if lower in STOP or lower in TITLES or lower in RELATIONS or word.isupper():
         return False

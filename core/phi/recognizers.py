@@ -321,7 +321,7 @@ class ContextNameRecognizer(EntityRecognizer):
                 continue  # one word needs "yo" or "year old": "Smoker 40 years", "Mark 10 m walk test"
             # beside a given name, a surname may be a word or an eponym: "cornelius wells", "TYLER FORD"
             given = any(_first_name(t) and t.lower not in lexicon.AMBIGUOUS_FIRST_NAMES for t in words)
-            if not words or any(t.lower in STOP or t.lower in RELATIONS or t.lower in TITLES or t.lower in CREDENTIALS
+            if any(t.lower in STOP or t.lower in RELATIONS or t.lower in TITLES or t.lower in CREDENTIALS
                                 or (lexicon.is_clinical(t.lower) and not (given and t.lower in lexicon.census_surnames()))
                                 for t in words if len(t.text) > 1):
                 continue
@@ -873,7 +873,7 @@ _SLASH_CUE = regex.compile(r"\bd/w\s*$", regex.IGNORECASE)
 _HEADER_NAME = regex.compile(
     r"^[ \t]*(?:(?:pt|patient|name|pt\s+name)\b[ \t]*:?[ \t]*)?"
     r"(?P<name>\p{L}[\p{L}'\-]*\.?(?:,?[ \t]+\p{L}[\p{L}'\-]*\.?){0,4})[ \t]*,?[ \t]*"
-    r"(?=\(?\d{1,3}[ \t]*(?P<age>yo\b|y/o|y\.o\.?|(?:years?|yrs?)[ \t\-]+old\b)?[ \t]*(?:m\b|f\b|male\b|female\b)?)",
+    r"(?=\(?\d{1,3})",  # what follows is checked by _AGE_AND_SEX
     regex.IGNORECASE | regex.MULTILINE)
 # Small words inside names: "DE LA CRUZ", "van der Berg", "bin Laden", "MA." (Maria)
 _NAME_PARTICLES = frozenset("de la del della los las da das do dos di du van von der den ten ter bin ibn al el le ma mc".split())
